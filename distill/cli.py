@@ -1,0 +1,141 @@
+"""The ``distill`` command line: pick a recipe, override keys, run stages. Heavy imports stay lazy so
+``distill validate`` and ``distill ls`` answer in well under a second."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from distill.recipe import RecipeError, load_recipe
+
+EXIT_BAD_INPUT = 2
+STAGES = ("generate", "train", "eval", "report")
+
+
+def recipes_root() -> Path:
+    """The shipped recipes: ./recipes when run from a checkout, else the one beside the package."""
+    here = Path.cwd() / "recipes"
+    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "recipes"
+
+
+def resolve_recipe(name: str) -> Path:
+    """A path, or a shipped recipe's name (``demo``, ``gsm8k/hybrid``)."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return recipes_root() / f"{name}.yaml"
+
+
+def shipped_recipes() -> list[Path]:
+    root = recipes_root()
+    return sorted(p for p in root.rglob("*.yaml") if "accelerate" not in p.relative_to(root).parts)
+
+
+def _recipe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", help="recipe file (recipes/demo.yaml) or shipped name (demo, gsm8k/hybrid)")
+    p.add_argument("overrides", nargs="*", metavar="key.sub=value",
+                   help="override any recipe key, e.g. mixes.seeds=[0,1] train.lr=1e-3")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="distill",
+        description="Measure where synthetic data stops paying: generate with a teacher, train students "
+                    "on human / synthetic / hybrid mixes over a data ladder, evaluate, report saturation.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a recipe's whole DAG (skips finished steps)")
+    _recipe_args(p)
+    p.add_argument("--launcher", choices=("local", "slurm"), default="local",
+                   help="local: this machine; slurm: sbatch arrays with afterok dependencies")
+    p.add_argument("--dry-run", action="store_true",
+                   help="plan only: print the steps (and, for slurm, write scripts and print sbatch commands)")
+    for stage in ("generate", "train", "eval"):
+        q = sub.add_parser(stage, help=f"run the DAG up to and including the {stage} steps")
+        _recipe_args(q)
+        q.add_argument("--launcher", choices=("local", "slurm"), default="local", help="where steps run")
+        q.add_argument("--dry-run", action="store_true", help="plan only")
+
+    p = sub.add_parser("validate", help="check a recipe (schema, ranges, cross-field rules); loads no weights")
+    _recipe_args(p)
+    p = sub.add_parser("ls", help="list the shipped recipes")
+    p = sub.add_parser("status", help="show a run's steps, their state and where their logs are")
+    p.add_argument("run_dir", help="the run folder printed by `distill run` (runs/<name>)")
+    p = sub.add_parser("report", help="(re)write a run's report from its finished evaluations")
+    p.add_argument("run_dir", help="the run folder (runs/<name>)")
+    p = sub.add_parser("serve", help="serve a local teacher through the OpenAI completions API",
+                       add_help=False)
+    p.add_argument("serve_args", nargs=argparse.REMAINDER, help="see `distill serve --help`")
+    return parser
+
+
+def cmd_validate(args) -> int:
+    recipe = load_recipe(resolve_recipe(args.recipe), args.overrides)
+    m = recipe.mixes
+    runs = len(m.arms) * len(m.sizes) * len(m.seeds)
+    print(f"ok: {recipe.name} — {len(m.arms)} arms x {len(m.sizes)} sizes x {len(m.seeds)} seeds "
+          f"= {runs} student runs; world={recipe.world.kind}, teacher={recipe.teacher.model or 'built'}, "
+          f"backend={recipe.generation.backend}")
+    return 0
+
+
+def cmd_ls(args) -> int:
+    root = recipes_root()
+    for path in shipped_recipes():
+        try:
+            description = load_recipe(path).description.strip().splitlines()
+        except RecipeError as exc:
+            description = [f"INVALID: {exc}"]
+        name = str(path.relative_to(root).with_suffix(""))
+        print(f"{name:28s} {description[0] if description else ''}")
+    return 0
+
+
+def cmd_pipeline(args) -> int:
+    from distill.pipeline.run import run_recipe
+
+    recipe = load_recipe(resolve_recipe(args.recipe), args.overrides)
+    until = None if args.command == "run" else args.command
+    return run_recipe(recipe, launcher=args.launcher, dry_run=args.dry_run, until=until)
+
+
+def cmd_status(args) -> int:
+    from distill.pipeline.run import show_status
+
+    return show_status(Path(args.run_dir))
+
+
+def cmd_report(args) -> int:
+    from distill.pipeline.run import rerun_report
+
+    return rerun_report(Path(args.run_dir))
+
+
+def cmd_serve(args) -> int:
+    from distill.serve import main as serve_main
+
+    return serve_main(args.serve_args) or 0
+
+
+COMMANDS = {"validate": cmd_validate, "ls": cmd_ls, "status": cmd_status, "report": cmd_report,
+            "serve": cmd_serve, **{name: cmd_pipeline for name in ("run", *STAGES[:-1])}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except RecipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (FileNotFoundError, PermissionError, ValueError) as exc:
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: finished steps are kept; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

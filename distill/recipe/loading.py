@@ -1,0 +1,149 @@
+"""Load a recipe file, apply ``key.sub=value`` overrides, validate, and explain failures in one line."""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from distill.recipe.schema import Recipe
+
+
+class RecipeError(ValueError):
+    """A recipe problem, already phrased as one line naming the file, the key and the bad value."""
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``mixes.sizes=[100,200]`` -> (['mixes', 'sizes'], [100, 200]); values are YAML scalars/lists."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise RecipeError(f"override {text!r}: expected key.sub=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"override {text!r}: value is not valid YAML ({exc.problem})") from None
+    return key.split("."), value
+
+
+def apply_override(tree: dict, path: list[str], value: Any, origin: str) -> None:
+    node: Any = tree
+    for i, part in enumerate(path[:-1]):
+        if isinstance(node, list):
+            node = node[_index(part, node, origin)]
+            continue
+        if not isinstance(node, dict):
+            raise RecipeError(f"override {origin!r}: {'.'.join(path[: i])} is not a section")
+        node = node.setdefault(part, {})
+    last = path[-1]
+    if isinstance(node, list):
+        node[_index(last, node, origin)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise RecipeError(f"override {origin!r}: {'.'.join(path[:-1])} is not a section")
+
+
+def _index(part: str, node: list, origin: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise RecipeError(f"override {origin!r}: list index {part!r} out of range (length {len(node)})")
+    return int(part)
+
+
+def read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such recipe file")
+    try:
+        tree = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise RecipeError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(tree, dict):
+        raise RecipeError(f"{path}: a recipe is a YAML mapping, got {type(tree).__name__}")
+    return tree
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+    path = Path(path)
+    tree = read_yaml(path)
+    for text in overrides:
+        keys, value = parse_override(text)
+        apply_override(tree, keys, value, text)
+    return validate_tree(tree, str(path))
+
+
+def validate_tree(tree: dict, where: str) -> Recipe:
+    try:
+        return Recipe.model_validate(tree)
+    except ValidationError as exc:
+        raise RecipeError(f"{where}: {_first_error(exc, tree)}") from None
+
+
+def _first_error(exc: ValidationError, tree: dict) -> str:
+    errors = exc.errors(include_url=False)
+    # an unknown key usually explains the 'missing' error beside it (a typo): report it first
+    err = min(errors, key=lambda e: e["type"] != "extra_forbidden")
+    loc = [str(p) for p in err["loc"]]
+    # discriminated unions add the tag ('arithmetic') to the location: not a key the user wrote
+    loc = [p for p, raw in zip(loc, err["loc"]) if not _is_union_tag(raw, loc)]
+    dotted = ".".join(loc) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        hint = _close_matches(loc, tree)
+        return f"unknown key '{dotted}'{hint}"
+    if kind == "missing":
+        return f"missing required key '{dotted}'"
+    value = err.get("input")
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind == "union_tag_invalid":
+        tags = err["ctx"]["expected_tags"]
+        return f"{dotted}.kind: bad value {err['ctx']['tag']!r}: expected one of {tags}"
+    if isinstance(value, dict):  # a cross-field rule: the message names the keys involved
+        return f"{dotted}: {msg}" if loc else msg
+    return f"{dotted}: bad value {_short(value)}: {msg}"
+
+
+def _is_union_tag(raw: Any, loc: list[str]) -> bool:
+    return raw in ("arithmetic", "dataset")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _close_matches(loc: list[str], tree: dict) -> str:
+    """Suggest field names of the section the unknown key sits in."""
+    model: type[BaseModel] | None = Recipe
+    node: Any = tree
+    for part in loc[:-1]:
+        if part.isdigit():
+            node = node[int(part)] if isinstance(node, list) else node
+            continue
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+        model = _field_model(model, part, node)
+        if model is None:
+            return ""
+    matches = difflib.get_close_matches(loc[-1], list(model.model_fields), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(m) for m in matches)}?)" if matches else ""
+
+
+def _field_model(model: type[BaseModel] | None, name: str, node: Any) -> type[BaseModel] | None:
+    if model is None or name not in model.model_fields:
+        return None
+    annotation = model.model_fields[name].annotation
+    candidates = [annotation, *getattr(annotation, "__args__", ())]
+    for arg in list(candidates):
+        candidates.extend(getattr(arg, "__args__", ()))  # Annotated[Union[...]] and list[...]
+    models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+    if len(models) > 1 and isinstance(node, dict):  # a discriminated union: pick by its tag
+        tag = node.get("kind")
+        models = [m for m in models if m.model_fields.get("kind") and m.model_fields["kind"].default == tag]
+    return models[0] if models else None
+
+
+def resolved_yaml(recipe: Recipe) -> str:
+    """The fully resolved recipe (defaults filled in), as saved next to every output."""
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)

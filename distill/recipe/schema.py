@@ -1,0 +1,329 @@
+"""The recipe: one typed, strict config tree that fully specifies an experiment.
+
+Each stage owns one section. Unknown keys are errors (``extra="forbid"``); cross-field rules live in
+``model_validator``s next to the fields they relate. Budgets are global (examples, tokens, rows per
+optimizer step); per-rank numbers are derived at launch time, never written here.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _path_safe(name: str) -> str:
+    """Names that become folder names: no separators, no '..', nothing that escapes the output dir."""
+    if not _SAFE_NAME.match(name) or ".." in name:
+        raise ValueError(
+            f"{name!r} is not a safe name (letters, digits, '.', '_', '-'; no '/', no '..', at most 100 chars)"
+        )
+    return name
+
+
+SafeName = Annotated[str, AfterValidator(_path_safe)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PosInt = Annotated[int, Field(gt=0)]
+PosFloat = Annotated[float, Field(gt=0.0)]
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# ----------------------------------------------------------------------------- world / task
+class ArithmeticWorld(Section):
+    """The embedded, download-free world: column arithmetic written out step by step."""
+
+    kind: Literal["arithmetic"] = "arithmetic"
+    min_digits: Annotated[int, Field(ge=1, le=6)] = 2
+    max_digits: Annotated[int, Field(ge=1, le=6)] = 3
+    ops: list[Literal["+", "-"]] = Field(default_factory=lambda: ["+", "-"], min_length=1)
+    human_pool: PosInt = 1000
+    test_size: PosInt = 500
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _digits(self) -> "ArithmeticWorld":
+        if self.min_digits > self.max_digits:
+            raise ValueError(f"min_digits={self.min_digits} is larger than max_digits={self.max_digits}")
+        return self
+
+
+class DataRef(Section):
+    """A dataset on the hub (``path`` = repo id) or local (``path: json`` + ``data_files``)."""
+
+    path: str
+    name: str | None = None
+    split: str = "train"
+    revision: str | None = None
+    data_files: str | list[str] | dict[str, str | list[str]] | None = None
+
+
+class DatasetWorld(Section):
+    """A real task: human data, prompt pool and test split from datasets, read through an adapter."""
+
+    kind: Literal["dataset"] = "dataset"
+    adapter: str
+    human: DataRef
+    prompts: DataRef
+    test: DataRef
+    human_pool: PosInt | None = None  # None: the whole human split is the pool
+    test_size: PosInt | None = None
+    seed: int = 0
+
+
+World = Annotated[Union[ArithmeticWorld, DatasetWorld], Field(discriminator="kind")]
+
+
+# ----------------------------------------------------------------------------- models
+class Arch(Section):
+    """A tiny Llama-style architecture, initialised from config (no download)."""
+
+    hidden_size: PosInt = 64
+    num_layers: PosInt = 2
+    num_heads: PosInt = 2  # head_dim >= 32 keeps the model servable by vLLM
+    intermediate_size: PosInt | None = None  # default 4 x hidden
+    max_position_embeddings: PosInt = 256
+
+    @model_validator(mode="after")
+    def _heads(self) -> "Arch":
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}")
+        return self
+
+
+class TeacherBuild(Section):
+    """How distill trains the embedded world's teacher (cached by content hash, built once)."""
+
+    arch: Arch = Arch(hidden_size=128, num_layers=4, num_heads=4)
+    corpus_size: PosInt = 20000
+    max_steps: PosInt = 1500
+    batch_size: PosInt = 64
+    lr: PosFloat = 2e-3
+    target_accuracy: Fraction = 0.8  # stop once the held-out accuracy reaches this
+    eval_every: PosInt = 100
+    eval_size: PosInt = 200
+    seed: int = 0
+
+
+class ModelSpec(Section):
+    model: str | None = None  # local path or hub id; None: built by distill from `arch`/`build`
+    revision: str | None = None
+    trust_remote_code: bool = False
+    dtype: DType = "auto"
+
+
+class Teacher(ModelSpec):
+    build: TeacherBuild = TeacherBuild()
+
+
+class Student(ModelSpec):
+    arch: Arch = Arch()
+
+
+# ----------------------------------------------------------------------------- generation
+class OpenAIBackend(Section):
+    base_url: str | None = None  # None: `distill run` starts `distill serve` on loopback for the teacher
+    model: str | None = None  # the server's model name; default the teacher's
+    api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable, never from the recipe
+    concurrency: PosInt = 8
+    timeout_s: PosFloat = 60.0
+    max_retries: Annotated[int, Field(ge=0)] = 5
+
+
+class VLLMBackend(Section):
+    tensor_parallel_size: PosInt = 1
+    gpu_memory_utilization: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+
+
+class Filters(Section):
+    exact_dedup: bool = True
+    near_dedup_threshold: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.9  # MinHash Jaccard; None: off
+    min_chars: Annotated[int, Field(ge=0)] = 1
+    max_chars: PosInt = 4096
+    verify: bool = True  # also publish a verifier-filtered source named "verified"
+    decontaminate_ngram: Annotated[int, Field(ge=0)] = 8  # 0: off
+
+
+class Generation(Section):
+    backend: Literal["hf", "vllm", "openai"] = "hf"
+    num_prompts: PosInt = 4000
+    samples_per_prompt: PosInt = 1
+    max_new_tokens: PosInt = 64
+    temperature: Annotated[float, Field(ge=0.0)] = 0.0
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    batch_size: PosInt = 64
+    shards: PosInt = 1
+    chunk_size: PosInt = 256
+    seed: int = 0
+    logprobs_topk: Annotated[int, Field(ge=0)] = 0  # >0: store teacher top-k log-probs for KD
+    filters: Filters = Filters()
+    openai: OpenAIBackend = OpenAIBackend()
+    vllm: VLLMBackend = VLLMBackend()
+
+
+# ----------------------------------------------------------------------------- mixes
+SOURCES = ("human", "synthetic", "verified")
+
+
+class Arm(Section):
+    name: SafeName
+    fraction: Fraction
+    synthetic: Literal["synthetic", "verified"] = "synthetic"
+
+
+class Wall(Section):
+    policy: Literal["repeat", "fill", "stop"] = "repeat"
+    max_epochs: PosInt = 4
+
+
+class Mixes(Section):
+    arms: list[Arm] = Field(min_length=1)
+    sizes: list[PosInt] = Field(min_length=1)
+    unit: Literal["examples", "tokens"] = "examples"
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    wall: Wall = Wall()
+    weights: dict[Literal["human", "synthetic", "verified"], PosFloat] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Mixes":
+        names = [a.name for a in self.arms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"arm names must be unique, repeated: {dup}")
+        for what, values in (("sizes", self.sizes), ("seeds", self.seeds)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"{what} has repeated values: {values}")
+        return self
+
+
+# ----------------------------------------------------------------------------- training
+class KD(Section):
+    weight: Fraction = 0.0  # 0: plain SFT; the loss is (1-w)*CE + w*KL
+    kind: Literal["forward", "reverse"] = "forward"
+    source: Literal["stored", "online"] = "stored"
+    temperature: PosFloat = 1.0
+
+
+class Train(Section):
+    epochs: PosFloat | None = None
+    tokens: PosInt | None = None  # fixed training tokens: the same compute at every N
+    seq_len: PosInt = 256  # packed row length
+    global_batch_size: PosInt = 32  # packed rows per optimizer step, over all ranks
+    micro_batch_size: PosInt = 32  # rows per rank per forward; accumulation is derived
+    lr: PosFloat = 3e-3
+    warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.05
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    max_grad_norm: PosFloat = 1.0
+    packing: bool = True
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    checkpoint_every: PosInt = 200  # optimizer steps
+    accelerate_config: str | None = None  # e.g. recipes/accelerate/zero2.yaml; None: single process
+    log_every: PosInt = 10
+    kd: KD = KD()
+
+    @model_validator(mode="after")
+    def _budget(self) -> "Train":
+        if (self.epochs is None) == (self.tokens is None):
+            raise ValueError(
+                f"set exactly one training budget: epochs={self.epochs} tokens={self.tokens}"
+            )
+        if self.global_batch_size % self.micro_batch_size:
+            raise ValueError(
+                f"global_batch_size={self.global_batch_size} is not a multiple of "
+                f"micro_batch_size={self.micro_batch_size}"
+            )
+        return self
+
+
+# ----------------------------------------------------------------------------- eval / report
+class Eval(Section):
+    tasks: list[str] = Field(default_factory=lambda: ["distill_arith"], min_length=1)
+    include_path: str | None = None  # extra task YAMLs; distill's own evals/tasks is always included
+    limit: PosInt | None = None
+    batch_size: PosInt = 64
+    num_fewshot: Annotated[int, Field(ge=0)] = 0
+    max_gen_toks: PosInt = 64
+    teacher: bool = True  # the ceiling
+    floor: bool = True  # the untrained student
+
+
+class Costs(Section):
+    currency: str = "USD"
+    human_per_example: Annotated[float, Field(ge=0.0)] = 1.0
+    device_hour: Annotated[float, Field(ge=0.0)] = 2.0
+
+
+class Report(Section):
+    epsilon: PosFloat = 0.01  # gain per doubling (score units) below which an arm has saturated
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.9
+    bootstrap: PosInt = 1000
+    costs: Costs = Costs()
+
+
+class Wandb(Section):
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    project: str = "distill"
+    entity: str | None = None
+
+
+class Tracking(Section):
+    wandb: Wandb = Wandb()
+
+
+# ----------------------------------------------------------------------------- launchers
+class Resources(Section):
+    partition: str | None = None
+    nodes: PosInt = 1
+    gpus_per_node: Annotated[int, Field(ge=0)] = 0
+    cpus_per_task: PosInt = 1
+    mem: str = "4G"
+    time: str = "01:00:00"
+    account: str | None = None
+    qos: str | None = None
+    extra: list[str] = Field(default_factory=list)  # verbatim '#SBATCH ...' options
+
+
+class Slurm(Section):
+    generate: Resources = Resources()
+    train: Resources = Resources()
+    eval: Resources = Resources()
+    report: Resources = Resources()
+    array_parallelism: PosInt | None = None  # '%k' on arrays
+
+
+class Launcher(Section):
+    workers: PosInt = 2  # local executor: independent steps run side by side
+    slurm: Slurm = Slurm()
+
+
+# ----------------------------------------------------------------------------- the recipe
+class Recipe(Section):
+    name: SafeName
+    description: str = ""
+    output_dir: str = "runs"
+    world: World = ArithmeticWorld()
+    teacher: Teacher = Teacher()
+    student: Student = Student()
+    generation: Generation = Generation()
+    mixes: Mixes
+    train: Train
+    eval: Eval = Eval()
+    report: Report = Report()
+    tracking: Tracking = Tracking()
+    launcher: Launcher = Launcher()
+
+    @model_validator(mode="after")
+    def _cross(self) -> "Recipe":
+        if any(a.synthetic == "verified" for a in self.mixes.arms) and not self.generation.filters.verify:
+            raise ValueError("an arm uses synthetic: verified but generation.filters.verify is false")
+        if self.train.kd.weight > 0 and self.train.kd.source == "stored" and not self.generation.logprobs_topk:
+            raise ValueError("train.kd.source=stored needs generation.logprobs_topk > 0")
+        if self.teacher.model is None and self.world.kind != "arithmetic":
+            raise ValueError("teacher.model is required for a dataset world (only the embedded world builds one)")
+        return self

@@ -1,0 +1,72 @@
+"""Sources: datasets of ``{id, prompt, completion, origin, meta}`` rows, stored with ``datasets``.
+
+A source folder is what ``datasets.load_from_disk`` opens and what TRL's ``SFTTrainer`` trains on
+unchanged (prompt/completion columns). ``meta`` is a JSON string so that rows of different origins
+share one Arrow schema.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from datasets import Dataset, Features, Value, load_from_disk
+
+ORIGINS = ("human", "synthetic", "edited")
+FEATURES = Features({
+    "id": Value("string"), "prompt": Value("string"), "completion": Value("string"),
+    "origin": Value("string"), "meta": Value("string"),
+})
+
+
+def normalise(row: dict) -> dict:
+    missing = {"id", "prompt", "completion", "origin"} - set(row)
+    if missing:
+        raise ValueError(f"source row {row.get('id', '?')!r} misses keys {sorted(missing)}")
+    if row["origin"] not in ORIGINS:
+        raise ValueError(f"source row {row['id']!r}: origin {row['origin']!r} not in {ORIGINS}")
+    meta = row.get("meta") or {}
+    return {
+        "id": str(row["id"]), "prompt": row["prompt"], "completion": row["completion"],
+        "origin": row["origin"], "meta": meta if isinstance(meta, str) else json.dumps(meta, sort_keys=True),
+    }
+
+
+def rows_hash(rows: Iterable[dict]) -> str:
+    """Order-sensitive content hash of a source's rows."""
+    digest = hashlib.sha256()
+    for row in rows:
+        row = normalise(row)
+        digest.update(json.dumps([row[k] for k in FEATURES], ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def save_source(rows: list[dict], folder: str | Path) -> Path:
+    """Write a source atomically (temp folder, then rename); return the folder."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        Dataset.from_list([normalise(r) for r in rows], features=FEATURES).save_to_disk(str(tmp / "data"))
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def load_source(folder: str | Path) -> Dataset:
+    path = Path(folder) / "data"
+    if not path.exists():
+        raise FileNotFoundError(f"{folder}: not a source folder (no data/ inside)")
+    return load_from_disk(str(path))
+
+
+def meta_of(row: dict) -> dict:
+    return json.loads(row["meta"]) if row.get("meta") else {}
