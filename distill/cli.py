@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: this machine; slurm: sbatch arrays with afterok dependencies")
     p.add_argument("--dry-run", action="store_true",
                    help="plan only: print the steps (and, for slurm, write scripts and print sbatch commands)")
+    p.add_argument("--wait", action="store_true", help="slurm: wait for the submitted jobs to finish")
     for stage in ("generate", "train", "eval"):
         q = sub.add_parser(stage, help=f"run the DAG up to and including the {stage} steps")
         _recipe_args(q)
@@ -97,7 +98,8 @@ def cmd_pipeline(args) -> int:
 
     recipe = load_recipe(resolve_recipe(args.recipe), args.overrides)
     until = None if args.command == "run" else args.command
-    return run_recipe(recipe, launcher=args.launcher, dry_run=args.dry_run, until=until)
+    return run_recipe(recipe, launcher=args.launcher, dry_run=args.dry_run, until=until,
+                      wait=getattr(args, "wait", False))
 
 
 def cmd_status(args) -> int:

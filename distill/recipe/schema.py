@@ -67,9 +67,10 @@ class DatasetWorld(Section):
     """A real task: human data, prompt pool and test split from datasets, read through an adapter."""
 
     kind: Literal["dataset"] = "dataset"
-    adapter: str
+    adapter: str  # how rows read and answers are checked (distill/world/adapters.py): gsm8k, ...
     human: DataRef
     prompts: DataRef
+    prompts_adapter: str | None = None  # when the prompt pool has another schema (e.g. metamath)
     test: DataRef
     human_pool: PosInt | None = None  # None: the whole human split is the pool
     test_size: PosInt | None = None

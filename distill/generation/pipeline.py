@@ -1,0 +1,287 @@
+"""Generation end to end: prompts -> shards of chunked teacher outputs -> filtered, published sources.
+
+- ``generate_shard`` fills one shard folder (resumable: committed chunks are skipped, a kill loses at
+  most the chunk in flight). Each shard can live in its own folder (a DAG step, a Slurm array task).
+- ``merge_and_filter`` checks that the given shard folders form one complete generation, merges them
+  in prompt order, runs the quality pipeline and publishes ``synthetic/`` and ``verified/`` sources
+  (dataset + README.md + meta.json) and ``report.json`` under its output folder.
+- ``run_generation`` does all shards in one process (``out_dir/shards/shard-i-of-N``), then the merge.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from distill.artifacts import atomic_write_json
+from distill.generation.backends import Backend, Sampling, make_backend, requests_for
+from distill.generation.errors import GenerationError
+from distill.generation.filters import Verifier, run_filters
+from distill.generation.prompts import PROMPT_TEMPLATE, check_prompts, prompts_hash, template_hash
+from distill.generation.provenance import KD_COLUMNS, publish, weights_hash
+from distill.generation.shards import ShardStore, shard_folder, shard_prompts
+from distill.recipe.schema import Filters, Generation, ModelSpec
+
+LOGPROB_DIGITS = 5  # stored log-probs are rounded: 1e-5 nats is far below what KD can notice
+# plan keys that differ between the shards of one generation; every other key must agree
+PER_SHARD = ("shard", "num_chunks", "prompts", "prompts_hash")
+
+
+def generate_shard(prompts: Sequence[dict], teacher: ModelSpec, gen: Generation, out_dir: str | Path,
+                   shard: int = 0, *, shards: int | None = None, backend: Backend | None = None,
+                   device: str | None = None, progress: bool = True) -> dict:
+    """Generate shard ``shard`` of ``shards`` (default ``gen.shards``) into the folder ``out_dir``.
+
+    ``prompts`` is the full prompt list (every shard sees the same list and keeps its own ids);
+    ``backend``: reuse a loaded backend (else one is built from ``gen.backend`` and closed after);
+    ``device``: for ``hf`` (None: ``cuda:<shard mod GPUs>`` or ``cpu``; ``"auto"``: device_map).
+    Returns a JSON-able summary.
+    """
+    prompts = check_prompts(prompts)
+    num_shards = shards or gen.shards
+    check_teacher(teacher, gen)
+    check_output_dir(out_dir)
+    mine = shard_prompts(prompts, shard, num_shards)
+    chunks = [mine[i:i + gen.chunk_size] for i in range(0, len(mine), gen.chunk_size)]
+    store = ShardStore(out_dir, shard_plan(mine, shard, num_shards, teacher, gen))
+    store.write_plan()
+    todo = [c for c in range(len(chunks)) if c not in store.committed()]
+    owned = backend is None and bool(todo)
+    if owned:
+        backend = build_backend(teacher, gen, device, shard)
+    bar = tqdm(total=len(mine), initial=sum(len(chunks[c]) for c in store.committed()), unit="prompt",
+               disable=not progress, desc=f"generate shard {shard}/{num_shards}", dynamic_ncols=True,
+               mininterval=1.0)
+    start, tokens = time.perf_counter(), 0
+    try:
+        for chunk in todo:
+            entry = _generate_chunk(chunks[chunk], chunk, backend, gen, store)
+            tokens += entry["completion_tokens"]
+            bar.update(len(chunks[chunk]))  # tqdm shows the ETA; tok/s is this run's generated tokens
+            bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}", refresh=False)
+    finally:
+        bar.close()
+        if owned:
+            backend.close()
+    return _shard_summary(store, len(todo))
+
+
+def build_backend(teacher: ModelSpec, gen: Generation, device: str | None = None, shard: int = 0) -> Backend:
+    """``gen.backend`` for ``teacher``; the hf backend lands on ``device`` or the shard's default device."""
+    if gen.backend != "hf":
+        return make_backend(gen.backend, teacher, gen)
+    from distill.generation.backends.hf import default_device  # imports torch: only for hf
+
+    return make_backend("hf", teacher, gen, device=device or default_device(shard))
+
+
+def _generate_chunk(chunk: list[tuple[int, dict]], index: int, backend: Backend, gen: Generation,
+                    store: ShardStore) -> dict:
+    started = time.perf_counter()
+    by_id = {row["id"]: (pos, row) for pos, row in chunk}
+    requests = requests_for([row for _, row in chunk], gen.samples_per_prompt, gen.seed)
+    completions = backend.generate(requests, Sampling.from_config(gen))
+    records = [_record(*by_id[r.id], r.seed, c) for r, c in zip(requests, completions)]
+    header = {"prompts": len(chunk), "wall_s": round(time.perf_counter() - started, 4),
+              "prompt_tokens": sum(c.prompt_tokens or 0 for c in completions),
+              "completion_tokens": sum(c.n_tokens for c in completions), "backend": backend.describe()}
+    return store.commit(index, records, header)
+
+
+def _record(pos: int, row: dict, seed: int, c) -> dict:
+    record = {"pos": pos, "id": row["id"], "sample": c.sample, "seed": seed, "prompt": row["prompt"],
+              "meta": row.get("meta") or {}, "completion": c.text, "finish_reason": c.finish_reason,
+              "n_tokens": c.n_tokens, "prompt_tokens": c.prompt_tokens}
+    if c.topk_ids is not None:
+        record["token_ids"] = c.token_ids
+        record["topk_ids"] = c.topk_ids
+        record["topk_logprobs"] = [[round(v, LOGPROB_DIGITS) for v in step] for step in c.topk_logprobs]
+    return record
+
+
+def shard_plan(mine: Sequence[tuple[int, dict]], shard: int, num_shards: int, teacher: ModelSpec,
+               gen: Generation) -> dict:
+    """Everything that decides a shard's content; batch size and concurrency do not, so they may change."""
+    sampling = Sampling.from_config(gen)
+    return {
+        "version": 1, "shard": shard, "num_shards": num_shards, "chunk_size": gen.chunk_size,
+        "num_chunks": math.ceil(len(mine) / gen.chunk_size), "prompts": len(mine),
+        "prompts_hash": prompts_hash([row for _, row in mine]), "backend": gen.backend,
+        "teacher": teacher.model_dump(include={"model", "revision", "dtype", "trust_remote_code"}),
+        "served_model": gen.openai.model if gen.backend == "openai" else None,
+        "sampling": {"max_new_tokens": sampling.max_new_tokens, "temperature": sampling.temperature,
+                     "top_p": sampling.top_p, "logprobs_topk": sampling.logprobs_topk},
+        "samples_per_prompt": gen.samples_per_prompt, "seed": gen.seed,
+    }
+
+
+def _shard_summary(store: ShardStore, generated: int) -> dict:
+    headers = store.headers()
+    wall = sum(h["wall_s"] for h in headers)
+    tokens = sum(h["completion_tokens"] for h in headers)
+    return {"shard": store.plan["shard"], "num_shards": store.plan["num_shards"], "folder": str(store.folder),
+            "prompts": store.plan["prompts"], "chunks": store.num_chunks, "chunks_generated_now": generated,
+            "complete": store.complete(), "completion_tokens": tokens, "wall_s": round(wall, 3),
+            "tokens_per_s": round(tokens / wall, 2) if wall else None}
+
+
+def check_teacher(teacher: ModelSpec, gen: Generation) -> None:
+    """Fail fast, before anything is written, on a teacher that cannot be there."""
+    if gen.backend == "openai" and gen.openai.base_url is not None:
+        return  # a remote server: nothing local to check
+    if not teacher.model:
+        raise GenerationError("teacher.model is not set: give a local model folder or a hub id")
+    name = teacher.model
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1
+    if looks_local and not Path(name).expanduser().exists():
+        raise GenerationError(f"teacher model path {name!r} does not exist")
+
+
+def check_output_dir(out_dir: str | Path) -> Path:
+    """Create ``out_dir`` and prove a file can be written there, or fail in one line."""
+    path = Path(out_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise GenerationError(f"output folder {str(path)!r} is not writable ({exc.strerror or exc})") from None
+    return path
+
+
+def merge_and_filter(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, filters: Filters = Filters(),
+                     verify: Verifier | None = None, test_prompts: Sequence[str] = ()) -> dict:
+    """Merge complete shards in prompt order, filter, publish ``synthetic`` (and ``verified``) sources.
+
+    ``verify(row, completion)``: the task's verifier (e.g. ``Task.verify``), required when
+    ``filters.verify``; ``test_prompts``: the eval prompts to decontaminate against.
+    """
+    started = time.perf_counter()
+    if filters.verify and verify is None:
+        raise GenerationError("generation.filters.verify is true but no verifier was given for these prompts")
+    stores = [ShardStore.existing(folder) for folder in shard_dirs]
+    plan = check_plans(stores)
+    check_output_dir(out_dir)
+    samples = plan["samples_per_prompt"]
+    rows = merged_rows(stores, sum(s.plan["prompts"] for s in stores) * samples, samples)
+    meta = _source_meta(rows, plan, [h for s in stores for h in s.headers()])
+    synthetic, verified, report = run_filters(rows, filters, test_prompts, verify)
+    out = {"filters": report, "tokens_per_s": meta["tokens_per_s"], "sources": {}}
+    for name, subset in (("synthetic", synthetic), ("verified", verified)):
+        if subset is None:
+            continue
+        folder = Path(out_dir) / name
+        source_meta = {**meta, "name": name, "rows": len(subset), "filters": report,
+                       "tokens": {**meta["tokens"],
+                                  "completion_published": sum(r["meta"]["completion_tokens"] for r in subset)},
+                       "wall_time_s": {**meta["wall_time_s"], "merge": round(time.perf_counter() - started, 3)}}
+        digest = publish(subset, folder, source_meta, kd=plan["sampling"]["logprobs_topk"] > 0)
+        out["sources"][name] = {"path": str(folder), "rows": len(subset), "content_hash": digest}
+    atomic_write_json(Path(out_dir) / "report.json", out)
+    return out
+
+
+def check_plans(stores: Sequence[ShardStore]) -> dict:
+    """The shards must be one generation: same settings, every shard once, every chunk committed."""
+    if not stores:
+        raise GenerationError("no shard folders to merge")
+    first = stores[0].plan
+    for store in stores:
+        key = next((k for k in sorted(set(first) | set(store.plan)) if k not in PER_SHARD
+                    and first.get(k) != store.plan.get(k)), None)
+        if key is not None:
+            raise GenerationError(f"{store.folder}: {key}={store.plan.get(key)!r} differs from "
+                                  f"{first.get(key)!r} in {stores[0].folder}; these shards are not one generation")
+        if not store.complete():
+            raise GenerationError(f"{store.folder}: shard {store.plan['shard']} of {first['num_shards']} is "
+                                  f"incomplete ({len(store.committed())}/{store.num_chunks} chunks); generate it first")
+    found = sorted(s.plan["shard"] for s in stores)
+    if found != list(range(first["num_shards"])):
+        missing = sorted(set(range(first["num_shards"])) - set(found))
+        raise GenerationError(f"shard folders hold shards {found} of {first['num_shards']}: "
+                              f"missing {missing}, repeated {sorted({s for s in found if found.count(s) > 1})}")
+    return first
+
+
+def merged_rows(stores: Sequence[ShardStore], expected: int, samples: int) -> list[dict]:
+    """Source rows from all shards in prompt order; refuses a missing or repeated (prompt, sample)."""
+    records = heapq.merge(*(s.records() for s in stores), key=lambda r: (r["pos"], r["sample"]))
+    rows, seen = [], set()
+    for rec in records:
+        key = (rec["id"], rec["sample"])
+        if key in seen:
+            raise GenerationError(f"prompt {rec['id']!r} sample {rec['sample']} was generated twice")
+        seen.add(key)
+        rows.append(source_row(rec, samples))
+    if len(rows) != expected:
+        raise GenerationError(f"merged {len(rows)} rows, expected {expected} (prompts x samples_per_prompt)")
+    return rows
+
+
+def source_row(rec: dict, samples: int) -> dict:
+    """A source row ``{id, prompt, completion, origin, meta}`` (plus KD columns) from a shard record."""
+    meta = {**rec["meta"], "prompt_id": rec["id"], "sample": rec["sample"], "seed": rec["seed"],
+            "finish_reason": rec["finish_reason"], "completion_tokens": rec["n_tokens"],
+            "prompt_tokens": rec["prompt_tokens"]}
+    row = {"id": rec["id"] if samples == 1 else f"{rec['id']}#{rec['sample']}", "prompt": rec["prompt"],
+           "completion": rec["completion"], "origin": "synthetic", "meta": meta}
+    if "topk_ids" in rec:
+        row.update(zip(KD_COLUMNS, (rec["token_ids"], rec["topk_ids"], rec["topk_logprobs"])))
+    return row
+
+
+def _source_meta(rows: list[dict], plan: dict, headers: list[dict]) -> dict:
+    wall = sum(h["wall_s"] for h in headers)
+    generated = sum(r["meta"]["completion_tokens"] for r in rows)
+    prompt_rows = [{"id": r["meta"]["prompt_id"], "prompt": r["prompt"],
+                    "meta": {k: v for k, v in r["meta"].items() if k not in _GENERATED_META}}
+                   for r in rows if r["meta"]["sample"] == 0]
+    teacher = ModelSpec(**plan["teacher"])
+    sampling = plan["sampling"]
+    return {
+        "kind": "source", "origin": "synthetic",
+        "description": f"{len(prompt_rows)} prompts x {plan['samples_per_prompt']} samples, backend {plan['backend']}",
+        "teacher": {**plan["teacher"], "weights_hash": weights_hash(teacher), "backend": plan["backend"],
+                    "served_model": plan["served_model"],
+                    "ran_on": [dict(b) for b in sorted({tuple(sorted(h["backend"].items())) for h in headers})]},
+        "prompts": {"count": len(prompt_rows), "hash": prompts_hash(prompt_rows), "template": PROMPT_TEMPLATE,
+                    "template_hash": template_hash()},
+        "sampling": {**sampling, "samples_per_prompt": plan["samples_per_prompt"], "seed": plan["seed"],
+                     "row_seed": "sha256('{seed}/{prompt_id}/{sample}')[:8] >> 1"},
+        "sharding": {"shards": plan["num_shards"], "chunk_size": plan["chunk_size"], "chunks": len(headers)},
+        "tokens": {"prompt": sum(h["prompt_tokens"] for h in headers), "completion_generated": generated},
+        "wall_time_s": {"generation": round(wall, 3)},
+        "tokens_per_s": round(generated / wall, 2) if wall else 0.0,
+        "kd": {"k": sampling["logprobs_topk"], "columns": list(KD_COLUMNS)} if sampling["logprobs_topk"] else None,
+    }
+
+
+_GENERATED_META = ("prompt_id", "sample", "seed", "finish_reason", "completion_tokens", "prompt_tokens")
+
+
+def run_generation(prompts: Sequence[dict], teacher: ModelSpec, gen: Generation, out_dir: str | Path, *,
+                   verify: Verifier | None = None, test_prompts: Sequence[str] = (),
+                   device: str | None = None, progress: bool = True) -> dict:
+    """All shards in this process (one backend, loaded once and only if work is left), then the merge."""
+    prompts = check_prompts(prompts)
+    check_teacher(teacher, gen)
+    check_output_dir(out_dir)
+    folders = [shard_folder(out_dir, s, gen.shards) for s in range(gen.shards)]
+    backend = None
+    try:
+        for shard, folder in enumerate(folders):
+            plan = shard_plan(shard_prompts(prompts, shard, gen.shards), shard, gen.shards, teacher, gen)
+            if backend is None and not ShardStore(folder, plan).complete():
+                backend = build_backend(teacher, gen, device)
+            generate_shard(prompts, teacher, gen, folder, shard, backend=backend, progress=progress)
+    finally:
+        if backend is not None:
+            backend.close()
+    return merge_and_filter(folders, out_dir, filters=gen.filters, verify=verify, test_prompts=test_prompts)

@@ -1,0 +1,100 @@
+"""Prompt rows for the teacher: ``{id, prompt, meta?}``, from a task or a user's JSONL file.
+
+Every problem is reported as one line naming the file and line (or the row index for rows built in
+code), so a user can fix a prompt file without reading a traceback.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from distill.generation.errors import GenerationError
+
+KEYS = ("id", "prompt", "meta")
+# Prompts are sent to the teacher verbatim; the template is recorded so that provenance changes the
+# day a template (e.g. a chat template) is applied.
+PROMPT_TEMPLATE = "{prompt}"
+
+
+def load_prompts(path: str | Path) -> list[dict]:
+    """Read a JSONL prompt file: one object ``{"id": str|int, "prompt": str, "meta": {...}?}`` per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise GenerationError(f"{path}: no such prompt file")
+    rows: list[dict] = []
+    first_line: dict[str, int] = {}
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            where = f"{path}:{lineno}"
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise GenerationError(f"{where}: not valid UTF-8") from None
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise GenerationError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+            row = check_row(obj, where)
+            if row["id"] in first_line:
+                raise GenerationError(f"{where}: duplicate id {row['id']!r} (first on line {first_line[row['id']]})")
+            first_line[row["id"]] = lineno
+            rows.append(row)
+    if not rows:
+        raise GenerationError(f"{path}: no prompts (empty file)")
+    return rows
+
+
+def check_row(obj: object, where: str) -> dict:
+    """Validate one prompt row and return it normalised (id as a string, meta a dict)."""
+    if not isinstance(obj, dict):
+        raise GenerationError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    unknown = sorted(set(obj) - set(KEYS))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], KEYS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f" (expected {', '.join(KEYS)})"
+        raise GenerationError(f"{where}: unknown key {unknown[0]!r}{hint}")
+    for key in ("id", "prompt"):
+        if key not in obj:
+            raise GenerationError(f"{where}: missing key {key!r}")
+    pid, prompt, meta = obj["id"], obj["prompt"], obj.get("meta") or {}
+    if isinstance(pid, bool) or not isinstance(pid, (str, int)) or str(pid) == "":
+        raise GenerationError(f"{where}: 'id' must be a non-empty string or an integer, got {pid!r}")
+    if not isinstance(prompt, str) or not prompt:
+        raise GenerationError(f"{where}: 'prompt' must be a non-empty string, got {prompt!r:.60}")
+    if not isinstance(meta, dict):
+        raise GenerationError(f"{where}: 'meta' must be an object, got {type(meta).__name__}")
+    return {"id": str(pid), "prompt": prompt, "meta": meta}
+
+
+def check_prompts(rows: Iterable[dict], origin: str = "prompts") -> list[dict]:
+    """Validate prompt rows built in code (e.g. ``Task.prompts(n)``); errors name the row index."""
+    out: list[dict] = []
+    seen: dict[str, int] = {}
+    for index, obj in enumerate(rows):
+        row = check_row(obj, f"{origin}[{index}]")
+        if row["id"] in seen:
+            raise GenerationError(f"{origin}[{index}]: duplicate id {row['id']!r} (first at [{seen[row['id']]}])")
+        seen[row["id"]] = index
+        out.append(row)
+    if not out:
+        raise GenerationError(f"{origin}: no prompts")
+    return out
+
+
+def prompts_hash(rows: Sequence[dict]) -> str:
+    """Order-sensitive hash of the prompts (ids, texts and metas) a generation ran on."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps([row["id"], row["prompt"], row.get("meta") or {}], sort_keys=True,
+                                 ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def template_hash(template: str = PROMPT_TEMPLATE) -> str:
+    return hashlib.sha256(template.encode()).hexdigest()

@@ -1,0 +1,97 @@
+"""Run one step of a DAG: the single entry point that local workers and Slurm tasks share.
+
+A step writes into its own folder; it is published by the ``DONE`` marker written last, so an
+interrupted step is simply rerun (steps that checkpoint, like training and generation, resume).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from distill.artifacts import atomic_write_text, mark_done, write_meta
+from distill.pipeline.plan import Step
+from distill.pipeline.state import ERROR_FILE, find_step
+
+
+class StepContext:
+    """What a stage may know besides its own config: where its inputs and outputs live."""
+
+    def __init__(self, run_dir: Path, step: Step, cache: Path, threads: int):
+        self.run_dir, self.step, self.cache, self.threads = run_dir, step, cache, threads
+        self.folder = step.folder(run_dir, cache)
+        self._steps = None
+
+    def dep(self, kind: str) -> Path:
+        """The folder of this step's (single) upstream step of a kind."""
+        folders = self.deps(kind)
+        if len(folders) != 1:
+            raise ValueError(f"step {self.step.id} has {len(folders)} upstream {kind!r} steps, expected 1")
+        return folders[0]
+
+    def deps(self, kind: str) -> list[Path]:
+        from distill.pipeline.state import read_dag
+
+        if self._steps is None:
+            self._steps = {s.id: s for s in read_dag(self.run_dir)[0]}
+        return [self._steps[d].folder(self.run_dir, self.cache) for d in self.step.deps
+                if self._steps[d].kind == kind]
+
+    def step_folder(self, step_id: str) -> Path:
+        self.deps("")  # loads the DAG once
+        return self._steps[step_id].folder(self.run_dir, self.cache)
+
+
+@contextlib.contextmanager
+def _logged(folder: Path):
+    """Send the step's stdout, stderr and logging into its log file (appending across retries)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "log.txt", "a", buffering=1) as log:
+        old = sys.stdout, sys.stderr
+        handler = logging.StreamHandler(log)
+        logging.getLogger().addHandler(handler)
+        sys.stdout = sys.stderr = log
+        try:
+            yield log
+        finally:
+            sys.stdout, sys.stderr = old
+            logging.getLogger().removeHandler(handler)
+
+
+def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Path:
+    import torch
+
+    from distill.pipeline.stages import STAGES
+
+    step, cache = find_step(run_dir, step_id)
+    threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    ctx = StepContext(run_dir, step, cache, threads)
+    (ctx.folder / ERROR_FILE).unlink(missing_ok=True)
+    start = time.time()
+    with _logged(ctx.folder) as log:
+        print(f"== {step.kind} {step.id} {step.labels} threads={threads} pid={os.getpid()}", file=log)
+        try:
+            extra = STAGES[step.kind](ctx) or {}
+        except BaseException as exc:
+            traceback.print_exc(file=log)
+            atomic_write_text(ctx.folder / ERROR_FILE, f"{type(exc).__name__}: {exc}\n")
+            raise
+        wall = time.time() - start
+        write_meta(ctx.folder, step=step.to_dict(), wall_s=wall, threads=threads,
+                   devices=_devices(), **extra)
+        mark_done(ctx.folder)
+        print(f"== done in {wall:.1f}s", file=log)
+    return ctx.folder
+
+
+def _devices() -> dict:
+    import torch
+
+    if torch.cuda.is_available():
+        return {"type": "cuda", "count": torch.cuda.device_count(), "name": torch.cuda.get_device_name(0)}
+    return {"type": "cpu", "count": 1}

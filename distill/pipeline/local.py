@@ -1,0 +1,88 @@
+"""The local executor: runs a DAG on this machine, independent steps side by side.
+
+Workers are long-lived processes, so torch, transformers and lm-eval are imported once per worker
+and reused across the many tiny steps of a sweep, instead of once per step. Each step gets
+``cores // running`` threads: a lone teacher build gets the whole machine, a wave of students
+shares it.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+
+from tqdm import tqdm
+
+from distill.pipeline.plan import Step
+from distill.pipeline.state import StepState, step_state
+
+
+def _init_worker() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _run_in_worker(run_dir: str, step_id: str, threads: int) -> tuple[str, float]:
+    from distill.pipeline.execute import execute_step  # heavy imports happen once per worker
+
+    start = time.time()
+    execute_step(Path(run_dir), step_id, threads=threads)
+    return step_id, time.time() - start
+
+
+def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int) -> dict[str, str]:
+    """Run every step not yet done; return {step id: 'done' | 'failed' | 'skipped'} for this call."""
+    by_id = {s.id: s for s in steps}
+    state = {s.id: step_state(s, run_dir, cache_dir) for s in steps}
+    todo = [s.id for s in steps if state[s.id] is not StepState.DONE]
+    outcome: dict[str, str] = {}
+    if not todo:
+        return outcome
+    cores = os.cpu_count() or 1
+    workers = max(1, min(workers, cores))
+    running: dict[Future, str] = {}
+    bar = tqdm(total=len(todo), desc="steps", unit="step", dynamic_ncols=True)
+    ctx = mp.get_context("spawn")  # fork after torch import is unsafe; spawn workers start clean
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+        while todo or running:
+            for sid in _ready(todo, by_id, state, outcome):
+                if len(running) >= workers:
+                    break
+                todo.remove(sid)
+                threads = max(1, cores // max(1, min(workers, len(running) + 1 + len(_ready(todo, by_id, state, outcome)))))
+                running[pool.submit(_run_in_worker, str(run_dir), sid, threads)] = sid
+                bar.set_postfix_str(f"{by_id[sid].kind} {_label(by_id[sid])}")
+            for sid in _blocked(todo, by_id, outcome):
+                todo.remove(sid)
+                outcome[sid] = "skipped"
+                bar.update(1)
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                sid = running.pop(fut)
+                try:
+                    fut.result()
+                    outcome[sid] = "done"
+                    state[sid] = StepState.DONE
+                except Exception as exc:  # the step wrote its traceback to its log
+                    outcome[sid] = "failed"
+                    tqdm.write(f"failed: {by_id[sid].kind} {_label(by_id[sid])}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                               f" (log: {by_id[sid].folder(run_dir, cache_dir) / 'log.txt'})")
+                bar.update(1)
+    bar.close()
+    return outcome
+
+
+def _ready(todo: list[str], by_id: dict[str, Step], state: dict, outcome: dict) -> list[str]:
+    return [sid for sid in todo
+            if all(state.get(d) is StepState.DONE or outcome.get(d) == "done" for d in by_id[sid].deps)]
+
+
+def _blocked(todo: list[str], by_id: dict[str, Step], outcome: dict) -> list[str]:
+    return [sid for sid in todo if any(outcome.get(d) in ("failed", "skipped") for d in by_id[sid].deps)]
+
+
+def _label(step: Step) -> str:
+    return " ".join(f"{k}={v}" for k, v in step.labels.items())

@@ -1,0 +1,137 @@
+"""Recipe -> DAG of steps. Pure: no I/O, no torch.
+
+A step's id is a hash of its kind, its own config slice and its upstream ids, so rerunning a recipe
+finds finished steps by id, and changing one knob changes the ids of exactly the steps downstream of
+it. Tracking and launcher settings are not part of any slice: they change where and how a step runs,
+not what it computes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from distill.artifacts import stable_hash
+from distill.recipe.schema import ArithmeticWorld, Recipe
+
+STAGE_OF = {"tokenizer": "prepare", "teacher": "prepare", "student": "prepare", "human": "prepare",
+            "generate": "generate", "merge": "generate", "train": "train", "eval": "eval",
+            "report": "report"}
+STAGE_ORDER = ("prepare", "generate", "train", "eval", "report")
+CACHED_KINDS = ("tokenizer", "teacher")  # shared across runs through the cache folder: built once
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str
+    config: dict
+    deps: tuple[str, ...] = ()
+    labels: dict = field(default_factory=dict)  # what the step is, for people: arm, n, seed, role, shard
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}-{stable_hash({'kind': self.kind, 'config': self.config, 'deps': self.deps}, 12)}"
+
+    @property
+    def stage(self) -> str:
+        return STAGE_OF[self.kind]
+
+    def folder(self, run_dir: Path, cache_dir: Path) -> Path:
+        root = cache_dir / "steps" if self.kind in CACHED_KINDS else run_dir / "steps"
+        return root / self.id
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "config": self.config, "deps": list(self.deps),
+                "labels": self.labels}
+
+
+def _dump(section) -> dict:
+    return section.model_dump(mode="json")
+
+
+def plan(recipe: Recipe) -> list[Step]:
+    """Every step of the experiment, in a topological order."""
+    world = _dump(recipe.world)
+    steps: list[Step] = []
+    add = steps.append
+
+    tokenizer = None
+    if isinstance(recipe.world, ArithmeticWorld):
+        tokenizer = Step("tokenizer", {"world": _tokenizer_slice(recipe.world)})
+        add(tokenizer)
+    tok_deps = (tokenizer.id,) if tokenizer else ()
+
+    if recipe.teacher.model is None:
+        teacher = Step("teacher", {"world": world, "build": _dump(recipe.teacher.build)}, tok_deps)
+        add(teacher)
+        teacher_ref = {"step": teacher.id}
+    else:
+        teacher = None
+        teacher_ref = {"model": _dump(recipe.teacher)}
+    student = Step("student", {"student": _dump(recipe.student), "seed": 0}, tok_deps)
+    add(student)
+    human = Step("human", {"world": world})
+    add(human)
+
+    teacher_deps = (teacher.id,) if teacher else ()
+    gen = recipe.generation.model_dump(mode="json", exclude={"filters", "shards"})
+    shards = [Step("generate", {"generation": gen, "world": world, "teacher": teacher_ref,
+                                "shard": i, "shards": recipe.generation.shards}, teacher_deps,
+                   {"shard": i}) for i in range(recipe.generation.shards)]
+    steps.extend(shards)
+    merge = Step("merge", {"filters": _dump(recipe.generation.filters), "world": world},
+                 tuple(s.id for s in shards))
+    add(merge)
+
+    trains = _train_steps(recipe, student, human, merge)
+    steps.extend(trains)
+    evals = _eval_steps(recipe, teacher, teacher_ref, student, trains)
+    steps.extend(evals)
+    add(Step("report", {"report": _dump(recipe.report), "mixes": _dump(recipe.mixes),
+                        "human_pool": _human_pool(recipe)}, tuple(e.id for e in evals)))
+    return steps
+
+
+def _tokenizer_slice(world: ArithmeticWorld) -> dict:
+    # the tokenizer depends on the world's alphabet, not on pool or test sizes
+    return world.model_dump(mode="json", include={"kind", "min_digits", "max_digits", "ops", "seed"})
+
+
+def _human_pool(recipe: Recipe) -> int | None:
+    return recipe.world.human_pool
+
+
+def _train_steps(recipe: Recipe, student: Step, human: Step, merge: Step) -> list[Step]:
+    m = recipe.mixes
+    out = []
+    for arm in m.arms:
+        for n in m.sizes:
+            for seed in m.seeds:
+                mix = {"arm": _dump(arm), "n": n, "seed": seed, "unit": m.unit, "wall": _dump(m.wall),
+                       "weights": dict(m.weights)}
+                needs_synthetic = arm.fraction > 0 or m.wall.policy == "fill"
+                deps = (student.id, human.id) + ((merge.id,) if needs_synthetic else ())
+                out.append(Step("train", {"mix": mix, "train": _dump(recipe.train)}, deps,
+                                {"arm": arm.name, "fraction": arm.fraction, "n": n, "seed": seed}))
+    return out
+
+
+def _eval_steps(recipe: Recipe, teacher: Step | None, teacher_ref: dict, student: Step,
+                trains: list[Step]) -> list[Step]:
+    cfg = {"eval": _dump(recipe.eval), "world": _dump(recipe.world)}
+    out = []
+    if recipe.eval.teacher:
+        deps = (teacher.id,) if teacher else ()
+        out.append(Step("eval", {**cfg, "model": teacher_ref}, deps, {"role": "teacher"}))
+    if recipe.eval.floor:
+        out.append(Step("eval", {**cfg, "model": {"step": student.id}}, (student.id,), {"role": "floor"}))
+    for t in trains:
+        out.append(Step("eval", {**cfg, "model": {"step": t.id}}, (t.id,), {"role": "student", **t.labels}))
+    return out
+
+
+def select(steps: list[Step], until: str | None) -> list[Step]:
+    """The steps of the stages up to and including ``until`` (all of them when None)."""
+    if until is None:
+        return steps
+    last = STAGE_ORDER.index("generate" if until == "generate" else until)
+    return [s for s in steps if STAGE_ORDER.index(s.stage) <= last]

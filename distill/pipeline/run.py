@@ -1,0 +1,86 @@
+"""``distill run|generate|train|eval``, ``distill status`` and ``distill report``: plan, skip, execute."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from distill.artifacts import atomic_write_text
+from distill.pipeline.plan import Step, plan, select
+from distill.pipeline.state import StepState, cache_dir, read_dag, step_state, write_dag
+from distill.recipe import Recipe, resolved_yaml
+
+
+def prepare_run(recipe: Recipe, until: str | None = None) -> tuple[Path, list[Step], Path]:
+    """Write the resolved recipe and the DAG into the run folder; return (run_dir, steps, cache)."""
+    run_dir = Path(recipe.output_dir) / recipe.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "recipe.yaml", resolved_yaml(recipe))
+    steps = plan(recipe)
+    cache = cache_dir()
+    write_dag(run_dir, steps, cache)
+    return run_dir, select(steps, until), cache
+
+
+def run_recipe(recipe: Recipe, launcher: str = "local", dry_run: bool = False, until: str | None = None,
+               wait: bool = False) -> int:
+    run_dir, steps, cache = prepare_run(recipe, until)
+    states = {s.id: step_state(s, run_dir, cache) for s in steps}
+    todo = [s for s in steps if states[s.id] is not StepState.DONE]
+    print(f"{recipe.name}: {len(steps)} steps, {len(steps) - len(todo)} already done, {len(todo)} to run "
+          f"({launcher}) -> {run_dir}")
+    if launcher == "slurm":
+        from distill.pipeline.slurm_executor import submit_run
+
+        return submit_run(recipe, run_dir, steps, cache, dry_run=dry_run, wait=wait)
+    if dry_run:
+        _print_steps(steps, states, run_dir, cache)
+        return 0
+    start = time.time()
+    from distill.pipeline.local import run_local
+
+    outcome = run_local(run_dir, steps, cache, recipe.launcher.workers)
+    failed = sorted(k for k, v in outcome.items() if v != "done")
+    print(f"ran {sum(v == 'done' for v in outcome.values())} steps in {time.time() - start:.0f}s"
+          + (f"; {len(failed)} failed or skipped (see `distill status {run_dir}`)" if failed else ""))
+    report = [s for s in steps if s.kind == "report"]
+    if report and step_state(report[0], run_dir, cache) is StepState.DONE:
+        print(f"report: {report[0].folder(run_dir, cache) / 'report.md'}")
+    return 1 if failed else 0
+
+
+def _print_steps(steps: list[Step], states: dict, run_dir: Path, cache: Path) -> None:
+    for s in steps:
+        labels = " ".join(f"{k}={v}" for k, v in s.labels.items())
+        print(f"  {states[s.id].value:8s} {s.id:22s} {labels:40s} {s.folder(run_dir, cache)}")
+
+
+def show_status(run_dir: Path) -> int:
+    steps, cache = read_dag(run_dir)
+    states = {s.id: step_state(s, run_dir, cache) for s in steps}
+    _print_steps(steps, states, run_dir, cache)
+    counts = {st.value: sum(v is st for v in states.values()) for st in StepState}
+    print(" ".join(f"{k}={v}" for k, v in counts.items() if v))
+    for s in steps:
+        if states[s.id] is StepState.FAILED:
+            print(f"failed: {s.id}: {(s.folder(run_dir, cache) / 'error.txt').read_text().strip()} "
+                  f"(log: {s.folder(run_dir, cache) / 'log.txt'})", file=sys.stderr)
+    return 0 if counts["failed"] == 0 else 1
+
+
+def rerun_report(run_dir: Path) -> int:
+    from distill.artifacts import DONE
+    from distill.pipeline.execute import execute_step
+
+    steps, cache = read_dag(run_dir)
+    report = next(s for s in steps if s.kind == "report")
+    missing = [d for d in report.deps if step_state(next(s for s in steps if s.id == d), run_dir, cache)
+               is not StepState.DONE]
+    if missing:
+        print(f"error: {len(missing)} evaluations are not finished (see `distill status {run_dir}`)",
+              file=sys.stderr)
+        return 1
+    (report.folder(run_dir, cache) / DONE).unlink(missing_ok=True)
+    folder = execute_step(run_dir, report.id)
+    print(f"report: {folder / 'report.md'}")
+    return 0

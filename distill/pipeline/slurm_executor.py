@@ -1,0 +1,114 @@
+"""The Slurm executor: the DAG's unfinished steps become job arrays chained with ``afterok``.
+
+Steps are grouped by (depth in the unfinished DAG, kind): all generation shards of a run form one
+array, all students another, all evaluations a third, each depending on the arrays that hold its
+inputs. Every array task runs ``python -m distill.pipeline.task RUN_DIR GROUP`` — the same
+``execute_step`` the local executor uses — so results do not depend on the launcher. Resources come
+from the recipe's ``launcher.slurm`` section; the scripts never read the recipe.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from distill import slurm
+from distill.artifacts import atomic_write_json, atomic_write_text
+from distill.pipeline.plan import Step
+from distill.pipeline.state import StepState, step_state
+from distill.recipe import Recipe
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "slurm" / "templates"
+RESOURCES_OF = {"tokenizer": "report", "human": "report", "student": "report", "teacher": "train",
+                "generate": "generate", "merge": "generate", "train": "train", "eval": "eval",
+                "report": "report"}
+TEMPLATE_OF = {"teacher": "train", "train": "train", "eval": "eval", "report": "report"}
+ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED", "COMPLETING"}
+
+
+def group_steps(steps: list[Step], todo: set[str]) -> list[tuple[str, list[Step]]]:
+    """[(group name, steps)] in submission order: by depth among unfinished steps, then by kind."""
+    depth: dict[str, int] = {}
+    for s in steps:  # steps come topologically sorted
+        if s.id in todo:
+            depth[s.id] = 1 + max((depth[d] for d in s.deps if d in depth), default=-1)
+    groups: dict[tuple[int, str], list[Step]] = {}
+    for s in steps:
+        if s.id in todo:
+            groups.setdefault((depth[s.id], s.kind), []).append(s)
+    return [(f"{d:02d}-{kind}", members) for (d, kind), members in sorted(groups.items())]
+
+
+def _resources(recipe: Recipe, kind: str) -> dict:
+    res = getattr(recipe.launcher.slurm, RESOURCES_OF[kind])
+    return {"partition": res.partition, "account": res.account, "qos": res.qos, "nodes": res.nodes,
+            "cpus_per_task": res.cpus_per_task, "mem": res.mem, "time": res.time,
+            "gpus": res.gpus_per_node or None, "extra": list(res.extra)}
+
+
+def _active_steps(run_dir: Path) -> set[str]:
+    """Steps already queued or running from an earlier submission: never submitted twice."""
+    path = run_dir / "slurm" / "jobs.json"
+    if not path.exists():
+        return set()
+    jobs = json.loads(path.read_text())
+    try:
+        states = slurm.job_states([j["job_id"] for j in jobs.values()])
+    except slurm.SlurmError:
+        return set()
+    active = set()
+    for job in jobs.values():
+        for i, sid in enumerate(job["steps"]):
+            state = states.get(f"{job['job_id']}_{i}", states.get(job["job_id"], ""))
+            if state.split()[0] in ACTIVE if state else False:
+                active.add(sid)
+    return active
+
+
+def submit_run(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path, *, dry_run: bool = False,
+               wait: bool = False) -> int:
+    run_dir = run_dir.resolve()
+    active = _active_steps(run_dir)
+    todo = {s.id for s in steps if step_state(s, run_dir, cache) is not StepState.DONE and s.id not in active}
+    if not todo:
+        print("nothing to submit: every step is done or already queued")
+        return 0
+    by_id = {s.id: s for s in steps}
+    job_of: dict[str, str] = {}
+    jobs: dict[str, dict] = {}
+    scripts = run_dir / "slurm" / "scripts"
+    for name, members in group_steps(steps, todo):
+        kind = members[0].kind
+        atomic_write_json(scripts / f"{name}.json", [s.id for s in members])
+        text = slurm.render_sbatch(
+            (TEMPLATES / f"{TEMPLATE_OF.get(kind, 'generate')}.sbatch").read_text(),
+            job_name=f"distill-{recipe.name}-{name}", resources=_resources(recipe, kind),
+            command=shlex.join([sys.executable, "-m", "distill.pipeline.task", str(run_dir), name]),
+            log_path=run_dir / "slurm" / "logs" / f"{name}_%A_%a.out",
+            array=f"0-{len(members) - 1}" + (f"%{recipe.launcher.slurm.array_parallelism}"
+                                              if recipe.launcher.slurm.array_parallelism else ""),
+        )
+        script = atomic_write_text(scripts / f"{name}.sbatch", text)
+        deps = sorted({job_of[d] for s in members for d in s.deps if d in job_of})
+        if dry_run:
+            dep = f" --dependency={slurm.dependency_spec(deps)}" if deps else ""
+            print(f"sbatch --parsable --kill-on-invalid-dep=yes{dep} {script}")
+            job_id = f"<{name}>"
+        else:
+            job_id = slurm.submit(script, dependency=deps or None)
+            print(f"submitted {name}: job {job_id} ({len(members)} tasks)")
+        jobs[name] = {"job_id": job_id, "steps": [s.id for s in members]}
+        job_of.update({s.id: job_id for s in members})
+    if dry_run:
+        print(f"scripts written to {scripts}; nothing submitted (--dry-run)")
+        return 0
+    atomic_write_json(run_dir / "slurm" / "jobs.json", jobs)
+    print(f"follow with: distill status {run_dir}")
+    if not wait:
+        return 0
+    final = slurm.wait([j["job_id"] for j in jobs.values()])
+    failed = {k: v for k, v in final.items() if not v.startswith("COMPLETED")}
+    for job, state in sorted(failed.items()):
+        print(f"job {job}: {state}", file=sys.stderr)
+    return 1 if failed else 0

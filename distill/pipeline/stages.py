@@ -1,0 +1,155 @@
+"""What each kind of step does. Each stage reads its config slice and its upstream folders, writes
+into its own folder, and returns extra fields for its ``meta.json``."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from distill.artifacts import atomic_write_json, read_meta
+from distill.pipeline.execute import StepContext
+from distill.recipe.schema import (ArithmeticWorld, DatasetWorld, Eval, Generation, ModelSpec, Student,
+                                   TeacherBuild, Train)
+from distill.sources import load_source, save_source
+
+
+def _world(cfg: dict) -> ArithmeticWorld | DatasetWorld:
+    return (ArithmeticWorld if cfg["kind"] == "arithmetic" else DatasetWorld).model_validate(cfg)
+
+
+def model_ref(ctx: StepContext, ref: dict) -> ModelSpec:
+    """A model given in the recipe, or the model a finished step wrote (``model/`` or a pointer)."""
+    if "model" in ref:
+        return ModelSpec.model_validate(ref["model"])
+    folder = ctx.step_folder(ref["step"])
+    pointer = folder / "pointer.json"
+    if pointer.exists():
+        return ModelSpec.model_validate(json.loads(pointer.read_text()))
+    return ModelSpec(model=str(folder / "model"))
+
+
+def tokenizer_stage(ctx: StepContext) -> dict:
+    from distill.models import train_tokenizer
+    from distill.world.arithmetic import tokenizer_corpus
+
+    world = ArithmeticWorld.model_validate({**ArithmeticWorld().model_dump(), **ctx.step.config["world"]})
+    tok = train_tokenizer(tokenizer_corpus(world))
+    tok.save_pretrained(ctx.folder / "tokenizer")
+    return {"vocab_size": len(tok)}
+
+
+def teacher_stage(ctx: StepContext) -> dict:
+    from distill.world.teacher import build_teacher
+
+    world = _world(ctx.step.config["world"])
+    build = TeacherBuild.model_validate(ctx.step.config["build"])
+    return build_teacher(world, build, ctx.dep("tokenizer") / "tokenizer", ctx.folder, ctx.threads)
+
+
+def student_stage(ctx: StepContext) -> dict:
+    """The untrained student (the floor): initialised from config, or a pretrained model by reference."""
+    student = Student.model_validate(ctx.step.config["student"])
+    if student.model is not None:
+        spec = student.model_dump(mode="json", exclude={"arch"})
+        atomic_write_json(ctx.folder / "pointer.json", spec)
+        return {"model": spec}
+    from transformers import AutoTokenizer
+
+    from distill.models import init_llama, save_pretrained
+
+    tok = AutoTokenizer.from_pretrained(ctx.dep("tokenizer") / "tokenizer")
+    model = init_llama(student.arch, tok, seed=ctx.step.config["seed"])
+    save_pretrained(model, tok, ctx.folder / "model")
+    return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+def human_stage(ctx: StepContext) -> dict:
+    from distill.sources import rows_hash
+    from distill.world import build_task
+
+    rows = build_task(_world(ctx.step.config["world"])).human()
+    save_source(rows, ctx.folder / "source")
+    return {"rows": len(rows), "content_hash": rows_hash(rows)}
+
+
+def generate_stage(ctx: StepContext) -> dict:
+    from distill.generation.pipeline import generate_shard
+    from distill.world import build_task
+
+    cfg = ctx.step.config
+    gen = Generation.model_validate(cfg["generation"])
+    task = build_task(_world(cfg["world"]))
+    return generate_shard(task.prompts(gen.num_prompts), model_ref(ctx, cfg["teacher"]), gen,
+                          ctx.folder / "shard", cfg["shard"], shards=cfg["shards"], progress=False)
+
+
+def merge_stage(ctx: StepContext) -> dict:
+    from distill.generation.pipeline import merge_and_filter
+    from distill.recipe.schema import Filters
+    from distill.world import build_task
+
+    task = build_task(_world(ctx.step.config["world"]))
+    return merge_and_filter([d / "shard" for d in ctx.deps("generate")], ctx.folder,
+                            filters=Filters.model_validate(ctx.step.config["filters"]), verify=task.verify,
+                            test_prompts=[r["prompt"] for r in task.test()])
+
+
+def train_stage(ctx: StepContext) -> dict:
+    from distill.pipeline.mixes import materialise_mix
+    from distill.training import TrainJob, train
+
+    cfg = ctx.step.config
+    student = model_ref(ctx, {"step": _dep_id(ctx, "student")})
+    merge = ctx.deps("merge")
+    plan, data = materialise_mix(cfg["mix"], student, ctx.dep("human") / "source",
+                                 merge[0] if merge else None, ctx.folder / "mix")
+    if not plan.feasible:
+        atomic_write_json(ctx.folder / "infeasible.json", plan.to_dict())
+        return {"mix": plan.to_dict(), "feasible": False}
+    result = train(TrainJob(model=student.model, data=str(data), out_dir=str(ctx.folder),
+                            train=Train.model_validate(cfg["train"]), seed=cfg["mix"]["seed"]))
+    return {"mix": plan.to_dict(), "feasible": True, "train": _as_dict(result)}
+
+
+def eval_stage(ctx: StepContext) -> dict:
+    from evals.lmeval import eval_kwargs, evaluate_model
+
+    cfg = ctx.step.config
+    ev = Eval.model_validate(cfg["eval"])
+    upstream = ctx.step_folder(ctx.step.deps[0]) if ctx.step.deps else None
+    if upstream is not None and (upstream / "infeasible.json").exists():
+        atomic_write_json(ctx.folder / "results.json", {"feasible": False})
+        return {"feasible": False}
+    spec = model_ref(ctx, cfg["model"])
+    world = _world(cfg["world"])
+    results = evaluate_model(spec.model, spec.model, out_dir=ctx.folder,
+                             world=world.model_dump(mode="json") if isinstance(world, ArithmeticWorld) else None,
+                             **eval_kwargs(ev))
+    return {"feasible": True, "scores": {t: r["score"] for t, r in results["tasks"].items()}}
+
+
+def report_stage(ctx: StepContext) -> dict:
+    from distill.pipeline.records import collect_records
+    from evals.report import write_report
+    from distill.recipe.schema import Report
+
+    records = collect_records(ctx)
+    atomic_write_json(ctx.folder / "records.json", records)
+    out = write_report(records, ctx.folder, Report.model_validate(ctx.step.config["report"]))
+    return {"report": str(ctx.folder / "report.md"), "verdict": out.get("verdict")}
+
+
+def _dep_id(ctx: StepContext, kind: str) -> str:
+    ctx.deps(kind)
+    return next(d for d in ctx.step.deps if ctx._steps[d].kind == kind)
+
+
+def _as_dict(result) -> dict:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(result) if is_dataclass(result) else dict(result)
+
+
+STAGES = {"tokenizer": tokenizer_stage, "teacher": teacher_stage, "student": student_stage,
+          "human": human_stage, "generate": generate_stage, "merge": merge_stage, "train": train_stage,
+          "eval": eval_stage, "report": report_stage}

@@ -1,0 +1,59 @@
+"""Where a run lives on disk and what state each of its steps is in."""
+from __future__ import annotations
+
+import enum
+import json
+import os
+from pathlib import Path
+
+from distill.artifacts import atomic_write_json, is_done
+from distill.pipeline.plan import Step
+
+DAG_FILE = "dag.json"
+ERROR_FILE = "error.txt"
+
+
+class StepState(enum.Enum):
+    DONE = "done"
+    FAILED = "failed"
+    PARTIAL = "partial"  # started, not finished: resumes from its own checkpoints
+    TODO = "todo"
+
+
+def cache_dir() -> Path:
+    """Built teachers and tokenizers are shared by every run on this machine (``DISTILL_CACHE``)."""
+    return Path(os.environ.get("DISTILL_CACHE", Path.home() / ".cache" / "distill"))
+
+
+def step_state(step: Step, run_dir: Path, cache: Path) -> StepState:
+    folder = step.folder(run_dir, cache)
+    if is_done(folder):
+        return StepState.DONE
+    if (folder / ERROR_FILE).exists():
+        return StepState.FAILED
+    return StepState.PARTIAL if folder.exists() else StepState.TODO
+
+
+def write_dag(run_dir: Path, steps: list[Step], cache: Path) -> Path:
+    return atomic_write_json(run_dir / DAG_FILE, {"cache_dir": str(cache),
+                                                  "steps": [s.to_dict() for s in steps]})
+
+
+def read_dag(run_dir: Path) -> tuple[list[Step], Path]:
+    path = run_dir / DAG_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir}: not a run folder (no {DAG_FILE}); run `distill run RECIPE` first")
+    data = json.loads(path.read_text())
+    steps = [Step(d["kind"], d["config"], tuple(d["deps"]), d["labels"]) for d in data["steps"]]
+    for step, d in zip(steps, data["steps"]):
+        if step.id != d["id"]:
+            raise ValueError(f"{path}: step {d['id']} does not match its config (file edited by hand?)")
+    return steps, Path(data["cache_dir"])
+
+
+def find_step(run_dir: Path, step_id: str) -> tuple[Step, Path]:
+    steps, cache = read_dag(run_dir)
+    for step in steps:
+        if step.id == step_id:
+            return step, cache
+    raise ValueError(f"{run_dir / DAG_FILE}: no step {step_id!r}")

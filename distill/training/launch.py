@@ -1,0 +1,119 @@
+"""Multi-process entry point: ``python -m distill.training.launch JOB.json`` on every rank.
+
+Run it under a launcher that starts the processes, for example
+``accelerate launch --config_file recipes/accelerate/zero2.yaml -m distill.training.launch job.json``
+or ``torchrun --nproc_per_node 2 -m distill.training.launch job.json`` (the job names the config).
+``launch_command`` builds the first form, multi-node included; ``run`` runs it locally and returns
+the ``TrainResult`` that rank 0 wrote to ``out_dir/result.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from distill.training.job import TrainJob, TrainResult, claim_out_dir, finished_result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_command(job_json: str | Path, config: str | Path, *, num_processes: int | None = None,
+                   num_machines: int = 1, machine_rank: int = 0, main_process_ip: str | None = None,
+                   main_process_port: int | None = None) -> list[str]:
+    """argv of ``accelerate launch`` for one node; Slurm fills machine rank and address per node.
+
+    ``num_processes`` is the total over all machines (accelerate's convention); None keeps the
+    config's. The YAML's ``num_machines``/``machine_rank`` are placeholders these arguments replace.
+    """
+    argv = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
+            "--num_machines", str(num_machines), "--machine_rank", str(machine_rank)]
+    if num_processes is not None:
+        argv += ["--num_processes", str(num_processes)]
+    if main_process_ip is not None:
+        argv += ["--main_process_ip", main_process_ip]
+    argv += ["--main_process_port", str(main_process_port or free_port())]
+    return argv + ["-m", "distill.training.launch", str(job_json)]
+
+
+def run(job: TrainJob, tracker: Callable[[dict, int], None] | None = None,
+        num_processes: int | None = None, timeout_s: float | None = None) -> TrainResult:
+    """Run ``job`` under ``accelerate launch`` on this machine; stream metrics to ``tracker``."""
+    if not job.config_path:
+        raise ValueError("launch.run needs a job with an accelerate config (train.accelerate_config)")
+    out = Path(job.out_dir)
+    done = finished_result(job)
+    if done is not None:
+        return done
+    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(job)
+    job_json = out / "job.json"
+    argv = launch_command(job_json, job.config_path, num_processes=num_processes)
+    metrics, seen = out / "metrics.jsonl", _steps_logged(out / "metrics.jsonl")
+    with open(out / "launch.log", "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        deadline = None if timeout_s is None else time.time() + timeout_s
+        while proc.poll() is None:
+            seen = _forward(metrics, seen, tracker)
+            if deadline is not None and time.time() > deadline:
+                proc.kill()
+                raise TimeoutError(f"training {job.out_dir} ran past {timeout_s} s (see launch.log)")
+            time.sleep(0.5)
+        _forward(metrics, seen, tracker)
+    if proc.returncode != 0:
+        tail = (out / "launch.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"training {job.out_dir} failed with exit code {proc.returncode}:\n{tail}")
+    return TrainResult.from_dict(json.loads((out / "result.json").read_text()))
+
+
+def _steps_logged(path: Path) -> int:
+    """The last step already in metrics.jsonl (a resumed run re-sends nothing before it)."""
+    if not path.exists():
+        return 0
+    steps = [json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()]
+    return max(steps, default=0)
+
+
+def _forward(path: Path, seen: int, tracker) -> int:
+    """Send metric lines newer than step ``seen`` to the tracker; return the last step sent."""
+    if tracker is None or not path.exists():
+        return seen
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line being written
+            continue
+        if record["step"] > seen:
+            tracker(record, record["step"])
+            seen = record["step"]
+    return seen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train one distill student (run on every rank).")
+    parser.add_argument("job", help="TrainJob JSON (TrainJob.save); its out_dir receives the results")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar on rank 0")
+    args = parser.parse_args(argv)
+    job = TrainJob.load(args.job)
+    if args.progress:
+        job = TrainJob.from_dict({**job.to_dict(), "progress": True})
+    from distill.training.trainer import train_here
+
+    result = train_here(job)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({"steps": result.steps, "final_loss": result.final_loss,
+                          "tokens_per_s": round(result.tokens_per_s, 1), "wall_s": round(result.wall_s, 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Token-level losses: cross-entropy and knowledge distillation (forward / reverse KL). Pure.
+
+Every function takes the logits of the positions that carry a loss only, shaped ``(N, V)``, and
+returns one value per position (``(N,)``, float32); weighting and normalisation are the caller's.
+
+KD from a full teacher distribution (online teacher) is exact:
+``forward KL(p || q) = sum_v p_v (log p_v - log q_v)``, ``reverse KL(q || p) = sum_v q_v (log q_v - log p_v)``
+with ``p = softmax(teacher / T)``, ``q = softmax(student / T)``, scaled by ``T**2`` (Hinton et al.) so
+the gradient size does not shrink with the temperature.
+
+KD from stored top-k log-probs is an approximation: both distributions are restricted to the
+teacher's top-k support S and renormalised there (``p~ = p / p(S)``, ``q~ = q / q(S)``), and the KL is
+taken between ``p~`` and ``q~``. It ignores the teacher mass outside S (small when k covers most of
+it) and says nothing about student mass outside S: the cross-entropy term keeps that in check.
+Tempered stored log-probs are ``log p / T`` renormalised over S, which equals the tempered teacher
+restricted to S exactly.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+Kind = Literal["forward", "reverse"]
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), targets, reduction="none")
+
+
+def _kl(log_p: torch.Tensor, log_q: torch.Tensor, kind: Kind) -> torch.Tensor:
+    """KL between two normalised log-distributions over the last axis; p is the teacher."""
+    if kind == "forward":
+        p = log_p.exp()
+        return (p * (log_p - log_q)).sum(-1)
+    if kind == "reverse":
+        q = log_q.exp()
+        return (q * (log_q - log_p)).sum(-1)
+    raise ValueError(f"kd.kind={kind!r}: expected 'forward' or 'reverse'")
+
+
+def kl_full(student_logits: torch.Tensor, teacher_logits: torch.Tensor, kind: Kind = "forward",
+            temperature: float = 1.0) -> torch.Tensor:
+    """Exact KL between full tempered distributions; the vocabularies must match."""
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student logits {tuple(student_logits.shape)} and teacher logits "
+                         f"{tuple(teacher_logits.shape)} differ: student and teacher need one vocabulary")
+    log_q = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    log_p = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
+    return _kl(log_p, log_q, kind) * temperature**2
+
+
+def kl_topk(student_logits: torch.Tensor, topk_ids: torch.Tensor, topk_logprobs: torch.Tensor,
+            kind: Kind = "forward", temperature: float = 1.0) -> torch.Tensor:
+    """KL restricted to the teacher's stored top-k support, both sides renormalised there."""
+    log_p = F.log_softmax(topk_logprobs.float() / temperature, dim=-1)
+    log_q = F.log_softmax(student_logits.float().gather(-1, topk_ids) / temperature, dim=-1)
+    return _kl(log_p, log_q, kind) * temperature**2
+
+
+def mix(ce: torch.Tensor, kl: torch.Tensor | None, kd_weight: float,
+        has_teacher: torch.Tensor | None = None) -> torch.Tensor:
+    """``(1 - w) * CE + w * KL`` per position; positions without a teacher keep plain CE."""
+    if kl is None or kd_weight == 0.0:
+        return ce
+    mixed = (1.0 - kd_weight) * ce + kd_weight * kl
+    return mixed if has_teacher is None else torch.where(has_teacher, mixed, ce)

@@ -1,0 +1,351 @@
+"""The student trainer: SFT on completions, optionally mixed with token-level KD.
+
+``train(job)`` runs in this process. A job that names an accelerate config and is not already inside
+a launched process is handed to ``accelerate launch`` (``launch.run``), which runs
+``python -m distill.training.launch JOB.json`` on every rank; the same loop then runs there.
+
+The loop, per optimizer step ``s`` (all sizes global, see ``schedule.py``):
+rows ``[s*G, (s+1)*G)`` of the packed row stream are split into micro-batches over ranks; the loss is
+``sum(weight * token_loss) / sum(weight)`` over every completion token of the global batch, whatever
+the world size and accumulation, so one process and N processes train the same model.
+
+Restart safety: a checkpoint (``accelerator.save_state``) lands in ``checkpoints/step-N`` via a temp
+folder and a rename; the last two are kept. Rerunning the job resumes from the newest; since rows are
+a pure function of (data, seed, step), the data order after a resume is the one it would have been.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from distill import distributed
+from distill.artifacts import atomic_write_json, atomic_write_text, write_meta
+from distill.models import load_model, load_tokenizer
+from distill.recipe.schema import ModelSpec
+from distill.training import losses
+from distill.training.data import Corpus, load_corpus
+from distill.training.job import TrainJob, TrainResult, claim_out_dir, finished_result
+from distill.training.packing import IGNORE, Packed, RowStream, collate
+from distill.training.schedule import Plan, lr_at, make_plan
+
+Tracker = Callable[[dict, int], None]
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+KEEP_CHECKPOINTS = 2
+
+
+def train(job: TrainJob, tracker: Tracker | None = None) -> TrainResult:
+    """Train ``job`` and return its figures (see ``TrainJob`` for the files written)."""
+    if job.config_path and not distributed.is_launched():
+        from distill.training.launch import run
+
+        return run(job, tracker)
+    return train_here(job, tracker)
+
+
+def train_here(job: TrainJob, tracker: Tracker | None = None) -> TrainResult:
+    """Train in this process, as one rank of whatever process group the environment describes."""
+    started = time.time()
+    out = Path(job.out_dir)
+    done = finished_result(job)
+    if done is not None:
+        return done
+    rt = distributed.setup(job.config_path, bf16=job.train.dtype == "bfloat16")
+    try:
+        run = _build(job, rt)
+        start = _resume(run, out)
+        _loop(run, start, out, tracker)
+        rt.save_model(run.model, run.tokenizer, out / "model")
+        result = _result(run, start, time.time() - started)
+        if rt.is_main:
+            atomic_write_json(out / "result.json", result.to_dict())
+            write_meta(out, kind="train", job=job.to_dict(), result=result.to_dict(), plan=asdict(run.plan),
+                       seed=job.seed, threads=rt.threads, data_fingerprint=run.corpus.fingerprint)
+        rt.barrier()
+        return result
+    finally:
+        rt.close()
+
+
+@dataclass
+class _Run:
+    job: TrainJob
+    rt: distributed.Runtime
+    tokenizer: object
+    corpus: Corpus
+    stream: RowStream
+    plan: Plan
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    raw_optimizer: torch.optim.Optimizer
+    teacher: torch.nn.Module | None
+    losses: list[float] = field(default_factory=list)
+    loop_s: float = 0.0  # seconds inside optimizer steps (throughput excludes setup and saving)
+
+
+def _build(job: TrainJob, rt: distributed.Runtime) -> _Run:
+    from accelerate.utils import set_seed
+
+    set_seed(job.seed)
+    train, kd = job.train, job.train.kd
+    tokenizer = load_tokenizer(job.model)
+    stored = kd.weight > 0 and kd.source == "stored"
+    corpus = load_corpus(job.data, tokenizer, train.seq_len, want_topk=stored)
+    stream = RowStream(corpus.lengths, train.seq_len, job.seed)
+    rows_per_pass = _rows_per_pass(stream, len(corpus.ids))
+    plan = make_plan(train, rows_per_pass, rt.world_size)
+    model = load_model(ModelSpec(model=job.model, dtype="float32"))
+    model.config.use_cache = False
+    model.train()
+    raw = _optimizer(model, train.lr, train.weight_decay)
+    wrapped, optimizer = rt.prepare(model, raw, plan.accumulation, plan.micro_batch_size, train.max_grad_norm)
+    teacher = _teacher(job, tokenizer, rt.device) if kd.weight > 0 and kd.source == "online" else None
+    return _Run(job, rt, tokenizer, corpus, stream, plan, wrapped, optimizer, raw, teacher)
+
+
+def _rows_per_pass(stream: RowStream, n: int) -> int:
+    """Rows the first pass over the data packs into (an epoch, in rows)."""
+    count, seen = 0, 0
+    while seen < n:
+        seen += len(stream.rows(count, count + 1)[0])
+        count += 1
+    return count
+
+
+def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW; no decay on vectors (norms, biases). A client torch optimizer: no DeepSpeed JIT build."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    rest = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(0.9, 0.95))
+
+
+def _teacher(job: TrainJob, tokenizer, device: torch.device) -> torch.nn.Module:
+    teacher_tok = load_tokenizer(job.teacher)
+    if teacher_tok.get_vocab() != tokenizer.get_vocab():
+        raise ValueError(f"teacher {job.teacher!r} and student {job.model!r} have different vocabularies; "
+                         f"online KD needs one vocabulary")
+    model = load_model(ModelSpec(model=job.teacher), device=device)
+    model.requires_grad_(False)
+    return model
+
+
+# ----------------------------------------------------------------------------- resume / checkpoints
+def _checkpoints(out: Path) -> list[tuple[int, Path]]:
+    folder = out / "checkpoints"
+    found = []
+    for path in folder.glob("step-*") if folder.exists() else ():
+        match = _STEP_DIR.match(path.name)
+        if match and (path / "trainer_state.json").exists():
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def _resume(run: _Run, out: Path) -> int:
+    """Load the newest complete checkpoint (if any); drop partial ones and later metric lines."""
+    rt = run.rt
+    if rt.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        for tmp in (out / "checkpoints").glob(".tmp-*") if (out / "checkpoints").exists() else ():
+            shutil.rmtree(tmp, ignore_errors=True)
+        claim_out_dir(run.job)
+    rt.barrier()
+    found = _checkpoints(out)
+    start = found[-1][0] if found else 0
+    if found:
+        rt.load_state(found[-1][1])
+    records = _read_metrics(out / "metrics.jsonl", start)
+    run.losses = [r["loss"] for r in records]
+    if rt.is_main:
+        atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    rt.barrier()
+    return start
+
+
+def _read_metrics(path: Path, upto: int) -> list[dict]:
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if r["step"] <= upto]
+
+
+def _save_checkpoint(run: _Run, out: Path, step: int) -> None:
+    rt, folder = run.rt, out / "checkpoints"
+    tmp = folder / f".tmp-step-{step}"
+    if rt.is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    rt.barrier()
+    rt.save_state(tmp)
+    rt.barrier()
+    if rt.is_main:
+        atomic_write_json(tmp / "trainer_state.json", {"step": step, "steps": run.plan.steps})
+        os.replace(tmp, folder / f"step-{step}")
+        for _, old in _checkpoints(out)[:-KEEP_CHECKPOINTS]:
+            shutil.rmtree(old, ignore_errors=True)
+    rt.barrier()
+
+
+# ----------------------------------------------------------------------------- the loop
+def _loop(run: _Run, start: int, out: Path, tracker: Tracker | None) -> None:
+    rt, plan, train = run.rt, run.plan, run.job.train
+    tokens = _tokens_until(run, start)
+    show = rt.is_main and (run.job.progress if run.job.progress is not None else sys.stderr.isatty())
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=plan.steps, initial=start, disable=not show, desc="train", dynamic_ncols=True)
+    with open(out / "metrics.jsonl", "a") if rt.is_main else _nowhere() as log:
+        for step in range(start, plan.steps):
+            t0 = time.perf_counter()
+            record = _step(run, step)
+            rows = run.stream.rows(*plan.step_rows(step))
+            for source, count in run.corpus.tokens_by_source(rows).items():
+                tokens[source] = tokens.get(source, 0) + count
+            seconds = time.perf_counter() - t0
+            run.loop_s += seconds
+            step_tokens = sum(len(run.corpus.ids[i]) for r in rows for i in r)
+            record.update(step=step + 1, tokens=sum(tokens.values()), tokens_per_s=step_tokens / seconds,
+                          passes=run.stream.passes_done(plan.step_rows(step)[1]),
+                          **{f"tokens/{s}": n for s, n in tokens.items()})
+            run.losses.append(record["loss"])
+            if rt.is_main:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                if tracker is not None:
+                    tracker(dict(record), step + 1)
+                _report(bar, record, plan.steps, train.log_every, show)
+            if (step + 1) % train.checkpoint_every == 0 and step + 1 < plan.steps:
+                _save_checkpoint(run, out, step + 1)
+    bar.close()
+
+
+class _nowhere:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _report(bar, record: dict, steps: int, every: int, show: bool) -> None:
+    if show:
+        bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}", refresh=False)
+        bar.update(1)
+    elif record["step"] % every == 0 or record["step"] == steps:
+        print(f"step {record['step']}/{steps} loss {record['loss']:.4f} lr {record['lr']:.3e} "
+              f"tok/s {record['tokens_per_s']:.0f}", flush=True)
+
+
+def _tokens_until(run: _Run, step: int) -> dict[str, int]:
+    """Tokens per source in the rows of steps before ``step`` (a pure function of the stream)."""
+    return run.corpus.tokens_by_source(run.stream.rows(0, step * run.plan.global_batch_size))
+
+
+def _step(run: _Run, step: int) -> dict:
+    """One optimizer step over the global batch; returns the step's metrics (same on every rank)."""
+    rt, plan, train, kd = run.rt, run.plan, run.job.train, run.job.train.kd
+    lr = lr_at(step, plan, train)
+    for group in run.raw_optimizer.param_groups:
+        group["lr"] = lr
+    denom = max(run.corpus.loss_weight(run.stream.rows(*plan.step_rows(step))), 1e-12)
+    scale = plan.world_size * plan.accumulation / denom  # undoes the mean over ranks and micro-steps
+    sums, norm = [0.0, 0.0, 0.0], None
+    for micro in range(plan.accumulation):
+        batch = _micro_batch(run, step, micro)
+        with rt.accumulate(run.model):
+            total, ce, kl = _micro_loss(run, batch, kd)
+            rt.backward(total * scale)
+            if rt.sync_step:
+                norm = rt.clip(run.model, train.max_grad_norm)
+            run.optimizer.step()
+            run.optimizer.zero_grad(set_to_none=True)
+        sums = [sums[0] + total.item(), sums[1] + ce, sums[2] + kl]
+    total, ce, kl = (v / denom for v in rt.sum(sums))
+    record = {"loss": total, "lr": lr}
+    if kd.weight > 0:
+        record.update(ce=ce, kl=kl)
+    if norm is not None:
+        record["grad_norm"] = norm
+    return record
+
+
+def _micro_batch(run: _Run, step: int, micro: int) -> Packed:
+    rows = run.stream.rows(*run.plan.micro_rows(step, micro, run.rt.rank))
+    c = run.corpus
+    return collate(rows, c.ids, c.n_prompt, c.weights, c.source_index, run.tokenizer.pad_token_id, c.topk)
+
+
+def _padding_waste(run: _Run) -> float:
+    """Padded / computed slots over the whole run's micro-batches (each is as wide as its fullest row)."""
+    plan, ids = run.plan, run.corpus.ids
+    padded = computed = 0
+    for step in range(plan.steps):
+        for micro in range(plan.accumulation):
+            for rank in range(plan.world_size):
+                fills = [sum(len(ids[i]) for i in r) for r in run.stream.rows(*plan.micro_rows(step, micro, rank))]
+                computed += max(fills) * len(fills)
+                padded += max(fills) * len(fills) - sum(fills)
+    return padded / computed if computed else 0.0
+
+
+def _micro_loss(run: _Run, batch: Packed, kd) -> tuple[torch.Tensor, float, float]:
+    """Weighted sum of token losses of one micro-batch, and its CE and KL parts (floats)."""
+    device = run.rt.device
+    inputs = {"input_ids": batch.input_ids.to(device), "position_ids": batch.position_ids.to(device)}
+    # attention_mask=None + reset position ids: transformers builds the block-diagonal causal mask
+    logits = run.model(**inputs, use_cache=False).logits
+    select = (batch.targets != IGNORE).to(device)
+    logits = logits[select]
+    targets, weights = batch.targets.to(device)[select], batch.weights.to(device)[select]
+    ce = losses.cross_entropy(logits, targets)
+    kl, has_teacher = _kl(run, batch, inputs, select, logits, kd)
+    total = (losses.mix(ce, kl, kd.weight, has_teacher) * weights).sum()
+    ce_sum = float((ce.detach() * weights).sum())
+    if kl is None:
+        return total, ce_sum, 0.0
+    kl_weights = weights if has_teacher is None else weights * has_teacher
+    return total, ce_sum, float((kl.detach() * kl_weights).sum())
+
+
+def _kl(run: _Run, batch: Packed, inputs: dict, select: torch.Tensor, logits: torch.Tensor, kd):
+    if kd.weight == 0:
+        return None, None
+    if kd.source == "online":
+        with torch.no_grad():
+            teacher = run.teacher(**inputs, use_cache=False).logits[select]
+        if teacher.shape[-1] < logits.shape[-1]:
+            raise ValueError(f"teacher vocabulary {teacher.shape[-1]} is smaller than the student's {logits.shape[-1]}")
+        return losses.kl_full(logits, teacher[:, : logits.shape[-1]], kd.kind, kd.temperature), None
+    if batch.topk_ids is None:  # no stored teacher data in this micro-batch
+        return None, None
+    device = logits.device
+    ids, lp = batch.topk_ids.to(device)[select], batch.topk_logprobs.to(device)[select]
+    mask = batch.topk_mask.to(device)[select]
+    return losses.kl_topk(logits, ids, lp, kd.kind, kd.temperature), mask
+
+
+def _result(run: _Run, start: int, wall_s: float) -> TrainResult:
+    rt, plan, c = run.rt, run.plan, run.corpus
+    rows = run.stream.rows(0, plan.steps * plan.global_batch_size)
+    per_source = c.tokens_by_source(rows)
+    tokens = sum(per_source.values())
+    trained = sum(per_source.values()) - sum(_tokens_until(run, start).values())
+    head, tail = run.losses[:5], run.losses[-5:]
+    return TrainResult(
+        steps=plan.steps, tokens=tokens, tokens_per_source=per_source,
+        examples=sum(len(r) for r in rows), passes=run.stream.passes_done(len(rows)),
+        final_loss=run.losses[-1] if run.losses else math.nan, loss_head=head, loss_tail=tail,
+        wall_s=wall_s, tokens_per_s=trained / run.loop_s if run.loop_s > 0 else 0.0,
+        padding_waste=_padding_waste(run), truncated=c.truncated,
+        world_size=rt.world_size, devices=rt.describe(), resumed_from=start,
+        extra={"backend": rt.backend, "accumulation": plan.accumulation, "threads": rt.threads},
+    )

@@ -1,0 +1,75 @@
+"""Task adapters: everything dataset-specific about a real task lives here, one small class each.
+
+An adapter maps a dataset row to distill's fields (prompt, reference completion, answer) and says how
+to read the final answer out of a completion. Adding a task means adding an adapter (and a recipe).
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+
+def _number(text: str) -> str:
+    """Normalise a numeric answer: drop thousands separators, '$', trailing '.', and '.0'."""
+    text = text.strip().replace(",", "").replace("$", "").rstrip(".")
+    if re.fullmatch(r"-?\d+\.0+", text):
+        text = text.split(".")[0]
+    return text
+
+
+@dataclass(frozen=True)
+class Adapter:
+    name: str
+    prompt: Callable[[dict], str]
+    completion: Callable[[dict], str | None]  # the human solution, when the dataset has one
+    answer: Callable[[dict], str]  # the gold final answer of a row
+    extract_answer: Callable[[str], str | None]  # the final answer a completion states
+
+
+# GSM8K: solutions end with "#### <number>"; the prompt follows lm-eval's gsm8k task
+# ("Question: ...\nAnswer:") so students are trained on the format they are evaluated with.
+_GSM8K_FINAL = re.compile(r"####\s*(-?[\d,\.\$]+)")
+
+
+def _gsm8k_extract(text: str) -> str | None:
+    match = _GSM8K_FINAL.search(text)
+    return _number(match.group(1)) if match else None
+
+
+GSM8K = Adapter(
+    name="gsm8k",
+    prompt=lambda row: f"Question: {row['question']}\nAnswer:",
+    completion=lambda row: " " + row["answer"].strip(),
+    answer=lambda row: _gsm8k_extract(row["answer"]) or "",
+    extract_answer=_gsm8k_extract,
+)
+
+# MetaMathQA-style augmented questions ("query", "response" ending in "The answer is: X"): a larger
+# prompt pool for the teacher; its answers verify teacher outputs written in GSM8K's format.
+_METAMATH_FINAL = re.compile(r"The answer is:?\s*(.+?)\s*$")
+
+
+def _metamath_answer(row: dict) -> str:
+    match = _METAMATH_FINAL.search(row["response"].strip())
+    return _number(match.group(1)) if match else ""
+
+
+METAMATH = Adapter(
+    name="metamath",
+    prompt=lambda row: f"Question: {row['query']}\nAnswer:",
+    completion=lambda row: None,  # its solutions are machine-written: never human data
+    answer=_metamath_answer,
+    extract_answer=_gsm8k_extract,
+)
+
+ADAPTERS = {a.name: a for a in (GSM8K, METAMATH)}
+
+
+def get_adapter(name: str) -> Adapter:
+    if name not in ADAPTERS:
+        close = difflib.get_close_matches(name, ADAPTERS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(ADAPTERS))})"
+        raise ValueError(f"unknown task adapter {name!r}{hint}")
+    return ADAPTERS[name]

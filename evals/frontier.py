@@ -1,0 +1,148 @@
+"""What each mix costs, the cost-vs-score Pareto frontier, and the best mix at a budget.
+
+A run's cost ledger (``RunScore.cost``; every entry optional, default 0):
+- ``teacher_s``: teacher device-seconds for this run's synthetic examples, rejected samples included
+  (``teacher_seconds`` computes it from a generation job's totals);
+- ``human``: human examples paid for (unique; repeats over epochs cost nothing more);
+- ``train_s``, ``eval_s``: wall seconds; multiplied by ``train_devices`` / ``eval_devices`` (default 1)
+  into device-seconds; ``teacher_devices`` likewise multiplies ``teacher_s`` when it is wall time.
+Prices convert each resource to one currency (any unit, e.g. dollars or GPU-hours). Each run is costed
+as if produced on its own (the marginal cost of that mix), not shared with the sweep's other runs.
+Pure functions; no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evals.saturation import RunScore, as_runs
+from evals.uncertainty import NoiseCheck, within_noise
+
+COST_KEYS = ("teacher_s", "teacher_devices", "human", "train_s", "train_devices", "eval_s", "eval_devices")
+
+
+@dataclass(frozen=True)
+class Prices:
+    teacher_device_s: float = 0.0  # per teacher device-second
+    human_example: float = 0.0  # per human example
+    train_device_s: float = 0.0  # per training device-second
+    eval_device_s: float = 0.0  # per evaluation device-second
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not value >= 0:
+                raise ValueError(f"Prices.{name}={value}: prices must be >= 0")
+
+
+@dataclass(frozen=True)
+class CostLedger:
+    teacher: float
+    human: float
+    train: float
+    eval: float
+
+    @property
+    def total(self) -> float:
+        return self.teacher + self.human + self.train + self.eval
+
+
+def teacher_seconds(n_synthetic: int, generation_device_s: float, n_accepted: int) -> float:
+    """Teacher device-seconds charged to n_synthetic examples: generation cost per accepted example.
+
+    generation_device_s covers every sample drawn, including those the filters rejected, so a strict
+    filter makes each accepted example dearer.
+    """
+    if n_synthetic == 0:
+        return 0.0
+    if n_accepted <= 0:
+        raise ValueError(f"teacher_seconds: n_accepted={n_accepted} with {n_synthetic} synthetic used")
+    return n_synthetic * generation_device_s / n_accepted
+
+
+def ledger(cost: Mapping[str, float], prices: Prices) -> CostLedger:
+    """Price one run's resource use."""
+    unknown = set(cost) - set(COST_KEYS)
+    if unknown:
+        raise ValueError(f"cost ledger: unknown keys {sorted(unknown)} (known: {', '.join(COST_KEYS)})")
+    c = {k: float(cost.get(k, 0.0)) for k in COST_KEYS}
+    bad = [k for k, v in c.items() if not v >= 0]
+    if bad:
+        raise ValueError(f"cost ledger: {bad[0]}={c[bad[0]]} must be >= 0")
+    devices = {k: c[k] if k in cost else 1.0 for k in ("teacher_devices", "train_devices", "eval_devices")}
+    return CostLedger(
+        teacher=c["teacher_s"] * devices["teacher_devices"] * prices.teacher_device_s,
+        human=c["human"] * prices.human_example,
+        train=c["train_s"] * devices["train_devices"] * prices.train_device_s,
+        eval=c["eval_s"] * devices["eval_devices"] * prices.eval_device_s)
+
+
+@dataclass(frozen=True)
+class MixPoint:
+    """One mix (arm, N), averaged over its feasible seeds."""
+
+    arm: str
+    fraction: float
+    n: int
+    cost: float  # mean total cost per run
+    score: float  # mean score
+    scores: tuple[float, ...]  # per seed
+    ledger: CostLedger  # mean per run
+
+
+@dataclass(frozen=True)
+class Frontier:
+    points: tuple[MixPoint, ...]  # every mix, cheapest first
+    pareto: tuple[MixPoint, ...]  # no other mix is at least as good for no more cost; cheapest first
+
+
+def _mix_point(runs: list[RunScore], prices: Prices) -> MixPoint:
+    books = [ledger(r.cost, prices) for r in runs]
+    parts = ("teacher", "human", "train", "eval")
+    mean = CostLedger(*(float(np.mean([getattr(b, f) for b in books])) for f in parts))
+    scores = tuple(r.score for r in runs)
+    first = runs[0]
+    return MixPoint(first.arm, first.fraction, first.n, mean.total, float(np.mean(scores)), scores, mean)
+
+
+def frontier(records: Sequence[Mapping[str, Any] | RunScore], prices: Prices) -> Frontier:
+    """Mixes costed and scored, and their Pareto frontier (infeasible runs are left out)."""
+    groups: dict[tuple[str, int], list[RunScore]] = {}
+    for run in as_runs(records):
+        if run.feasible:
+            groups.setdefault((run.arm, run.n), []).append(run)
+    points = sorted((_mix_point(runs, prices) for runs in groups.values()), key=lambda p: (p.cost, -p.score))
+    pareto, best = [], -math.inf
+    for p in points:  # cheapest first: keep a point only if it beats everything no dearer
+        if p.score > best:
+            pareto.append(p)
+            best = p.score
+    return Frontier(tuple(points), tuple(pareto))
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    mix: MixPoint  # the highest mean score affordable
+    cheapest_equivalent: MixPoint  # the cheapest frontier mix within seed noise of it (may be mix itself)
+    noise: NoiseCheck | None  # mix vs cheapest_equivalent; None when they are the same mix
+
+
+def recommend(front: Frontier, budget: float) -> Recommendation | None:
+    """Best mix whose cost per run fits the budget; None when nothing is affordable.
+
+    Also names the cheapest frontier mix whose score is within seed noise of the best (``within_noise``
+    on the seed scores): a cheaper choice that the data cannot tell apart from the best.
+    """
+    affordable = [p for p in front.pareto if p.cost <= budget]
+    if not affordable:
+        return None
+    best = affordable[-1]
+    for p in affordable[:-1]:
+        check = within_noise(p.scores, best.scores)
+        if check.within:
+            return Recommendation(best, p, check)
+    return Recommendation(best, best, None)

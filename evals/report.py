@@ -1,0 +1,300 @@
+"""The data-wall report: fits, intervals, verdict and plots from a sweep's run records.
+
+Input, one JSON file (``load_sweep``) or the same as a dict / ``Sweep``::
+
+    {"name": "arith-demo", "unit": "examples", "human_pool": 1000,
+     "ceiling": {"score": 0.77, "items": [...]}, "floor": {"score": 0.0, "items": [...]},
+     "runs": [{"arm": "human", "fraction": 0.0, "n": 500, "seed": 0, "score": 0.45,
+               "items": [0, 1, ...], "feasible": true, "cost": {"human": 500, "train_s": 40}}, ...]}
+
+``human_pool`` is in the unit of ``n``. Infeasible runs (wall policy ``stop``) may carry ``score: null``;
+they are drawn as such and left out of every fit. ``ceiling``/``floor`` are a score or a record. The
+analysis is ``evals.saturation`` / ``evals.uncertainty`` / ``evals.frontier``; this module only arranges
+it into ``report.md`` (+ ``report.html`` with the images inlined), ``report.json`` and PNGs.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from distill.artifacts import atomic_write_json, atomic_write_text, stable_hash
+from distill.recipe.schema import Report
+from evals import plots
+from evals.frontier import Frontier, Prices, frontier, recommend
+from evals.saturation import as_runs, compare_fits, fit_power, fit_rectified
+from evals.uncertainty import Analysis, Interval, analyze, verdict
+
+SWEEP_FILE = "records.json"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    runs: list[dict]  # every run record, infeasible ones included
+    ceiling: Any = None  # teacher: a score or a record with items
+    floor: Any = None  # untrained student
+    human_pool: float | None = None
+    unit: str = "examples"
+    meta: dict = field(default_factory=dict)  # free-form (recipe name, dates): copied into report.json
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """A sweep's records from JSON (a file, or a folder holding ``records.json``)."""
+    path = Path(path)
+    path = path / SWEEP_FILE if path.is_dir() else path
+    try:
+        return sweep_from(json.loads(path.read_text()))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from err
+
+
+def sweep_from(obj: Sweep | Mapping | str | Path) -> Sweep:
+    if isinstance(obj, Sweep):
+        return obj
+    if isinstance(obj, (str, Path)):
+        return load_sweep(obj)
+    known = {"name", "runs", "ceiling", "floor", "human_pool", "unit", "meta"}
+    if unknown := sorted(set(obj) - known):
+        raise ValueError(f"sweep records: unknown keys {unknown} (known: {sorted(known)})")
+    if not obj.get("runs"):
+        raise ValueError("sweep records: 'runs' is missing or empty")
+    if obj.get("unit", "examples") not in ("examples", "tokens"):
+        raise ValueError(f"sweep records: unit={obj['unit']!r}, expected 'examples' or 'tokens'")
+    return Sweep(name=str(obj.get("name", "sweep")), runs=[dict(r) for r in obj["runs"]], ceiling=obj.get("ceiling"),
+                 floor=obj.get("floor"), human_pool=obj.get("human_pool"), unit=obj.get("unit", "examples"),
+                 meta=dict(obj.get("meta") or {}))
+
+
+def _split(sweep: Sweep) -> tuple[list, list[dict]]:
+    feasible = [r for r in sweep.runs if r.get("feasible", True)]
+    infeasible = [r for r in sweep.runs if not r.get("feasible", True)]
+    if not feasible:
+        raise ValueError("sweep records: no feasible run to analyse")
+    return as_runs(feasible), infeasible
+
+
+def _score(ref: Any) -> float | None:
+    return None if ref is None else float(ref) if isinstance(ref, (int, float)) else float(ref["score"])
+
+
+# ----------------------------------------------------------------------------- formatting
+def _finite(fmt):
+    """A formatter that writes ∞ for +inf and – for NaN / -inf instead of calling ``fmt``."""
+    return lambda x: fmt(x) if math.isfinite(x) else "∞" if x == math.inf else "–"
+
+
+_pts = _finite(lambda x: f"{100 * x:.1f}")  # a score fraction in points
+_num = _finite(lambda x: f"{x:.2f}")
+_n = _finite(plots.fmt_n)
+_pct = _finite(lambda x: f"{100 * x:.0f}%")
+
+
+def _ci(iv: Interval | None, fmt=_pts) -> str:
+    if iv is None or not math.isfinite(iv.estimate):
+        return "–"
+    return f"{fmt(iv.estimate)} [{fmt(iv.lower)}, {fmt(iv.upper)}]"
+
+
+def _plain(iv: Interval | None) -> dict | None:
+    return None if iv is None else {"estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper, "level": iv.level}
+
+
+# ----------------------------------------------------------------------------- tables
+def fit_rows(result: Analysis, runs: Sequence) -> list[dict]:
+    """One row per arm: the power-law fit with intervals, PGR, and which law AICc prefers."""
+    rows = []
+    for arm, s in result.summaries.items():
+        mine = [r for r in runs if r.arm == arm]
+        n, y = [r.n for r in mine], [r.score for r in mine]
+        law = compare_fits(fit_power(n, y), fit_rectified(n, y))
+        rows.append({"arm": arm, "fraction": s.fraction, "runs": len(mine), "n_min": s.n_range[0],
+                     "n_max": s.n_range[1], "form": s.form, "fit_ok": s.fit.ok, "note": s.fit.note,
+                     "y_inf": _plain(s.y_inf), "exponent": _plain(s.exponent), "n_sat": _plain(s.n_sat),
+                     "pgr_inf": _plain(s.pgr_inf), "teacher_gap": _plain(s.teacher_gap),
+                     "better_law": law.preferred, "delta_aicc": law.delta_aicc, "law_strength": law.strength})
+    return rows
+
+
+def _fits_table(result: Analysis, rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    head = ["arm", "f", "runs", "N range", "y∞ (points) [CI]", "α [CI]", "N_sat [CI]", "PGR∞ [CI]",
+            "teacher − y∞ (points)", "better law (ΔAICc)"]
+    body = []
+    for row in rows:
+        s = result.summaries[row["arm"]]
+        law = "–" if row["better_law"] is None else f"{row['better_law']} ({row['delta_aicc']:.1f}, {row['law_strength']})"
+        body.append([row["arm"], f"{s.fraction:g}", str(row["runs"]), f"{_n(s.n_range[0])}–{_n(s.n_range[1])}",
+                     _ci(s.y_inf), _ci(s.exponent, _num), _ci(s.n_sat, _n), _ci(s.pgr_inf, _pct),
+                     _ci(s.teacher_gap), law if s.fit.ok else f"no fit: {s.fit.note}"])
+    return head, body
+
+
+def _best_table(result: Analysis) -> tuple[list[str], list[list[str]]]:
+    head = ["N", "best arm (f)", "score [CI]", "runner-up", "lead [CI]", "within seed noise", "replicates best"]
+    body = [[_n(b.n), f"{b.arm} ({b.fraction:g})", _ci(b.score), b.runner_up or "–", _ci(b.diff),
+             "yes" if b.within_noise else "no", _pct(b.share_best)] for b in result.best]
+    return head, body
+
+
+def _frontier_blocks(front: Frontier, currency: str) -> list[tuple]:
+    rows = [[p.arm, f"{p.fraction:g}", _n(p.n), f"{p.cost:,.2f}", _pts(p.score), str(len(p.scores))]
+            for p in front.pareto]
+    blocks: list[tuple] = [("table", ["arm", "f", "N", f"cost per run ({currency})", "mean score", "seeds"], rows)]
+    rec = recommend(front, math.inf)
+    if rec is not None:
+        text = f"Best mean score: {rec.mix.arm} at N={_n(rec.mix.n)} ({_pts(rec.mix.score)} points, " \
+               f"{rec.mix.cost:,.2f} {currency} per run)."
+        if rec.cheapest_equivalent is not rec.mix:
+            eq = rec.cheapest_equivalent
+            text += f" {eq.arm} at N={_n(eq.n)} is within seed noise of it for {eq.cost:,.2f} {currency}."
+        blocks.append(("p", text))
+    return blocks
+
+
+# ----------------------------------------------------------------------------- rendering
+def _md_table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows])
+
+
+def to_markdown(blocks: Sequence[tuple], out_dir: Path) -> str:
+    render = {"h": lambda level, text: f"{'#' * level} {text}", "p": lambda text: text,
+              "list": lambda items: "\n".join(f"- {item}" for item in items), "table": _md_table,
+              "img": lambda alt, path: f"![{alt}]({Path(path).relative_to(out_dir).as_posix()})"}
+    return "\n\n".join(render[kind](*args) for kind, *args in blocks) + "\n"
+
+
+def _html_img(alt: str, path: Path) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
+
+
+def to_html(blocks: Sequence[tuple], title: str) -> str:
+    """One self-contained page: the PNGs are inlined, so the file can be mailed or attached as is."""
+    esc = html.escape
+    row = lambda cells, tag: "<tr>" + "".join(f"<{tag}>{esc(c)}</{tag}>" for c in cells) + "</tr>"
+    render = {"h": lambda level, text: f"<h{level}>{esc(text)}</h{level}>", "p": lambda text: f"<p>{esc(text)}</p>",
+              "list": lambda items: "<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>",
+              "table": lambda head, rows: "<table>" + row(head, "th") + "".join(row(r, "td") for r in rows) + "</table>",
+              "img": lambda alt, path: _html_img(alt, Path(path))}
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{style}</style>"
+            f"</head><body>{''.join(render[kind](*args) for kind, *args in blocks)}</body></html>\n")
+
+
+# ----------------------------------------------------------------------------- the report
+def prices(cfg: Report) -> Prices:
+    per_s = cfg.costs.device_hour / 3600.0
+    return Prices(teacher_device_s=per_s, human_example=cfg.costs.human_per_example, train_device_s=per_s,
+                  eval_device_s=per_s)
+
+
+def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, report_cfg: Report | None = None,
+                 *, html_page: bool = True, tracker: Any = None, seed: int = 0) -> dict:
+    """Analyse a sweep and write report.md (+ report.html), report.json and PNGs into ``out_dir``.
+
+    ``tracker`` (``distill.tracking.Tracker``) also gets the fits table, the plots and the verdict.
+    Returns report.json's content plus the written paths.
+    """
+    cfg, sweep, out_dir = report_cfg or Report(), sweep_from(records), Path(out_dir)
+    runs, infeasible = _split(sweep)
+    ceiling, floor = _score(sweep.ceiling), _score(sweep.floor)
+    progress = tqdm(total=5, desc="report", unit="step", postfix=f"bootstrap x{cfg.bootstrap}")
+    result = analyze(runs, ceiling=sweep.ceiling, floor=sweep.floor, n_boot=cfg.bootstrap, level=cfg.confidence,
+                     eps=cfg.epsilon, seed=seed)
+    progress.update()
+    progress.set_postfix_str("law comparison")
+    rows = fit_rows(result, runs)
+    text = verdict(list(result.summaries.values()), result.best, result.crossovers)
+    front = frontier(runs, prices(cfg))
+    progress.update()
+    arms = list(dict.fromkeys([r.arm for r in runs] + [r["arm"] for r in infeasible]))
+    figs = {}
+    for name, draw in (("curves", lambda p: plots.curves(p, result.summaries, runs, infeasible, ceiling=ceiling,
+                                                         floor=floor, human_pool=sweep.human_pool, unit=sweep.unit,
+                                                         title=sweep.name)),
+                       ("heatmap", lambda p: plots.heatmap(p, runs, infeasible, unit=sweep.unit, title=sweep.name)),
+                       ("frontier", lambda p: plots.frontier_plot(p, front, arms, currency=cfg.costs.currency,
+                                                                  title=sweep.name))):
+        progress.set_postfix_str(f"plot {name}")
+        figs[name] = draw(out_dir / f"{name}.png")
+        progress.update()
+    blocks = _blocks(sweep, result, rows, text, front, figs, infeasible, cfg)
+    paths = {"markdown": atomic_write_text(out_dir / "report.md", to_markdown(blocks, out_dir))}
+    if html_page:
+        paths["html"] = atomic_write_text(out_dir / "report.html", to_html(blocks, f"distill report: {sweep.name}"))
+    summary = _summary(sweep, result, rows, text, front, infeasible, cfg, seed)
+    paths["json"] = atomic_write_json(out_dir / "report.json", summary)
+    progress.close()
+    if tracker is not None:
+        _track(tracker, rows, figs, summary)
+    return {**summary, "paths": {k: str(v) for k, v in {**paths, **figs}.items()}}
+
+
+def _blocks(sweep: Sweep, result: Analysis, rows: list[dict], text: str, front: Frontier, figs: dict,
+            infeasible: list[dict], cfg: Report) -> list[tuple]:
+    reps = result.replicates
+    seeds = sorted({r.seed for r in reps.runs})
+    ceiling, floor = _score(sweep.ceiling), _score(sweep.floor)
+    facts = [f"arms: {', '.join(dict.fromkeys(r['arm'] for r in sweep.runs))}",
+             f"runs: {len(reps.runs)} feasible, {len(infeasible)} infeasible; seeds {seeds}",
+             f"human pool (data wall): {_n(sweep.human_pool) if sweep.human_pool else 'not given'} {sweep.unit}",
+             (f"teacher ceiling: {_pts(math.nan if ceiling is None else ceiling)} points; "
+              f"untrained student: {_pts(math.nan if floor is None else floor)} points"),
+             (f"bootstrap: {reps.scores.shape[0]} replicates over {' and '.join(reps.over)}, {100 * cfg.confidence:.0f}%"
+              f" intervals; saturation = under {100 * cfg.epsilon:g} point per doubling")]
+    blocks: list[tuple] = [("h", 1, f"Data-wall report: {sweep.name}"), ("h", 2, "Verdict"), ("p", text),
+                           ("list", facts), ("h", 2, "Score vs data size"), ("img", "score vs N per arm", figs["curves"])]
+    if infeasible:
+        by_arm: dict[str, list[float]] = {}
+        for r in infeasible:
+            by_arm.setdefault(r["arm"], []).append(r["n"])
+        stopped = "; ".join(f"{arm}: N={', '.join(_n(n) for n in sorted(set(ns)))}" for arm, ns in by_arm.items())
+        blocks.append(("p", f"Infeasible (wall policy stop, more human data than the pool): {stopped}."))
+    notes = ("Scores in points (accuracy %). N_sat: smallest N after which a doubling adds under "
+             f"{100 * cfg.epsilon:g} point on the fitted curve (∞: not within 1e9). PGR∞: share of the gap from "
+             "the untrained student to the teacher that the asymptote recovers. Better law: power vs rectified "
+             "by AICc (< 2 indistinguishable).")
+    blocks += [("h", 2, "Fits per arm (power law y = y∞ − A·N^−α)"), ("table", *_fits_table(result, rows)),
+               ("p", notes), ("h", 2, "Best mix per N"), ("table", *_best_table(result)),
+               ("img", "mean score by mix", figs["heatmap"])]
+    if result.crossovers:
+        blocks += [("h", 2, "Crossovers"), ("list", [
+            (f"{c.leader} overtakes {c.trailer} at N≈{_n(c.n.estimate)} [{_n(c.n.lower)}, {_n(c.n.upper)}]; "
+             f"{_pct(c.share_crossing)} of replicates cross in range; per-N means "
+             f"{'agree' if c.data_agrees else 'do not clearly agree'}") for c in result.crossovers])]
+    blocks += [("h", 2, "Cost frontier"), *_frontier_blocks(front, cfg.costs.currency),
+               ("img", "cost frontier", figs["frontier"])]
+    return blocks
+
+
+def _summary(sweep: Sweep, result: Analysis, rows: list[dict], text: str, front: Frontier,
+             infeasible: list[dict], cfg: Report, seed: int) -> dict:
+    best = [{"n": b.n, "arm": b.arm, "fraction": b.fraction, "score": _plain(b.score), "runner_up": b.runner_up,
+             "diff": _plain(b.diff), "within_noise": b.within_noise, "share_best": b.share_best} for b in result.best]
+    cross = [{"leader": c.leader, "trailer": c.trailer, "n": _plain(c.n), "share_crossing": c.share_crossing,
+              "data_agrees": c.data_agrees} for c in result.crossovers]
+    pareto = [{"arm": p.arm, "fraction": p.fraction, "n": p.n, "cost": p.cost, "score": p.score} for p in front.pareto]
+    return {"name": sweep.name, "meta": sweep.meta, "verdict": text, "fits": rows, "best_per_n": best, "crossovers": cross,
+            "pareto": pareto, "infeasible": [{k: r.get(k) for k in ("arm", "fraction", "n", "seed")} for r in infeasible],
+            "settings": {**cfg.model_dump(), "seed": seed, "resampled_over": list(result.replicates.over)},
+            "inputs": stable_hash([sweep.runs, sweep.ceiling, sweep.floor, sweep.human_pool, sweep.unit])}
+
+
+def _track(tracker: Any, rows: list[dict], figs: dict, summary: dict) -> None:
+    flat = [{"arm": r["arm"], "fraction": r["fraction"], "runs": r["runs"], "form": r["form"],
+             **{f"{k}_{part}": (r[k] or {}).get(part) for k in ("y_inf", "exponent", "n_sat", "pgr_inf")
+                for part in ("estimate", "lower", "upper")}, "better_law": r["better_law"]} for r in rows]
+    tracker.log_table("fits", flat)
+    tracker.log_images({f"report/{k}": v for k, v in figs.items()})
+    scalars = {f"{r['arm']}/{k}": r[k]["estimate"] for r in rows for k in ("y_inf", "n_sat")
+               if r[k] is not None and np.isfinite(r[k]["estimate"])}
+    tracker.summary({"verdict": summary["verdict"], **scalars})
