@@ -83,7 +83,7 @@ def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Pat
             raise
         wall = time.time() - start
         write_meta(ctx.folder, step=step.to_dict(), wall_s=wall, threads=threads,
-                   devices=_devices(), **extra)
+                   devices=_devices(), result=extra)
         mark_done(ctx.folder)
         print(f"== done in {wall:.1f}s", file=log)
     return ctx.folder

@@ -23,10 +23,12 @@ def _source_table(folder: str, tokenizer_name: str) -> tuple[Dataset, dict[str, 
 
     data = load_source(folder)
     tok = load_tokenizer(tokenizer_name)
-    prompts = tok(data["prompt"], add_special_tokens=False)["input_ids"]
-    completions = tok(data["completion"], add_special_tokens=False)["input_ids"]
+    if len(data) == 0:  # e.g. nothing passed the verifier: an empty pool, planned as such
+        return data, {}, ()
+    prompts = tok(list(data["prompt"]), add_special_tokens=False)["input_ids"]
+    completions = tok(list(data["completion"]), add_special_tokens=False)["input_ids"]
     tokens = tuple(len(p) + len(c) + 1 for p, c in zip(prompts, completions))  # +1: EOS
-    index = {row_id: i for i, row_id in enumerate(data["id"])}
+    index = {row_id: i for i, row_id in enumerate(list(data["id"]))}
     return data, index, tokens
 
 

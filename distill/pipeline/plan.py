@@ -66,7 +66,7 @@ def plan(recipe: Recipe) -> list[Step]:
         teacher_ref = {"step": teacher.id}
     else:
         teacher = None
-        teacher_ref = {"model": _dump(recipe.teacher)}
+        teacher_ref = {"model": recipe.teacher.model_dump(mode="json", exclude={"build"})}
     student = Step("student", {"student": _dump(recipe.student), "seed": 0}, tok_deps)
     add(student)
     human = Step("human", {"world": world})

@@ -61,7 +61,7 @@ def collect_records(ctx: StepContext) -> dict:
             out["runs"].append({**record, "score": None, "items": None, "feasible": False})
             continue
         train_meta = read_meta(ctx.step_folder(train_step.id))
-        counts = {u["pool"]: u["examples"] for u in train_meta["mix"]["sources"]}
+        counts = {u["pool"]: u["examples"] for u in train_meta["result"]["mix"]["sources"]}
         synthetic = sum(v for k, v in counts.items() if k != "human")
         source = train_step.config["mix"]["arm"]["synthetic"]
         train_s, train_dev = _device_s(train_meta)

@@ -28,6 +28,16 @@ pytestmark = pytest.mark.smoke
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models gain nothing from a second thread, and on a shared 2-core machine OpenMP threads
+    that wait for each other make them 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def teacher_dir(tiny_model_dir, tmp_path_factory) -> Path:
     """The tiny model with weights scaled up: a random init at 0.02 repeats one token forever, which
@@ -214,14 +224,15 @@ MEMORY_PROBE = textwrap.dedent("""
 
 
 def test_memory_stays_flat_when_prompts_grow_tenfold(teacher_dir, tmp_path):
-    n = 160
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    n = 100
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(teacher_dir), str(tmp_path), str(n)],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     peak, rss = {int(k): v for k, v in result["peak"].items()}, {int(k): v for k, v in result["maxrss"].items()}
-    # Kept in memory, the 10n run's 1440 extra rows of 16x8 top-k entries would add ~10 MB of Python
-    # objects; streamed, the peak is one chunk plus the prompt list (~0.5 KB per prompt).
-    assert peak[10 * n] < peak[n] + 2_000_000, peak
-    assert rss[10 * n] - rss[n] < 40_000_000, rss
+    # Kept in memory, the 10n run's 900 extra rows of top-16 entries per token add ~11 MB of Python
+    # objects (peak) and ~45 MB of RSS (measured by keeping them); streamed, the peak is one chunk plus
+    # the prompt list (~1 KB per prompt: +1 MB) and RSS grows ~12 MB (allocator).
+    assert peak[10 * n] < peak[n] + 2_500_000, peak
+    assert rss[10 * n] - rss[n] < 30_000_000, rss
