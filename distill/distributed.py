@@ -49,8 +49,17 @@ def configure_threads() -> int:
     return torch.get_num_threads()
 
 
-def read_config(path: str | Path) -> dict[str, Any]:
+def resolve_config(path: str | Path) -> Path:
+    """A config path as given, or relative to distill's checkout (``recipes/accelerate/zero2.yaml``)."""
     path = Path(path)
+    if path.exists() or path.is_absolute():
+        return path
+    packaged = Path(__file__).resolve().parents[1] / path
+    return packaged if packaged.exists() else path
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    path = resolve_config(path)
     if not path.exists():
         raise FileNotFoundError(f"accelerate config {str(path)!r} does not exist")
     config = yaml.safe_load(path.read_text()) or {}
@@ -182,8 +191,10 @@ class Runtime:
         self.barrier()
         return path
 
-    def close(self, model=None) -> None:
-        """Tear down engine and process group explicitly (ZeRO-3 may abort at exit otherwise)."""
+    def close(self) -> None:
+        """Tear down engine and process group explicitly (ZeRO-3 may abort at exit otherwise), and
+        forget accelerate's process-wide state so a later run in this process starts afresh."""
+        from accelerate.state import AcceleratorState
         engine = getattr(self.accelerator, "deepspeed_engine_wrapped", None)
         if engine is not None:
             with contextlib.suppress(Exception):
@@ -193,6 +204,7 @@ class Runtime:
             with contextlib.suppress(Exception):
                 torch.distributed.barrier()
             torch.distributed.destroy_process_group()
+        AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def setup(config_path: str | None, bf16: bool = False) -> Runtime:

@@ -5,6 +5,10 @@ Endpoints: ``GET /v1/models``, ``POST /v1/completions`` (``prompt`` a string or 
 ``return_tokens_as_token_ids`` extension so that KD clients get token ids), ``GET /health``.
 Streaming, ``echo``, ``stop``, ``suffix`` and ``best_of`` are refused with a 400, not ignored.
 
+With ``logprobs``, the reported tokens are the completion text's own tokenization (plus a final
+EOS), which is what a trainer sees; where the sampled tokens differ from it, the teacher re-scores
+the text (see ``distill.generation.backends.hf``). ``usage.completion_tokens`` counts sampled tokens.
+
 Requests from concurrent clients are collected by one worker thread into batches for the ``hf``
 backend (length-bucketed, KV cache), so many small requests still run as large batches. A choice's
 seed is the request's ``seed`` when the request asks for a single completion (what distill's
@@ -175,9 +179,9 @@ def _logprobs(c: Completion, top: int, as_ids: bool, tokenizer, offset: int) -> 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections
-    server: "CompletionServer"
+    server: CompletionServer
 
-    def log_message(self, format, *args) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format, *args) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
 
@@ -247,7 +251,7 @@ class LocalServer:
         self.server.server_close()
         self.server.batcher.close()
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> LocalServer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -8,7 +8,7 @@ The rows that survive the first four are the "synthetic" source; those the verif
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from datasketch import MinHash, MinHashLSH
 

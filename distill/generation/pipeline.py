@@ -14,8 +14,8 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from tqdm.auto import tqdm
 
@@ -156,7 +156,7 @@ def check_output_dir(out_dir: str | Path) -> Path:
     return path
 
 
-def merge_and_filter(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, filters: Filters = Filters(),
+def merge_and_filter(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, filters: Filters | None = None,
                      verify: Verifier | None = None, test_prompts: Sequence[str] = ()) -> dict:
     """Merge complete shards in prompt order, filter, publish ``synthetic`` (and ``verified``) sources.
 
@@ -164,6 +164,7 @@ def merge_and_filter(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, f
     ``filters.verify``; ``test_prompts``: the eval prompts to decontaminate against.
     """
     started = time.perf_counter()
+    filters = filters or Filters()
     if filters.verify and verify is None:
         raise GenerationError("generation.filters.verify is true but no verifier was given for these prompts")
     stores = [ShardStore.existing(folder) for folder in shard_dirs]

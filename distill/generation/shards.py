@@ -18,8 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from distill.artifacts import atomic_write_bytes, atomic_write_json, atomic_write_text
 from distill.generation.errors import GenerationError
@@ -55,7 +55,7 @@ class ShardStore:
             self._reconcile()
 
     @classmethod
-    def existing(cls, folder: str | Path) -> "ShardStore":
+    def existing(cls, folder: str | Path) -> ShardStore:
         """Open a shard folder with the plan it holds (for merging)."""
         plan_path = Path(folder) / "plan.json"
         if not plan_path.exists():

@@ -70,6 +70,7 @@ def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Pat
     step, cache = find_step(run_dir, step_id)
     threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or os.cpu_count() or 1
     torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # the trainer (and anything it launches) reads this
     ctx = StepContext(run_dir, step, cache, threads)
     (ctx.folder / ERROR_FILE).unlink(missing_ok=True)
     start = time.time()

@@ -16,6 +16,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from distill.pipeline.plan import Step
+
+SOLO_KINDS = ("tokenizer", "teacher", "merge", "report")
 from distill.pipeline.state import StepState, step_state
 
 
@@ -50,7 +52,7 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int) -
                 if len(running) >= workers:
                     break
                 todo.remove(sid)
-                threads = max(1, cores // max(1, min(workers, len(running) + 1 + len(_ready(todo, by_id, state, outcome)))))
+                threads = _threads(by_id[sid].kind, cores, workers)
                 running[pool.submit(_run_in_worker, str(run_dir), sid, threads)] = sid
                 bar.set_postfix_str(f"{by_id[sid].kind} {_label(by_id[sid])}")
             for sid in _blocked(todo, by_id, outcome):
@@ -73,6 +75,12 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int) -
                 bar.update(1)
     bar.close()
     return outcome
+
+
+def _threads(kind: str, cores: int, workers: int) -> int:
+    """Fixed per kind, never by timing, so a step's numbers do not depend on what ran beside it:
+    steps that run alone in a DAG get every core, steps that come in waves share them."""
+    return cores if kind in SOLO_KINDS else max(1, cores // workers)
 
 
 def _ready(todo: list[str], by_id: dict[str, Step], state: dict, outcome: dict) -> list[str]:

@@ -78,6 +78,7 @@ def submit_run(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path, *,
     job_of: dict[str, str] = {}
     jobs: dict[str, dict] = {}
     scripts = run_dir / "slurm" / "scripts"
+    (run_dir / "slurm" / "logs").mkdir(parents=True, exist_ok=True)  # sbatch fails a job whose log dir is missing
     for name, members in group_steps(steps, todo):
         kind = members[0].kind
         atomic_write_json(scripts / f"{name}.json", [s.id for s in members])

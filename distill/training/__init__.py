@@ -7,8 +7,8 @@ from distill.training.job import TrainJob, TrainResult
 __all__ = ["TrainJob", "TrainResult", "train"]
 
 
-def train(job: TrainJob, tracker=None) -> TrainResult:
+def train(job: TrainJob, tracker=None, stop=None) -> TrainResult:
     """See ``distill.training.trainer.train`` (imported lazily: torch and transformers are slow to load)."""
     from distill.training.trainer import train as _train
 
-    return _train(job, tracker)
+    return _train(job, tracker, stop)

@@ -35,7 +35,9 @@ def launch_command(job_json: str | Path, config: str | Path, *, num_processes: i
     ``num_processes`` is the total over all machines (accelerate's convention); None keeps the
     config's. The YAML's ``num_machines``/``machine_rank`` are placeholders these arguments replace.
     """
-    argv = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
+    from distill.distributed import resolve_config
+
+    argv = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(resolve_config(config)),
             "--num_machines", str(num_machines), "--machine_rank", str(machine_rank)]
     if num_processes is not None:
         argv += ["--num_processes", str(num_processes)]

@@ -15,8 +15,8 @@ Inside a row every example gets its own position ids ``0..n-1`` and targets only
 last token of A never predicts the first of B). transformers >= 5 derives a block-diagonal causal
 mask from reset position ids when ``attention_mask`` is None and no cache is used
 (``masking_utils.find_packed_sequence_indices``; sdpa, eager and flex alike), so no 4D mask is built
-here: the caller passes ``position_ids`` and ``use_cache=False``. ``tests/unit/test_packing.py``
-proves it: logits of an example inside a packed row equal its logits alone.
+here: the caller passes ``position_ids`` and ``use_cache=False``. ``tests/smoke/test_train.py``
+proves it for sdpa and eager: logits of an example inside a packed row equal its logits alone.
 """
 from __future__ import annotations
 

@@ -39,20 +39,25 @@ from distill.training.packing import IGNORE, Packed, RowStream, collate
 from distill.training.schedule import Plan, lr_at, make_plan
 
 Tracker = Callable[[dict, int], None]
+# called after every optimizer step with the (unwrapped) model and the step count; True ends training
+# there (e.g. the embedded world's teacher stops once it reaches its target accuracy)
+StopRule = Callable[[torch.nn.Module, int], bool]
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 KEEP_CHECKPOINTS = 2
 
 
-def train(job: TrainJob, tracker: Tracker | None = None) -> TrainResult:
+def train(job: TrainJob, tracker: Tracker | None = None, stop: StopRule | None = None) -> TrainResult:
     """Train ``job`` and return its figures (see ``TrainJob`` for the files written)."""
     if job.config_path and not distributed.is_launched():
         from distill.training.launch import run
 
+        if stop is not None:
+            raise ValueError("train: a stop rule runs in this process; it cannot cross `accelerate launch`")
         return run(job, tracker)
-    return train_here(job, tracker)
+    return train_here(job, tracker, stop)
 
 
-def train_here(job: TrainJob, tracker: Tracker | None = None) -> TrainResult:
+def train_here(job: TrainJob, tracker: Tracker | None = None, stop: StopRule | None = None) -> TrainResult:
     """Train in this process, as one rank of whatever process group the environment describes."""
     started = time.time()
     out = Path(job.out_dir)
@@ -63,7 +68,7 @@ def train_here(job: TrainJob, tracker: Tracker | None = None) -> TrainResult:
     try:
         run = _build(job, rt)
         start = _resume(run, out)
-        _loop(run, start, out, tracker)
+        _loop(run, start, out, tracker, stop)
         rt.save_model(run.model, run.tokenizer, out / "model")
         result = _result(run, start, time.time() - started)
         if rt.is_main:
@@ -90,6 +95,7 @@ class _Run:
     teacher: torch.nn.Module | None
     losses: list[float] = field(default_factory=list)
     loop_s: float = 0.0  # seconds inside optimizer steps (throughput excludes setup and saving)
+    stopped_at: int | None = None  # the step a stop rule ended training at
 
 
 def _build(job: TrainJob, rt: distributed.Runtime) -> _Run:
@@ -196,7 +202,7 @@ def _save_checkpoint(run: _Run, out: Path, step: int) -> None:
 
 
 # ----------------------------------------------------------------------------- the loop
-def _loop(run: _Run, start: int, out: Path, tracker: Tracker | None) -> None:
+def _loop(run: _Run, start: int, out: Path, tracker: Tracker | None, stop: StopRule | None = None) -> None:
     rt, plan, train = run.rt, run.plan, run.job.train
     tokens = _tokens_until(run, start)
     show = rt.is_main and (run.job.progress if run.job.progress is not None else sys.stderr.isatty())
@@ -223,6 +229,9 @@ def _loop(run: _Run, start: int, out: Path, tracker: Tracker | None) -> None:
                 if tracker is not None:
                     tracker(dict(record), step + 1)
                 _report(bar, record, plan.steps, train.log_every, show)
+            if stop is not None and stop(run.model, step + 1):  # single process: the model is not wrapped
+                run.stopped_at = step + 1
+                break
             if (step + 1) % train.checkpoint_every == 0 and step + 1 < plan.steps:
                 _save_checkpoint(run, out, step + 1)
     bar.close()
@@ -284,11 +293,11 @@ def _micro_batch(run: _Run, step: int, micro: int) -> Packed:
     return collate(rows, c.ids, c.n_prompt, c.weights, c.source_index, run.tokenizer.pad_token_id, c.topk)
 
 
-def _padding_waste(run: _Run) -> float:
-    """Padded / computed slots over the whole run's micro-batches (each is as wide as its fullest row)."""
+def _padding_waste(run: _Run, steps: int) -> float:
+    """Padded / computed slots over the run's micro-batches (each is as wide as its fullest row)."""
     plan, ids = run.plan, run.corpus.ids
     padded = computed = 0
-    for step in range(plan.steps):
+    for step in range(steps):
         for micro in range(plan.accumulation):
             for rank in range(plan.world_size):
                 fills = [sum(len(ids[i]) for i in r) for r in run.stream.rows(*plan.micro_rows(step, micro, rank))]
@@ -335,17 +344,18 @@ def _kl(run: _Run, batch: Packed, inputs: dict, select: torch.Tensor, logits: to
 
 def _result(run: _Run, start: int, wall_s: float) -> TrainResult:
     rt, plan, c = run.rt, run.plan, run.corpus
-    rows = run.stream.rows(0, plan.steps * plan.global_batch_size)
+    steps = run.stopped_at or plan.steps
+    rows = run.stream.rows(0, steps * plan.global_batch_size)
     per_source = c.tokens_by_source(rows)
     tokens = sum(per_source.values())
     trained = sum(per_source.values()) - sum(_tokens_until(run, start).values())
     head, tail = run.losses[:5], run.losses[-5:]
     return TrainResult(
-        steps=plan.steps, tokens=tokens, tokens_per_source=per_source,
+        steps=steps, tokens=tokens, tokens_per_source=per_source,
         examples=sum(len(r) for r in rows), passes=run.stream.passes_done(len(rows)),
         final_loss=run.losses[-1] if run.losses else math.nan, loss_head=head, loss_tail=tail,
         wall_s=wall_s, tokens_per_s=trained / run.loop_s if run.loop_s > 0 else 0.0,
-        padding_waste=_padding_waste(run), truncated=c.truncated,
+        padding_waste=_padding_waste(run, steps), truncated=c.truncated,
         world_size=rt.world_size, devices=rt.describe(), resumed_from=start,
         extra={"backend": rt.backend, "accumulation": plan.accumulation, "threads": rt.threads},
     )

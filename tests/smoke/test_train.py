@@ -118,6 +118,19 @@ def test_zero_weight_examples_do_not_train(tiny_model_dir, world, tmp_path):
     assert curves[0] == curves[1]
 
 
+def test_stop_rule_ends_training_early(tiny_model_dir, mix_dir, tmp_path):
+    seen = []
+
+    def stop(model, step: int) -> bool:
+        seen.append(step)
+        return step == 3
+
+    job = TrainJob(model=str(tiny_model_dir), data=mix_dir, out_dir=str(tmp_path / "run"), train=_train())
+    result = train(job, stop=stop)
+    assert seen == [1, 2, 3] and result.steps == 3 and len(result.loss_tail) == 3
+    assert (tmp_path / "run" / "model" / "model.safetensors").exists()
+
+
 @pytest.mark.parametrize("source", ["stored", "online"])
 def test_kd_mixes_kl_with_ce(tiny_model_dir, world, tmp_path, source):
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from distill.generation.filters import (by_length, decontaminate, eval_ngrams, exact_dedup, near_dedup,
-                                        run_filters, verify_rows)
+from distill.generation.filters import (
+    by_length,
+    decontaminate,
+    eval_ngrams,
+    exact_dedup,
+    near_dedup,
+    run_filters,
+    verify_rows,
+)
 from distill.recipe.schema import Filters
 
 pytestmark = pytest.mark.unit

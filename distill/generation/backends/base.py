@@ -7,8 +7,9 @@ gets never depends on which batch, chunk or shard it ran in.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from distill.recipe.schema import Generation
 
@@ -31,7 +32,7 @@ class Sampling:
     logprobs_topk: int = 0  # >0: per completion token, the teacher's top-k ids and log-probs
 
     @classmethod
-    def from_config(cls, gen: Generation) -> "Sampling":
+    def from_config(cls, gen: Generation) -> Sampling:
         return cls(gen.max_new_tokens, gen.temperature, gen.top_p, gen.logprobs_topk)
 
     @property

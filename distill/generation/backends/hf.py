@@ -21,8 +21,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from transformers import AutoModelForCausalLM, GenerationConfig, LogitsProcessor, LogitsProcessorList
@@ -122,7 +122,7 @@ class HFBackend:
         """Load ``teacher`` on ``device`` (None: ``default_device()``; "auto": device_map="auto"),
         or use an already loaded ``model``/``tokenizer`` pair (the server and benchmarks do)."""
         self.teacher, self.batch_size = teacher, gen.batch_size
-        device = device or default_device()
+        device = device or (str(model.device) if model is not None else default_device())
         if model is None:
             model, tokenizer = load_teacher(teacher, device)
         self.model, self.tokenizer = model, tokenizer
@@ -131,10 +131,11 @@ class HFBackend:
         eos = model.generation_config.eos_token_id
         eos = tokenizer.eos_token_id if eos is None else eos
         self.eos_ids = sorted({eos} if isinstance(eos, int) else set(eos))
+        self.dtype = str(model.dtype).removeprefix("torch.")
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.teacher.model, "revision": self.teacher.revision,
-                "dtype": str(self.model.dtype).removeprefix("torch."), "device": str(self.device)}
+                "dtype": self.dtype, "device": str(self.device)}
 
     def close(self) -> None:
         self.model = None

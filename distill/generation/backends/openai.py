@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 import httpx
 
@@ -136,7 +136,7 @@ def _token_id(token: str) -> int:
 def _message(response: httpx.Response) -> str:
     try:
         return str(response.json()["error"]["message"])[:200]
-    except Exception:
+    except (ValueError, KeyError, TypeError):  # not JSON, or not OpenAI's error shape
         return response.text[:200].replace("\n", " ")
 
 

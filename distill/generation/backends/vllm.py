@@ -8,7 +8,7 @@ engine batches internally (continuous batching). ``logprobs_topk`` maps to ``Sam
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from distill.generation.backends.base import Completion, Request, Sampling
 from distill.generation.errors import GenerationError

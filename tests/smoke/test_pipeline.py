@@ -1,0 +1,49 @@
+"""The DAG on the local executor: a whole tiny sweep, a rerun that does no work, and a changed
+training knob that reruns only the training, evaluation and report steps it touches.
+Run: pytest tests/smoke/test_pipeline.py -q"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from distill.pipeline.run import run_recipe
+from tests.pipeline_helpers import done_markers, tiny_recipe
+
+pytestmark = pytest.mark.smoke
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    import os
+
+    path = tmp_path_factory.mktemp("distill_cache")
+    old = os.environ.get("DISTILL_CACHE")
+    os.environ["DISTILL_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("DISTILL_CACHE", None)
+    else:
+        os.environ["DISTILL_CACHE"] = old
+
+
+def test_rerun_does_no_work_and_one_knob_reruns_only_its_downstream(tmp_path, cache):
+    recipe = tiny_recipe(tmp_path)
+    run_dir = tmp_path / recipe.name
+    assert run_recipe(recipe) == 0
+    first = done_markers(run_dir, cache)
+    kinds = {sid.split("-")[0] for sid in first}
+    assert kinds == {"tokenizer", "teacher", "student", "human", "generate", "merge", "train", "eval", "report"}
+    records = json.loads(next(run_dir.glob("steps/report-*/records.json")).read_text())
+    assert len(records["runs"]) == 2 * 3 * 2 and records["ceiling"] is not None
+
+    assert run_recipe(recipe) == 0
+    assert done_markers(run_dir, cache) == first, "a rerun of a finished sweep redid work"
+
+    assert run_recipe(tiny_recipe(tmp_path, "train.lr=1e-3")) == 0
+    after = done_markers(run_dir, cache)
+    new = {sid.split("-")[0] for sid in set(after) - set(first)}
+    assert new == {"train", "eval", "report"}
+    assert all(after[sid] == first[sid] for sid in first), "an upstream step was redone"
+    n_new_evals = sum(sid.startswith("eval-") for sid in set(after) - set(first))
+    assert n_new_evals == 12, "teacher and floor evaluations do not depend on training knobs"
