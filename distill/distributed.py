@@ -160,6 +160,9 @@ class Runtime:
     def barrier(self) -> None:
         self.accelerator.wait_for_everyone()
 
+    def unwrap(self, model):
+        return self.accelerator.unwrap_model(model)
+
     def save_state(self, folder: Path) -> None:
         self.accelerator.save_state(str(folder))
 

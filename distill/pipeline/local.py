@@ -1,9 +1,10 @@
 """The local executor: runs a DAG on this machine, independent steps side by side.
 
 Workers are long-lived processes, so torch, transformers and lm-eval are imported once per worker
-and reused across the many tiny steps of a sweep, instead of once per step. Each step gets
-``cores // running`` threads: a lone teacher build gets the whole machine, a wave of students
-shares it.
+and reused across the many tiny steps of a sweep, instead of once per step. Every step gets
+``cores // workers`` threads, whatever runs beside it: a step's numbers never depend on timing, and
+tiny models lose far more to threads competing for a core than they gain from a second thread
+(human-only students train while the teacher is still being built).
 """
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from distill.pipeline.plan import Step
-
-SOLO_KINDS = ("tokenizer", "teacher", "merge", "report")
 from distill.pipeline.state import StepState, step_state
 
 
@@ -52,7 +51,7 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int) -
                 if len(running) >= workers:
                     break
                 todo.remove(sid)
-                threads = _threads(by_id[sid].kind, cores, workers)
+                threads = max(1, cores // workers)
                 running[pool.submit(_run_in_worker, str(run_dir), sid, threads)] = sid
                 bar.set_postfix_str(f"{by_id[sid].kind} {_label(by_id[sid])}")
             for sid in _blocked(todo, by_id, outcome):
@@ -75,12 +74,6 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int) -
                 bar.update(1)
     bar.close()
     return outcome
-
-
-def _threads(kind: str, cores: int, workers: int) -> int:
-    """Fixed per kind, never by timing, so a step's numbers do not depend on what ran beside it:
-    steps that run alone in a DAG get every core, steps that come in waves share them."""
-    return cores if kind in SOLO_KINDS else max(1, cores // workers)
 
 
 def _ready(todo: list[str], by_id: dict[str, Step], state: dict, outcome: dict) -> list[str]:

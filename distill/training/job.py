@@ -46,7 +46,7 @@ class TrainJob:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainJob":
+    def from_dict(cls, data: dict[str, Any]) -> TrainJob:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"train job: unknown keys {sorted(unknown)}")
@@ -56,7 +56,7 @@ class TrainJob:
         return atomic_write_json(path, self.to_dict())
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainJob":
+    def load(cls, path: str | Path) -> TrainJob:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
@@ -85,7 +85,7 @@ class TrainResult:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainResult":
+    def from_dict(cls, data: dict[str, Any]) -> TrainResult:
         return cls(**data)
 
 

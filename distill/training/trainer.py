@@ -9,17 +9,14 @@ rows ``[s*G, (s+1)*G)`` of the packed row stream are split into micro-batches ov
 ``sum(weight * token_loss) / sum(weight)`` over every completion token of the global batch, whatever
 the world size and accumulation, so one process and N processes train the same model.
 
-Restart safety: a checkpoint (``accelerator.save_state``) lands in ``checkpoints/step-N`` via a temp
-folder and a rename; the last two are kept. Rerunning the job resumes from the newest; since rows are
-a pure function of (data, seed, step), the data order after a resume is the one it would have been.
+Restart safety (``checkpoints.py``): checkpoints land atomically in ``checkpoints/step-N``; the last two
+are kept and a rerun resumes from the newest; since rows are a pure function of (data, seed, step),
+the data order after a resume is the one it would have been.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -29,12 +26,12 @@ from pathlib import Path
 import torch
 
 from distill import distributed
-from distill.artifacts import atomic_write_json, atomic_write_text, write_meta
+from distill.artifacts import atomic_write_json, write_meta
 from distill.models import load_model, load_tokenizer
 from distill.recipe.schema import ModelSpec
-from distill.training import losses
+from distill.training import attention, checkpoints, losses
 from distill.training.data import Corpus, load_corpus
-from distill.training.job import TrainJob, TrainResult, claim_out_dir, finished_result
+from distill.training.job import TrainJob, TrainResult, finished_result
 from distill.training.packing import IGNORE, Packed, RowStream, collate
 from distill.training.schedule import Plan, lr_at, make_plan
 
@@ -42,8 +39,6 @@ Tracker = Callable[[dict, int], None]
 # called after every optimizer step with the (unwrapped) model and the step count; True ends training
 # there (e.g. the embedded world's teacher stops once it reaches its target accuracy)
 StopRule = Callable[[torch.nn.Module, int], bool]
-_STEP_DIR = re.compile(r"^step-(\d+)$")
-KEEP_CHECKPOINTS = 2
 
 
 def train(job: TrainJob, tracker: Tracker | None = None, stop: StopRule | None = None) -> TrainResult:
@@ -67,10 +62,13 @@ def train_here(job: TrainJob, tracker: Tracker | None = None, stop: StopRule | N
     rt = distributed.setup(job.config_path, bf16=job.train.dtype == "bfloat16")
     try:
         run = _build(job, rt)
-        start = _resume(run, out)
+        start, records = checkpoints.resume(rt, job, out)
+        run.losses = [r["loss"] for r in records]
         _loop(run, start, out, tracker, stop)
+        used_attention = rt.unwrap(run.model).config._attn_implementation
+        rt.unwrap(run.model).set_attn_implementation(run.saved_attention)
         rt.save_model(run.model, run.tokenizer, out / "model")
-        result = _result(run, start, time.time() - started)
+        result = _result(run, start, time.time() - started, used_attention)
         if rt.is_main:
             atomic_write_json(out / "result.json", result.to_dict())
             write_meta(out, kind="train", job=job.to_dict(), result=result.to_dict(), plan=asdict(run.plan),
@@ -93,6 +91,7 @@ class _Run:
     optimizer: torch.optim.Optimizer
     raw_optimizer: torch.optim.Optimizer
     teacher: torch.nn.Module | None
+    saved_attention: str  # the model's own attention implementation, restored before saving
     losses: list[float] = field(default_factory=list)
     loop_s: float = 0.0  # seconds inside optimizer steps (throughput excludes setup and saving)
     stopped_at: int | None = None  # the step a stop rule ended training at
@@ -110,12 +109,22 @@ def _build(job: TrainJob, rt: distributed.Runtime) -> _Run:
     rows_per_pass = _rows_per_pass(stream, len(corpus.ids))
     plan = make_plan(train, rows_per_pass, rt.world_size)
     model = load_model(ModelSpec(model=job.model, dtype="float32"))
-    model.config.use_cache = False
+    saved_attention = model.config._attn_implementation
+    _packed_attention(model)
     model.train()
     raw = _optimizer(model, train.lr, train.weight_decay)
     wrapped, optimizer = rt.prepare(model, raw, plan.accumulation, plan.micro_batch_size, train.max_grad_norm)
     teacher = _teacher(job, tokenizer, rt.device) if kd.weight > 0 and kd.source == "online" else None
-    return _Run(job, rt, tokenizer, corpus, stream, plan, wrapped, optimizer, raw, teacher)
+    return _Run(job, rt, tokenizer, corpus, stream, plan, wrapped, optimizer, raw, teacher, saved_attention)
+
+
+def _packed_attention(model: torch.nn.Module) -> None:
+    """Attend within each packed example only, at the cost of its own length (see attention.py)."""
+    if attention.supports(model.config):
+        try:
+            model.set_attn_implementation(attention.register())
+        except (ValueError, NotImplementedError):  # a model class that takes no custom attention
+            pass
 
 
 def _rows_per_pass(stream: RowStream, n: int) -> int:
@@ -142,63 +151,8 @@ def _teacher(job: TrainJob, tokenizer, device: torch.device) -> torch.nn.Module:
                          f"online KD needs one vocabulary")
     model = load_model(ModelSpec(model=job.teacher), device=device)
     model.requires_grad_(False)
+    _packed_attention(model)
     return model
-
-
-# ----------------------------------------------------------------------------- resume / checkpoints
-def _checkpoints(out: Path) -> list[tuple[int, Path]]:
-    folder = out / "checkpoints"
-    found = []
-    for path in folder.glob("step-*") if folder.exists() else ():
-        match = _STEP_DIR.match(path.name)
-        if match and (path / "trainer_state.json").exists():
-            found.append((int(match.group(1)), path))
-    return sorted(found)
-
-
-def _resume(run: _Run, out: Path) -> int:
-    """Load the newest complete checkpoint (if any); drop partial ones and later metric lines."""
-    rt = run.rt
-    if rt.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        for tmp in (out / "checkpoints").glob(".tmp-*") if (out / "checkpoints").exists() else ():
-            shutil.rmtree(tmp, ignore_errors=True)
-        claim_out_dir(run.job)
-    rt.barrier()
-    found = _checkpoints(out)
-    start = found[-1][0] if found else 0
-    if found:
-        rt.load_state(found[-1][1])
-    records = _read_metrics(out / "metrics.jsonl", start)
-    run.losses = [r["loss"] for r in records]
-    if rt.is_main:
-        atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in records))
-    rt.barrier()
-    return start
-
-
-def _read_metrics(path: Path, upto: int) -> list[dict]:
-    if not path.exists():
-        return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in records if r["step"] <= upto]
-
-
-def _save_checkpoint(run: _Run, out: Path, step: int) -> None:
-    rt, folder = run.rt, out / "checkpoints"
-    tmp = folder / f".tmp-step-{step}"
-    if rt.is_main:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    rt.barrier()
-    rt.save_state(tmp)
-    rt.barrier()
-    if rt.is_main:
-        atomic_write_json(tmp / "trainer_state.json", {"step": step, "steps": run.plan.steps})
-        os.replace(tmp, folder / f"step-{step}")
-        for _, old in _checkpoints(out)[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(old, ignore_errors=True)
-    rt.barrier()
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -229,12 +183,23 @@ def _loop(run: _Run, start: int, out: Path, tracker: Tracker | None, stop: StopR
                 if tracker is not None:
                     tracker(dict(record), step + 1)
                 _report(bar, record, plan.steps, train.log_every, show)
-            if stop is not None and stop(run.model, step + 1):  # single process: the model is not wrapped
+            if stop is not None and _ask(stop, run, step + 1):
                 run.stopped_at = step + 1
                 break
             if (step + 1) % train.checkpoint_every == 0 and step + 1 < plan.steps:
-                _save_checkpoint(run, out, step + 1)
+                checkpoints.save(rt, out, step + 1, plan.steps)
     bar.close()
+
+
+def _ask(stop: StopRule, run: _Run, step: int) -> bool:
+    """Run a stop rule (single process: the model is not wrapped) with the model's own attention, so
+    it may generate with padding and a cache, which packed attention does not handle."""
+    packed = run.model.config._attn_implementation
+    run.model.set_attn_implementation(run.saved_attention)
+    try:
+        return stop(run.model, step)
+    finally:
+        run.model.set_attn_implementation(packed)
 
 
 class _nowhere:
@@ -310,7 +275,8 @@ def _micro_loss(run: _Run, batch: Packed, kd) -> tuple[torch.Tensor, float, floa
     """Weighted sum of token losses of one micro-batch, and its CE and KL parts (floats)."""
     device = run.rt.device
     inputs = {"input_ids": batch.input_ids.to(device), "position_ids": batch.position_ids.to(device)}
-    # attention_mask=None + reset position ids: transformers builds the block-diagonal causal mask
+    # attention_mask=None + reset position ids: each example attends to itself only, either through
+    # attention.py or (models it does not support) through transformers' block-diagonal sdpa mask
     logits = run.model(**inputs, use_cache=False).logits
     select = (batch.targets != IGNORE).to(device)
     logits = logits[select]
@@ -342,7 +308,7 @@ def _kl(run: _Run, batch: Packed, inputs: dict, select: torch.Tensor, logits: to
     return losses.kl_topk(logits, ids, lp, kd.kind, kd.temperature), mask
 
 
-def _result(run: _Run, start: int, wall_s: float) -> TrainResult:
+def _result(run: _Run, start: int, wall_s: float, used_attention: str) -> TrainResult:
     rt, plan, c = run.rt, run.plan, run.corpus
     steps = run.stopped_at or plan.steps
     rows = run.stream.rows(0, steps * plan.global_batch_size)
@@ -357,5 +323,6 @@ def _result(run: _Run, start: int, wall_s: float) -> TrainResult:
         wall_s=wall_s, tokens_per_s=trained / run.loop_s if run.loop_s > 0 else 0.0,
         padding_waste=_padding_waste(run, steps), truncated=c.truncated,
         world_size=rt.world_size, devices=rt.describe(), resumed_from=start,
-        extra={"backend": rt.backend, "accumulation": plan.accumulation, "threads": rt.threads},
+        extra={"backend": rt.backend, "accumulation": plan.accumulation, "threads": rt.threads,
+               "attention": used_attention},
     )

@@ -30,12 +30,11 @@ def _records(run_dir):
 
 
 def test_slurm_report_equals_local(tmp_path, shared_cache, slurm_cluster):
-    local = tiny_recipe(tmp_path / "local", "launcher.workers=1")
+    # one thread per step on both sides: local steps get cores // workers, Slurm tasks cpus_per_task
+    local = tiny_recipe(tmp_path / "local", f"launcher.workers={os.cpu_count()}")
     assert run_recipe(local) == 0
-    # the same thread count everywhere: 1-worker local steps use every core, Slurm tasks get them all too
-    cpus = os.cpu_count()
-    overrides = [f"launcher.slurm.{stage}.cpus_per_task={cpus}" for stage in ("generate", "train", "eval", "report")]
-    on_slurm = tiny_recipe(tmp_path / "slurm", "launcher.workers=1", *overrides)
+    on_slurm = tiny_recipe(tmp_path / "slurm")
+    assert all(getattr(on_slurm.launcher.slurm, s).cpus_per_task == 1 for s in ("generate", "train", "eval", "report"))
     assert run_recipe(on_slurm, launcher="slurm", wait=True) == 0
     assert _records(tmp_path / "slurm" / "tiny") == _records(tmp_path / "local" / "tiny")
     report = next((tmp_path / "slurm" / "tiny").glob("steps/report-*/report.md"))

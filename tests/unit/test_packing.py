@@ -5,14 +5,23 @@ Run: pytest tests/unit/test_packing.py -q
 """
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
 import torch
 
 from distill.recipe.schema import ArithmeticWorld, Train
-from distill.training.packing import (IGNORE, RowStream, build_example, collate, n_targets, pack,
-                                      padding_waste, pass_order)
+from distill.training.packing import (
+    IGNORE,
+    RowStream,
+    build_example,
+    collate,
+    n_targets,
+    pack,
+    padding_waste,
+    pass_order,
+)
 from distill.training.schedule import accumulation, lr_at, make_plan, total_steps
 
 pytestmark = pytest.mark.unit
@@ -148,6 +157,22 @@ def test_lr_schedule(schedule):
     if schedule == "constant":
         assert lrs[-1] == 1.0
     else:
-        assert lrs[-1] < 0.05 and all(x >= y for x, y in zip(lrs[10:], lrs[11:]))
+        assert lrs[-1] < 0.05 and all(x >= y for x, y in itertools.pairwise(lrs[10:]))
     if schedule == "cosine":
         assert lrs[55] == pytest.approx(0.5)
+
+
+def test_attention_layout_gathers_each_example_and_scatters_back():
+    from distill.training.attention import layout
+
+    pos = torch.tensor([[0, 1, 2, 0, 1, 0, 0, 1], [0, 1, 2, 3, 4, 5, 0, 1]])
+    plan = layout(pos)
+    assert sum(g.shape[0] for g in plan.groups) == 6  # segments: 3,2,1,2 | 6,2
+    assert sorted(g.shape[1] for g in plan.groups) == [1, 2, 3, 6]  # power-of-two buckets: 1 | 2 | 3 | 6
+    flat = torch.arange(16.0).reshape(16, 1)
+    gathered = torch.cat([flat[g].reshape(-1, 1) for g in plan.groups])
+    assert torch.equal(gathered[plan.inverse], flat)  # every token comes back to its place
+    for g in plan.groups:  # a segment reads one run of consecutive tokens of one row (its example)
+        for seg in g.tolist():
+            real = [i for k, i in enumerate(seg) if k == 0 or i == seg[0] + k]
+            assert len({i // 8 for i in seg}) == 1 and set(seg) == set(real)
