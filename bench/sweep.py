@@ -74,15 +74,15 @@ def main() -> int:
     os.environ.setdefault("DISTILL_CACHE", str(work / "cache"))
     recipe = load_recipe(args.recipe, [*DEFAULTS, f"output_dir={work}", *args.overrides])
     run_dir, steps, cache = prepare_run(recipe)
-    upstream = [s for s in steps if s.kind not in ("train", "eval", "report")]
+    upstream = {s.id for s in steps if s.kind not in ("train", "eval", "report")}
     print(f"preparing teacher, data and mixes (untimed) in {run_dir} ...", flush=True)
-    run_local(run_dir, upstream, cache, recipe.launcher.workers)
+    run_local(run_dir, steps, cache, recipe.launcher.workers, only=upstream)
     timed = [s for s in steps if s.kind in ("train", "eval")]
     baseline = naive_loop(run_dir, timed, cache, work / "naive", recipe.world.model_dump(mode="json"))
     start = time.perf_counter()
-    outcome = run_local(run_dir, timed, cache, recipe.launcher.workers)
+    outcome = run_local(run_dir, steps, cache, recipe.launcher.workers, only={s.id for s in timed})
     ours = time.perf_counter() - start
-    assert all(v == "done" for v in outcome.values()), outcome
+    assert len(outcome) == len(timed) and all(v == "done" for v in outcome.values()), outcome
     runs = sum(s.kind == "train" for s in timed)
     print(f"\n{runs} student runs + {len(timed) - runs} evaluations, {os.cpu_count()} cores\n")
     print(f"| method | wall s | s per run |\n|---|---|---|")

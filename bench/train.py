@@ -17,7 +17,9 @@ thread per run by default: on a shared machine a descheduled second thread stall
   flattened into one sequence whose block-diagonal mask transformers builds from position ids) with
   the same number of rows of `max_length = seq_len`;
 - TRL padded: `packing=False`, examples padded to the longest in the batch, with as many examples
-  per batch as distill's rows hold on average.
+  per batch as distill's rows hold on average;
+- TRL grouped: the same with `train_sampling_strategy="group_by_length"` (batches of similar
+  lengths, so less padding; the order is then no longer random).
 Padding waste = padded slots / computed slots (0 for a padding-free batch by construction; the
 BFD rows' unused capacity is shown separately as "row fill").
 """
@@ -34,7 +36,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-KINDS = ("distill", "trl-packed", "trl-padded")
+KINDS = ("distill", "trl-packed", "trl-padded", "trl-grouped")
 
 
 def make_inputs(folder: Path, hidden: int, layers: int, examples: int) -> tuple[str, str]:
@@ -97,7 +99,7 @@ class _Counting:
         return batch
 
 
-def run_trl(args, packed: bool) -> dict:
+def run_trl(args, packed: bool, grouped: bool = False) -> dict:
     from datasets import load_from_disk
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
@@ -112,7 +114,8 @@ def run_trl(args, packed: bool) -> dict:
                     lr_scheduler_type="cosine", warmup_steps=0.1, max_length=args.seq_len, packing=packed,
                     use_cpu=True, save_strategy="no", report_to=[], logging_steps=1, disable_tqdm=True,
                     dataloader_num_workers=0, seed=0, adam_beta2=0.95,
-                    bf16=False, gradient_checkpointing=False)  # TRL defaults both on; distill runs fp32, no recompute
+                    bf16=False, gradient_checkpointing=False,
+                    train_sampling_strategy="group_by_length" if grouped else "random")  # TRL defaults both on; distill runs fp32, no recompute
     ends: list[float] = []
 
     class Timer(TrainerCallback):
@@ -139,7 +142,10 @@ def one(args) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    result = run_distill(args) if args.kind == "distill" else run_trl(args, packed=args.kind == "trl-packed")
+    if args.kind == "distill":
+        result = run_distill(args)
+    else:
+        result = run_trl(args, packed=args.kind == "trl-packed", grouped=args.kind == "trl-grouped")
     print("RESULT " + json.dumps(result), flush=True)
 
 

@@ -32,11 +32,13 @@ def _run_in_worker(run_dir: str, step_id: str, threads: int) -> tuple[str, float
     return step_id, time.time() - start
 
 
-def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int) -> dict[str, str]:
-    """Run every step not yet done; return {step id: 'done' | 'failed' | 'skipped'} for this call."""
+def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
+              only: set[str] | None = None) -> dict[str, str]:
+    """Run every step not yet done (of ``only``, when given: the others must be done already);
+    return {step id: 'done' | 'failed' | 'skipped'} for this call."""
     by_id = {s.id: s for s in steps}
     state = {s.id: step_state(s, run_dir, cache_dir) for s in steps}
-    todo = [s.id for s in steps if state[s.id] is not StepState.DONE]
+    todo = [s.id for s in steps if state[s.id] is not StepState.DONE and (only is None or s.id in only)]
     outcome: dict[str, str] = {}
     if not todo:
         return outcome

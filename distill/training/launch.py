@@ -37,6 +37,9 @@ def launch_command(job_json: str | Path, config: str | Path, *, num_processes: i
     """
     from distill.distributed import resolve_config
 
+    if num_machines > 1 and (main_process_ip is None or main_process_port is None):
+        raise ValueError(f"num_machines={num_machines}: give main_process_ip and main_process_port "
+                         f"(rank 0's address, the same on every node)")
     argv = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(resolve_config(config)),
             "--num_machines", str(num_machines), "--machine_rank", str(machine_rank)]
     if num_processes is not None:
