@@ -6,9 +6,6 @@ recipe turns it on.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -16,6 +13,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM,
                           PreTrainedModel, PreTrainedTokenizerFast)
 
+from distill.artifacts import atomic_dir
 from distill.recipe.schema import Arch, ModelSpec
 
 EOS, PAD = "<|endoftext|>", "<|pad|>"
@@ -62,18 +60,10 @@ def init_llama(arch: Arch, tokenizer, seed: int = 0) -> LlamaForCausalLM:
 
 def save_pretrained(model: PreTrainedModel, tokenizer, path: str | Path) -> Path:
     """Write model (safetensors) and tokenizer to a temp folder, then rename: never half a checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_dir(path) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    return Path(path)
 
 
 def _check_local(name: str) -> None:

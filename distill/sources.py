@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 from datasets import Dataset, Features, Value, load_from_disk
+
+from distill.artifacts import atomic_dir
 
 ORIGINS = ("human", "synthetic", "edited")
 FEATURES = Features({
@@ -48,17 +47,12 @@ def rows_hash(rows: Iterable[dict]) -> str:
 
 def save_source(rows: list[dict], folder: str | Path) -> Path:
     """Write a source atomically (temp folder, then rename); return the folder."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        Dataset.from_list([normalise(r) for r in rows], features=FEATURES).save_to_disk(str(tmp / "data"))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    rows = [normalise(r) for r in rows]
+    columns = {name: [r[name] for r in rows] for name in FEATURES}
+    with atomic_dir(folder) as tmp:
+        # num_shards=1: with zero rows datasets otherwise writes no Arrow file and cannot load it back
+        Dataset.from_dict(columns, features=FEATURES).save_to_disk(str(tmp / "data"), num_shards=1)
+    return Path(folder)
 
 
 def load_source(folder: str | Path) -> Dataset:

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from distill.artifacts import atomic_write_text, tree_hash, write_meta
+from distill.artifacts import atomic_dir, atomic_write_text, tree_hash, write_meta
 from distill.recipe.schema import ModelSpec
 
 KD_COLUMNS = ("teacher_token_ids", "teacher_topk_ids", "teacher_topk_logprobs")
@@ -66,23 +63,12 @@ def publish(rows: list[dict], folder: str | Path, meta: dict, kd: bool = False) 
     """Write rows as a source at ``folder`` with README.md and meta.json; return its content hash."""
     from datasets import load_from_disk
 
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    for stale in folder.parent.glob(f".{folder.name}.*"):  # staging left by a killed publish
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        ready = staging / "source"
+    with atomic_dir(folder) as ready:
         _save_dataset(rows, ready, kd)
         digest = dataset_hash(load_from_disk(str(ready / "data")))
         meta = {**meta, "content_hash": digest}
         write_meta(ready, **meta)
         atomic_write_text(ready / "README.md", dataset_card(meta))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(ready, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return digest
 
 

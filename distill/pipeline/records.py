@@ -8,7 +8,6 @@ rejected samples included) and the human examples it used.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from distill.artifacts import read_meta
 from distill.pipeline.execute import StepContext

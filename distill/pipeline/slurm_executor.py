@@ -74,7 +74,6 @@ def submit_run(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path, *,
     if not todo:
         print("nothing to submit: every step is done or already queued")
         return 0
-    by_id = {s.id: s for s in steps}
     job_of: dict[str, str] = {}
     jobs: dict[str, dict] = {}
     scripts = run_dir / "slurm" / "scripts"

@@ -3,14 +3,12 @@ into its own folder, and returns extra fields for its ``meta.json``."""
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from pathlib import Path
 
-from distill.artifacts import atomic_write_json, read_meta
+from distill.artifacts import atomic_write_json
 from distill.pipeline.execute import StepContext
 from distill.recipe.schema import (ArithmeticWorld, DatasetWorld, Eval, Generation, ModelSpec, Student,
                                    TeacherBuild, Train)
-from distill.sources import load_source, save_source
+from distill.sources import save_source
 
 
 def _world(cfg: dict) -> ArithmeticWorld | DatasetWorld:
