@@ -1,21 +1,24 @@
 """Training throughput: distill's trainer against TRL's SFTTrainer, same model, data, batch and steps.
 
-Run: python bench/train.py                 (about 5 minutes on 2 CPU cores)
+Run: python bench/train.py                 (about 10 minutes on 2 CPU cores)
      python bench/train.py --steps 30 --rounds 5 --hidden 256 --layers 4
 
 Both train the same randomly initialised Llama on the same arithmetic prompt/completion rows
 (completion-only loss, EOS appended, weight 1), AdamW, cosine schedule, one process, no
 accumulation, float32 and no activation recomputation for both (TRL's SFTConfig defaults to bf16
-and gradient checkpointing; both are switched off here). Each trainer runs in its own subprocess (accelerate's state is per process), in
-alternating order over several rounds; the table shows the median round.
+and gradient checkpointing; both are switched off here). Each trainer runs in its own subprocess
+(accelerate's state is per process), in alternating order over several rounds; the table shows the
+median round.
 
 Throughput is real (non-padding) tokens per second of the median step among steps 2..N (step 1 is
 warm-up), timed from step end to step end, so data loading and collation count for both. One torch
-thread per run by default: on a shared machine a descheduled second thread stalls every matmul. Same effective tokens per step:
+thread per run by default: on a shared machine a descheduled second thread stalls every matmul.
+Same effective tokens per step:
 - distill: `global_batch_size` packed rows of `seq_len` (its own packer, ~1-2% padding);
 - TRL packed: `packing=True` (its default BFD strategy, which TRL runs padding-free: the batch is
-  flattened into one sequence whose block-diagonal mask transformers builds from position ids) with
-  the same number of rows of `max_length = seq_len`;
+  flattened into one sequence whose block-diagonal mask transformers builds from position ids;
+  without flash-attention that mask is quadratic in the whole batch) with the same number of rows
+  of `max_length = seq_len`;
 - TRL padded: `packing=False`, examples padded to the longest in the batch, with as many examples
   per batch as distill's rows hold on average;
 - TRL grouped: the same with `train_sampling_strategy="group_by_length"` (batches of similar
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -78,7 +82,7 @@ def run_distill(args) -> dict:
 
     cfg = Train(tokens=args.steps * args.rows * args.seq_len, seq_len=args.seq_len, global_batch_size=args.rows,
                 micro_batch_size=args.rows, lr=3e-3, warmup_ratio=0.1, checkpoint_every=10**6, log_every=10**6)
-    out = tempfile.mkdtemp(prefix="bench-distill-")
+    out = tempfile.mkdtemp(prefix="distill-", dir=Path(args.model).parent)
     result = train(TrainJob(model=args.model, data=args.data, out_dir=out, train=cfg), tracker=tracker)
     return {"tokens_per_s": throughput(ends, tokens), "tokens_per_step": statistics.mean(tokens),
             "padding_waste": result.padding_waste, "row_fill": None, "final_loss": result.final_loss,
@@ -109,7 +113,7 @@ def run_trl(args, packed: bool, grouped: bool = False) -> dict:
     tok.padding_side = "right"
     model = AutoModelForCausalLM.from_pretrained(args.model)
     batch = args.rows if packed else args.examples_per_step
-    cfg = SFTConfig(output_dir=tempfile.mkdtemp(prefix="bench-trl-"), max_steps=args.steps,
+    cfg = SFTConfig(output_dir=tempfile.mkdtemp(prefix="trl-", dir=Path(args.model).parent), max_steps=args.steps,
                     per_device_train_batch_size=batch, gradient_accumulation_steps=1, learning_rate=3e-3,
                     lr_scheduler_type="cosine", warmup_steps=0.1, max_length=args.seq_len, packing=packed,
                     use_cpu=True, save_strategy="no", report_to=[], logging_steps=1, disable_tqdm=True,
@@ -214,11 +218,13 @@ def main() -> None:
           f"{args.seq_len} tokens (TRL padded: {args.examples_per_step} examples/step); "
           f"{args.threads} threads; {args.rounds} rounds", flush=True)
     results: dict[str, list[dict]] = {k: [] for k in KINDS}
-    for r in range(args.rounds):
-        order = KINDS if r % 2 == 0 else KINDS[::-1]
-        for kind in order:
-            results[kind].append(child(args, kind))
-            print(f"  round {r + 1} {kind}: {results[kind][-1]['tokens_per_s']:.0f} tokens/s", flush=True)
+    try:
+        for r in range(args.rounds):
+            for kind in KINDS if r % 2 == 0 else KINDS[::-1]:
+                results[kind].append(child(args, kind))
+                print(f"  round {r + 1} {kind}: {results[kind][-1]['tokens_per_s']:.0f} tokens/s", flush=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     print(table(results))
 
 
