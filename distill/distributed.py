@@ -216,6 +216,10 @@ def setup(config_path: str | None, bf16: bool = False) -> Runtime:
     from accelerate.utils import InitProcessGroupKwargs
 
     threads = configure_threads()
+    if not is_launched():  # one process: forget state another library left here (e.g. a TRL Trainer)
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
     config = read_config(config_path) if config_path else {}
     deepspeed = config.get("distributed_type") == "DEEPSPEED"
     handlers = []
