@@ -22,8 +22,11 @@ class StepContext:
     """What a stage may know besides its own config: where its inputs and outputs live."""
 
     def __init__(self, run_dir: Path, step: Step, cache: Path, threads: int):
+        from distill.tracking import NullTracker
+
         self.run_dir, self.step, self.cache, self.threads = run_dir, step, cache, threads
         self.folder = step.folder(run_dir, cache)
+        self.tracker = NullTracker()
         self._steps = None
 
     def dep(self, kind: str) -> Path:
@@ -62,6 +65,25 @@ def _logged(folder: Path):
             logging.getLogger().removeHandler(handler)
 
 
+TRACKED = ("train", "eval", "report")  # the steps that get a W&B run (group = sweep, job_type = kind)
+
+
+def _start_tracker(ctx: StepContext):
+    """The step's W&B run, configured from the run's resolved recipe; the same under every executor."""
+    import yaml
+
+    from distill.recipe.schema import Tracking
+    from distill.tracking import NullTracker, start_tracker
+
+    if ctx.step.kind not in TRACKED:
+        return NullTracker()
+    recipe = yaml.safe_load((ctx.run_dir / "recipe.yaml").read_text())
+    return start_tracker(Tracking.model_validate(recipe["tracking"]), sweep=recipe["name"], stage=ctx.step.kind,
+                         step_id=ctx.step.id, config={**recipe, "step": ctx.step.labels},
+                         lineage={"step": ctx.step.id, **{f"dep{i}": d for i, d in enumerate(ctx.step.deps)}},
+                         dir=ctx.run_dir)
+
+
 def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Path:
     import torch
 
@@ -77,10 +99,13 @@ def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Pat
     with _logged(ctx.folder) as log:
         print(f"== {step.kind} {step.id} {step.labels} threads={threads} pid={os.getpid()}", file=log)
         try:
+            ctx.tracker = _start_tracker(ctx)
             extra = STAGES[step.kind](ctx) or {}
+            ctx.tracker.finish()
         except BaseException as exc:
             traceback.print_exc(file=log)
             atomic_write_text(ctx.folder / ERROR_FILE, f"{type(exc).__name__}: {exc}\n")
+            ctx.tracker.finish(exit_code=1)
             raise
         wall = time.time() - start
         write_meta(ctx.folder, step=step.to_dict(), wall_s=wall, threads=threads,

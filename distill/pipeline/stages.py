@@ -105,7 +105,8 @@ def train_stage(ctx: StepContext) -> dict:
         atomic_write_json(ctx.folder / "infeasible.json", plan.to_dict())
         return {"mix": plan.to_dict(), "feasible": False}
     result = train(TrainJob(model=student.model, data=str(data), out_dir=str(ctx.folder),
-                            train=Train.model_validate(cfg["train"]), seed=cfg["mix"]["seed"]))
+                            train=Train.model_validate(cfg["train"]), seed=cfg["mix"]["seed"]),
+                   tracker=ctx.tracker.log)
     return {"mix": plan.to_dict(), "feasible": True, "train": _as_dict(result)}
 
 
@@ -123,7 +124,9 @@ def eval_stage(ctx: StepContext) -> dict:
     results = evaluate_model(spec.model, spec.model, out_dir=ctx.folder,
                              world=world.model_dump(mode="json") if isinstance(world, ArithmeticWorld) else None,
                              **eval_kwargs(ev))
-    return {"feasible": True, "scores": {t: r["score"] for t, r in results["tasks"].items()}}
+    scores = {t: r["score"] for t, r in results["tasks"].items()}
+    ctx.tracker.summary({f"eval/{t}": v for t, v in scores.items()})
+    return {"feasible": True, "scores": scores}
 
 
 def report_stage(ctx: StepContext) -> dict:
@@ -133,7 +136,8 @@ def report_stage(ctx: StepContext) -> dict:
 
     records = collect_records(ctx)
     atomic_write_json(ctx.folder / "records.json", records)
-    out = write_report(records, ctx.folder, Report.model_validate(ctx.step.config["report"]))
+    out = write_report(records, ctx.folder, Report.model_validate(ctx.step.config["report"]),
+                       tracker=ctx.tracker)
     return {"report": str(ctx.folder / "report.md"), "verdict": out.get("verdict")}
 
 

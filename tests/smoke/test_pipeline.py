@@ -47,3 +47,18 @@ def test_rerun_does_no_work_and_one_knob_reruns_only_its_downstream(tmp_path, ca
     assert all(after[sid] == first[sid] for sid in first), "an upstream step was redone"
     n_new_evals = sum(sid.startswith("eval-") for sid in set(after) - set(first))
     assert n_new_evals == 12, "teacher and floor evaluations do not depend on training knobs"
+
+
+def test_steps_log_to_wandb_offline_grouped_by_sweep(tmp_path, cache):
+    from distill.tracking import offline_runs, read_offline_run
+
+    recipe = tiny_recipe(tmp_path, "mixes.sizes=[50, 100, 200]", "mixes.seeds=[0]",
+                         "mixes.arms=[{name: human, fraction: 0.0}]", "tracking.wandb.mode=offline")
+    assert run_recipe(recipe) == 0
+    runs = [read_offline_run(p) for p in offline_runs(tmp_path / recipe.name)]
+    kinds = sorted(r["run"]["job_type"] for r in runs)
+    assert kinds == ["eval"] * 5 + ["report"] + ["train"] * 3
+    assert {r["run"]["group"] for r in runs} == {"tiny"}
+    train = next(r for r in runs if r["run"]["job_type"] == "train")
+    assert train["history"] and "loss" in train["history"][-1] and train["config"]["train"]["lr"] == 3e-3
+    assert any(k.startswith("eval/") for r in runs if r["run"]["job_type"] == "eval" for k in r["summary"])
