@@ -31,7 +31,8 @@ from distill.recipe.schema import Report
 from evals import plots
 from evals.frontier import Frontier, Prices, frontier, recommend
 from evals.saturation import as_runs, compare_fits, fit_power, fit_rectified
-from evals.uncertainty import Analysis, Interval, analyze, verdict
+from evals.uncertainty import Analysis, Interval, analyze
+from evals.verdict import verdict
 
 SWEEP_FILE = "records.json"
 

@@ -19,9 +19,9 @@ from evals.uncertainty import (
     interval,
     resample,
     summarize,
-    verdict,
     within_noise,
 )
+from evals.verdict import verdict
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,104 @@
+"""The verdict: a few sentences written strictly from the analysis numbers, never hard-coded."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from evals.uncertainty import ArmSummary, BestFraction, Crossover
+
+
+def _fmt_n(x: float, exact: bool = False) -> str:
+    """N for prose: exact for measured sizes, 2 significant figures for estimates."""
+    if not math.isfinite(x):
+        return "∞"
+    if not exact and x >= 100:
+        x = float(f"{x:.2g}")
+    return f"{round(x):,}"
+
+
+def _label(arm: str, fraction: float) -> str:
+    return f"{arm} (f={fraction:g})" if math.isfinite(fraction) else arm
+
+
+def _saturation_sentence(s: ArmSummary) -> str:
+    lvl, est = round(100 * s.n_sat.level), s.n_sat.estimate
+    ci = f"{lvl}% CI {_fmt_n(s.n_sat.lower)}–{_fmt_n(s.n_sat.upper)}"
+    pts = 100 * s.eps
+    if not s.fit.ok:
+        return f"{s.arm}: no curve could be fitted ({s.fit.note})."
+    if math.isinf(est):
+        text = f"{s.arm} does not saturate on its fitted curve (each doubling keeps adding ≥{pts:g} point)"
+    elif est <= 1.0:
+        text = f"{s.arm} gains under {pts:g} point per doubling at every N (flat)"
+    elif est > s.n_range[1]:
+        text = (f"{s.arm} is projected to saturate at N≈{_fmt_n(est)} ({ci}), "
+                f"beyond the largest N measured ({_fmt_n(s.n_range[1], True)})")
+    else:
+        text = f"{s.arm} saturates at N≈{_fmt_n(est)} ({ci})"
+    if s.teacher_gap is not None and math.isfinite(s.teacher_gap.estimate):
+        gap = 100 * s.teacher_gap.estimate
+        text += f", {abs(gap):.1f} points {'below' if gap >= 0 else 'above'} the teacher"
+    return text + "."
+
+
+def _best_sentence(best: Sequence[BestFraction]) -> str | None:
+    if not best:
+        return None
+    best = sorted(best, key=lambda b: b.n)
+    top = best[-1]
+    start = len(best) - 1
+    while start > 0 and best[start - 1].arm == top.arm:
+        start -= 1
+    who = _label(top.arm, top.fraction)
+    if len(best) == 1:
+        return f"{who} is best at N={_fmt_n(top.n, True)}."
+    if start == 0:
+        return f"{who} is best at every N measured ({_fmt_n(best[0].n, True)}–{_fmt_n(top.n, True)})."
+    return f"{who} is best from N≥{_fmt_n(best[start].n, True)}."
+
+
+def _crossover_sentence(crossovers: Sequence[Crossover]) -> str | None:
+    found = sorted((c for c in crossovers if math.isfinite(c.n.estimate)), key=lambda c: c.n.estimate)[:2]
+    parts = []
+    for c in found:
+        lvl = round(100 * c.n.level)
+        text = (f"{c.leader} overtakes {c.trailer} at N≈{_fmt_n(c.n.estimate)} "
+                f"({lvl}% CI {_fmt_n(c.n.lower)}–{_fmt_n(c.n.upper)})")
+        parts.append(text + ("" if c.data_agrees else ", which the per-N means do not clearly confirm"))
+    return "; ".join(parts) + "." if parts else None
+
+
+def _noise_sentence(best: Sequence[BestFraction]) -> str | None:
+    tied = [b for b in sorted(best, key=lambda b: b.n) if b.within_noise and b.runner_up is not None]
+    if not tied:
+        return None
+    parts = [f"{b.arm} vs {b.runner_up} at N={_fmt_n(b.n, True)}" for b in tied[:3]]
+    more = f" (and {len(tied) - 3} more)" if len(tied) > 3 else ""
+    verb = "is" if len(parts) == 1 else "are"
+    return f"{' and '.join(parts)}{more} {verb} within seed noise."
+
+
+def verdict(summaries: Sequence[ArmSummary], best: Sequence[BestFraction] = (),
+            crossovers: Sequence[Crossover] = (), *, max_sentences: int = 4) -> str:
+    """A few plain sentences built only from the numbers passed in.
+
+    Order: saturation of the synthetic-only arm (f = 1; else the arm with the smallest N_sat), the
+    best fraction by N, crossovers, comparisons within seed noise; the asymptote's PGR fills in when
+    fewer than two of those apply.
+    """
+    summaries = list(summaries)
+    sentences = []
+    if summaries:
+        synth = [s for s in summaries if s.fraction == 1.0]
+        pick = synth[0] if synth else min(summaries, key=lambda s: (math.isnan(s.n_sat.estimate),
+                                                                     s.n_sat.estimate))
+        sentences.append(_saturation_sentence(pick))
+    more = (_best_sentence(best), _crossover_sentence(crossovers), _noise_sentence(best))
+    sentences += [s for s in more if s]
+    with_pgr = [s for s in summaries if s.pgr_inf is not None and math.isfinite(s.pgr_inf.estimate)]
+    if len(sentences) < 2 and with_pgr:
+        s = max(with_pgr, key=lambda s: s.pgr_inf.estimate)
+        p = s.pgr_inf
+        sentences.append(f"{s.arm}'s asymptote recovers {100 * p.estimate:.0f}% of the floor-to-teacher gap "
+                         f"({round(100 * p.level)}% CI {100 * p.lower:.0f}–{100 * p.upper:.0f}%).")
+    return " ".join(sentences[:max_sentences])
