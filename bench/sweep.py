@@ -46,7 +46,7 @@ def naive_loop(run_dir: Path, steps: list[Step], cache: Path, work: Path, world:
     jobs = []
     for step in (s for s in steps if s.kind == "train"):  # untimed: the user's data files
         ctx = StepContext(run_dir, step, cache, threads=1)
-        student = model_ref(ctx, {"step": next(d for d in step.deps if d.startswith("student-"))})
+        student = model_ref(ctx, {"step": ctx.dep_id("student")})
         merge = ctx.deps("merge")
         out = work / step.id
         _, data = materialise_mix(step.config["mix"], student, ctx.dep("human") / "source",

@@ -36,17 +36,23 @@ class StepContext:
             raise ValueError(f"step {self.step.id} has {len(folders)} upstream {kind!r} steps, expected 1")
         return folders[0]
 
-    def deps(self, kind: str) -> list[Path]:
+    @property
+    def steps(self) -> dict[str, Step]:
+        """Every step of the run by id (the DAG is read once)."""
         from distill.pipeline.state import read_dag
 
         if self._steps is None:
             self._steps = {s.id: s for s in read_dag(self.run_dir)[0]}
-        return [self._steps[d].folder(self.run_dir, self.cache) for d in self.step.deps
-                if self._steps[d].kind == kind]
+        return self._steps
+
+    def deps(self, kind: str) -> list[Path]:
+        return [self.step_folder(d) for d in self.step.deps if self.steps[d].kind == kind]
+
+    def dep_id(self, kind: str) -> str:
+        return next(d for d in self.step.deps if self.steps[d].kind == kind)
 
     def step_folder(self, step_id: str) -> Path:
-        self.deps("")  # loads the DAG once
-        return self._steps[step_id].folder(self.run_dir, self.cache)
+        return self.steps[step_id].folder(self.run_dir, self.cache)
 
 
 @contextlib.contextmanager

@@ -39,8 +39,7 @@ def _score(results: dict, task: str) -> dict:
 
 
 def collect_records(ctx: StepContext) -> dict:
-    ctx.deps("")  # load the DAG
-    steps = ctx._steps
+    steps = ctx.steps
     cfg = ctx.step.config
     evals = [steps[d] for d in ctx.step.deps]
     task = evals[0].config["eval"]["tasks"][0]

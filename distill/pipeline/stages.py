@@ -97,7 +97,7 @@ def train_stage(ctx: StepContext) -> dict:
     from distill.training import TrainJob, train
 
     cfg = ctx.step.config
-    student = model_ref(ctx, {"step": _dep_id(ctx, "student")})
+    student = model_ref(ctx, {"step": ctx.dep_id("student")})
     merge = ctx.deps("merge")
     plan, data = materialise_mix(cfg["mix"], student, ctx.dep("human") / "source",
                                  merge[0] if merge else None, ctx.folder / "mix")
@@ -139,11 +139,6 @@ def report_stage(ctx: StepContext) -> dict:
     out = write_report(records, ctx.folder, Report.model_validate(ctx.step.config["report"]),
                        tracker=ctx.tracker)
     return {"report": str(ctx.folder / "report.md"), "verdict": out.get("verdict")}
-
-
-def _dep_id(ctx: StepContext, kind: str) -> str:
-    ctx.deps(kind)
-    return next(d for d in ctx.step.deps if ctx._steps[d].kind == kind)
 
 
 def _as_dict(result) -> dict:
