@@ -43,3 +43,19 @@ def tiny_model_dir(tmp_path_factory, world) -> Path:
     tok = train_tokenizer(tokenizer_corpus(world, 500))
     model = init_llama(Arch(hidden_size=64, num_layers=2, num_heads=2), tok, seed=0)
     return save_pretrained(model, tok, tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def teacher_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model with weights scaled up: a random init at 0.02 repeats one token forever, which
+    would make every equality between backends trivial; scaled, its outputs differ from prompt to prompt."""
+    import torch
+
+    from distill.models import load_model, load_tokenizer, save_pretrained
+
+    model = load_model(str(tiny_model_dir))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" not in name:
+                p.mul_(6.0)
+    return save_pretrained(model, load_tokenizer(str(tiny_model_dir)), tmp_path_factory.mktemp("t") / "teacher")

@@ -38,19 +38,6 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def teacher_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    """Weights scaled up so greedy outputs differ between prompts (a 0.02 init repeats one token)."""
-    from distill.models import load_model, load_tokenizer, save_pretrained
-
-    model = load_model(str(tiny_model_dir))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" not in name:
-                p.mul_(6.0)
-    return save_pretrained(model, load_tokenizer(str(tiny_model_dir)), tmp_path_factory.mktemp("t") / "teacher")
-
-
-@pytest.fixture(scope="module")
 def server(teacher_dir):
     with start_server(str(teacher_dir), port=0, batch_size=16) as srv:
         yield srv

@@ -39,20 +39,6 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def teacher_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    """The tiny model with weights scaled up: a random init at 0.02 repeats one token forever, which
-    would make every equality below trivial; scaled, its outputs differ from prompt to prompt."""
-    from distill.models import load_model, load_tokenizer, save_pretrained
-
-    model = load_model(str(tiny_model_dir))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" not in name:
-                p.mul_(6.0)
-    return save_pretrained(model, load_tokenizer(str(tiny_model_dir)), tmp_path_factory.mktemp("t") / "teacher")
-
-
-@pytest.fixture(scope="module")
 def task(world):
     return build_task(world)
 
