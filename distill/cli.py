@@ -65,9 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="the run folder printed by `distill run` (runs/<name>)")
     p = sub.add_parser("report", help="(re)write a run's report from its finished evaluations")
     p.add_argument("run_dir", help="the run folder (runs/<name>)")
-    p = sub.add_parser("serve", help="serve a local teacher through the OpenAI completions API",
-                       add_help=False)
-    p.add_argument("serve_args", nargs=argparse.REMAINDER, help="see `distill serve --help`")
+    sub.add_parser("serve", help="serve a local teacher through the OpenAI completions API "
+                                 "(see `distill serve --help`)")
     return parser
 
 
@@ -114,17 +113,16 @@ def cmd_report(args) -> int:
     return rerun_report(Path(args.run_dir))
 
 
-def cmd_serve(args) -> int:
-    from distill.serve import main as serve_main
-
-    return serve_main(args.serve_args) or 0
-
-
 COMMANDS = {"validate": cmd_validate, "ls": cmd_ls, "status": cmd_status, "report": cmd_report,
-            "serve": cmd_serve, **{name: cmd_pipeline for name in ("run", *STAGES[:-1])}}
+            **{name: cmd_pipeline for name in ("run", *STAGES[:-1])}}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:  # its own parser: `distill serve --help` must reach it
+        from distill.serve import main as serve_main
+
+        return serve_main(argv[1:]) or 0
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
