@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from distill.generation.errors import GenerationError
@@ -24,8 +24,11 @@ def load_prompts(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise GenerationError(f"{path}: no such prompt file")
-    rows: list[dict] = []
-    first_line: dict[str, int] = {}
+    return _validated(_jsonl_objects(path), f"{path}: no prompts (empty file)")
+
+
+def _jsonl_objects(path: Path) -> Iterator[tuple[str, str, object]]:
+    """(where, how a later duplicate names it, parsed object) for each non-blank line."""
     with open(path, "rb") as handle:
         for lineno, raw in enumerate(handle, start=1):
             where = f"{path}:{lineno}"
@@ -36,16 +39,23 @@ def load_prompts(path: str | Path) -> list[dict]:
             if not text.strip():
                 continue
             try:
-                obj = json.loads(text)
+                yield where, f"on line {lineno}", json.loads(text)
             except json.JSONDecodeError as exc:
                 raise GenerationError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-            row = check_row(obj, where)
-            if row["id"] in first_line:
-                raise GenerationError(f"{where}: duplicate id {row['id']!r} (first on line {first_line[row['id']]})")
-            first_line[row["id"]] = lineno
-            rows.append(row)
+
+
+def _validated(items: Iterable[tuple[str, str, object]], empty: str) -> list[dict]:
+    """``check_row`` over each item, refusing a repeated id; ``empty`` is the error for no rows."""
+    rows: list[dict] = []
+    first: dict[str, str] = {}
+    for where, name, obj in items:
+        row = check_row(obj, where)
+        if row["id"] in first:
+            raise GenerationError(f"{where}: duplicate id {row['id']!r} (first {first[row['id']]})")
+        first[row["id"]] = name
+        rows.append(row)
     if not rows:
-        raise GenerationError(f"{path}: no prompts (empty file)")
+        raise GenerationError(empty)
     return rows
 
 
@@ -73,17 +83,8 @@ def check_row(obj: object, where: str) -> dict:
 
 def check_prompts(rows: Iterable[dict], origin: str = "prompts") -> list[dict]:
     """Validate prompt rows built in code (e.g. ``Task.prompts(n)``); errors name the row index."""
-    out: list[dict] = []
-    seen: dict[str, int] = {}
-    for index, obj in enumerate(rows):
-        row = check_row(obj, f"{origin}[{index}]")
-        if row["id"] in seen:
-            raise GenerationError(f"{origin}[{index}]: duplicate id {row['id']!r} (first at [{seen[row['id']]}])")
-        seen[row["id"]] = index
-        out.append(row)
-    if not out:
-        raise GenerationError(f"{origin}: no prompts")
-    return out
+    return _validated(((f"{origin}[{i}]", f"at [{i}]", obj) for i, obj in enumerate(rows)),
+                      f"{origin}: no prompts")
 
 
 def prompts_hash(rows: Sequence[dict]) -> str:

@@ -44,18 +44,18 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
         return outcome
     cores = os.cpu_count() or 1
     workers = max(1, min(workers, cores))
+    threads = max(1, cores // workers)
     running: dict[Future, str] = {}
     bar = tqdm(total=len(todo), desc="steps", unit="step", dynamic_ncols=True)
     ctx = mp.get_context("spawn")  # fork after torch import is unsafe; spawn workers start clean
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
         while todo or running:
-            for sid in _ready(todo, by_id, state, outcome):
+            for sid in _ready(todo, by_id, state):
                 if len(running) >= workers:
                     break
                 todo.remove(sid)
-                threads = max(1, cores // workers)
                 running[pool.submit(_run_in_worker, str(run_dir), sid, threads)] = sid
-                bar.set_postfix_str(f"{by_id[sid].kind} {_label(by_id[sid])}")
+                bar.set_postfix_str(f"{by_id[sid].kind} {by_id[sid].label}")
             for sid in _blocked(todo, by_id, outcome):
                 todo.remove(sid)
                 outcome[sid] = "skipped"
@@ -71,21 +71,19 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
                     state[sid] = StepState.DONE
                 except Exception as exc:  # the step wrote its traceback to its log
                     outcome[sid] = "failed"
-                    tqdm.write(f"failed: {by_id[sid].kind} {_label(by_id[sid])}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                               f" (log: {by_id[sid].folder(run_dir, cache_dir) / 'log.txt'})")
+                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    step = by_id[sid]
+                    tqdm.write(f"failed: {step.kind} {step.label}: {first} "
+                               f"(log: {step.folder(run_dir, cache_dir) / 'log.txt'})")
                 bar.update(1)
     bar.close()
     return outcome
 
 
-def _ready(todo: list[str], by_id: dict[str, Step], state: dict, outcome: dict) -> list[str]:
-    return [sid for sid in todo
-            if all(state.get(d) is StepState.DONE or outcome.get(d) == "done" for d in by_id[sid].deps)]
+def _ready(todo: list[str], by_id: dict[str, Step], state: dict) -> list[str]:
+    return [sid for sid in todo if all(state.get(d) is StepState.DONE for d in by_id[sid].deps)]
 
 
 def _blocked(todo: list[str], by_id: dict[str, Step], outcome: dict) -> list[str]:
     return [sid for sid in todo if any(outcome.get(d) in ("failed", "skipped") for d in by_id[sid].deps)]
 
-
-def _label(step: Step) -> str:
-    return " ".join(f"{k}={v}" for k, v in step.labels.items())

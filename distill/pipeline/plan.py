@@ -32,6 +32,11 @@ class Step:
         return f"{self.kind}-{stable_hash({'kind': self.kind, 'config': self.config, 'deps': self.deps}, 12)}"
 
     @property
+    def label(self) -> str:
+        """The labels as ``key=value`` words, for progress lines and status tables."""
+        return " ".join(f"{k}={v}" for k, v in self.labels.items())
+
+    @property
     def stage(self) -> str:
         return STAGE_OF[self.kind]
 

@@ -32,13 +32,9 @@ def _generation_cost(ctx: StepContext, steps: dict) -> tuple[float, dict[str, in
     return seconds, accepted
 
 
-def _score(results: dict, task: str) -> dict:
+def collect_records(ctx: StepContext) -> dict:
     from evals.lmeval import score_record
 
-    return score_record(results, task)
-
-
-def collect_records(ctx: StepContext) -> dict:
     steps = ctx.steps
     cfg = ctx.step.config
     evals = [steps[d] for d in ctx.step.deps]
@@ -51,7 +47,7 @@ def collect_records(ctx: StepContext) -> dict:
         results = json.loads((folder / "results.json").read_text())
         role = ev.labels["role"]
         if role in ("teacher", "floor"):
-            out["ceiling" if role == "teacher" else "floor"] = _score(results, task)
+            out["ceiling" if role == "teacher" else "floor"] = score_record(results, task)
             continue
         train_step = steps[ev.deps[0]]
         record = {k: ev.labels[k] for k in ("arm", "fraction", "n", "seed")}
@@ -68,5 +64,5 @@ def collect_records(ctx: StepContext) -> dict:
                 else 0.0, "teacher_devices": 1,
                 "human": min(counts.get("human", 0), cfg["human_pool"] or counts.get("human", 0)),
                 "train_s": train_s, "train_devices": train_dev, "eval_s": eval_s, "eval_devices": eval_dev}
-        out["runs"].append({**record, **_score(results, task), "feasible": True, "cost": cost})
+        out["runs"].append({**record, **score_record(results, task), "feasible": True, "cost": cost})
     return out

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from distill.artifacts import atomic_write_text
 from distill.pipeline.plan import Step, plan, select
-from distill.pipeline.state import StepState, cache_dir, read_dag, step_state, write_dag
+from distill.pipeline.state import ERROR_FILE, StepState, cache_dir, read_dag, step_state, write_dag
 from distill.recipe import Recipe, resolved_yaml
 
 
@@ -51,8 +51,7 @@ def run_recipe(recipe: Recipe, launcher: str = "local", dry_run: bool = False, u
 
 def _print_steps(steps: list[Step], states: dict, run_dir: Path, cache: Path) -> None:
     for s in steps:
-        labels = " ".join(f"{k}={v}" for k, v in s.labels.items())
-        print(f"  {states[s.id].value:8s} {s.id:22s} {labels:40s} {s.folder(run_dir, cache)}")
+        print(f"  {states[s.id].value:8s} {s.id:22s} {s.label:40s} {s.folder(run_dir, cache)}")
 
 
 def show_status(run_dir: Path) -> int:
@@ -63,7 +62,7 @@ def show_status(run_dir: Path) -> int:
     print(" ".join(f"{k}={v}" for k, v in counts.items() if v))
     for s in steps:
         if states[s.id] is StepState.FAILED:
-            print(f"failed: {s.id}: {(s.folder(run_dir, cache) / 'error.txt').read_text().strip()} "
+            print(f"failed: {s.id}: {(s.folder(run_dir, cache) / ERROR_FILE).read_text().strip()} "
                   f"(log: {s.folder(run_dir, cache) / 'log.txt'})", file=sys.stderr)
     return 0 if counts["failed"] == 0 else 1
 
@@ -73,9 +72,9 @@ def rerun_report(run_dir: Path) -> int:
     from distill.pipeline.execute import execute_step
 
     steps, cache = read_dag(run_dir)
+    by_id = {s.id: s for s in steps}
     report = next(s for s in steps if s.kind == "report")
-    missing = [d for d in report.deps if step_state(next(s for s in steps if s.id == d), run_dir, cache)
-               is not StepState.DONE]
+    missing = [d for d in report.deps if step_state(by_id[d], run_dir, cache) is not StepState.DONE]
     if missing:
         print(f"error: {len(missing)} evaluations are not finished (see `distill status {run_dir}`)",
               file=sys.stderr)

@@ -61,7 +61,7 @@ def _active_steps(run_dir: Path) -> set[str]:
     for job in jobs.values():
         for i, sid in enumerate(job["steps"]):
             state = states.get(f"{job['job_id']}_{i}", states.get(job["job_id"], ""))
-            if state.split()[0] in ACTIVE if state else False:
+            if state and state.split()[0] in ACTIVE:
                 active.add(sid)
     return active
 

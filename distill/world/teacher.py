@@ -71,7 +71,8 @@ def build_teacher(world: ArithmeticWorld, build: TeacherBuild, tokenizer_dir: Pa
     result = train(TrainJob(model=str(init), data=str(corpus), out_dir=str(out / "train"), train=train_cfg,
                             seed=build.seed), stop=stop)
     model_dir = out / "train" / "model"
-    (out / "model").unlink(missing_ok=True) if (out / "model").is_symlink() else None
+    if (out / "model").is_symlink():  # a rerun after a crash between training and this link
+        (out / "model").unlink()
     (out / "model").symlink_to(model_dir.relative_to(out))
     return {"accuracy_history": history, "steps": result.steps, "train_wall_s": result.wall_s,
             "final_accuracy": history[-1][1] if history else None}
