@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from distill.pipeline.lock import BusyError
 from distill.recipe import RecipeError, load_recipe
 
 EXIT_BAD_INPUT = 2
+EXIT_BUSY = 75  # EX_TEMPFAIL: another `distill run` holds the run folder; try again later
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer whose reader went away (`| head`)
+TAKES_OVERRIDES = ("run", "generate", "train", "eval", "validate")
 STAGES = ("generate", "train", "eval", "report")
 
 
@@ -70,8 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_checked(args):
+    """The recipe with its overrides, validated against the schema and against this machine."""
+    from distill.recipe.checks import check_recipe
+
+    path = resolve_recipe(args.recipe)
+    recipe = load_recipe(path, args.overrides)
+    check_recipe(recipe, str(path))
+    return recipe
+
+
 def cmd_validate(args) -> int:
-    recipe = load_recipe(resolve_recipe(args.recipe), args.overrides)
+    recipe = load_checked(args)
     m = recipe.mixes
     runs = len(m.arms) * len(m.sizes) * len(m.seeds)
     print(f"ok: {recipe.name} — {len(m.arms)} arms x {len(m.sizes)} sizes x {len(m.seeds)} seeds "
@@ -95,7 +110,7 @@ def cmd_ls(args) -> int:
 def cmd_pipeline(args) -> int:
     from distill.pipeline.run import run_recipe
 
-    recipe = load_recipe(resolve_recipe(args.recipe), args.overrides)
+    recipe = load_checked(args)
     until = None if args.command == "run" else args.command
     return run_recipe(recipe, launcher=args.launcher, dry_run=args.dry_run, until=until,
                       wait=getattr(args, "wait", False))
@@ -123,18 +138,45 @@ def main(argv: list[str] | None = None) -> int:
         from distill.serve import main as serve_main
 
         return serve_main(argv[1:]) or 0
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `distill status | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return EXIT_BROKEN_PIPE
     except (FileNotFoundError, PermissionError, ValueError) as exc:
-        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    except OSError as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: finished steps are kept; rerun the same command to resume", file=sys.stderr)
         return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Overrides may come anywhere, also after ``--launcher slurm`` or ``--dry-run``: argparse stops
+    filling a positional list at the first option, so what it leaves over are the later overrides."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    later = [a for a in extra if not a.startswith("-")] if args.command in TAKES_OVERRIDES else []
+    unknown = [a for a in extra if a not in later]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if later:
+        args.overrides = [*args.overrides, *later]
+    return args
 
 
 if __name__ == "__main__":

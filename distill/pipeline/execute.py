@@ -15,7 +15,7 @@ from pathlib import Path
 
 from distill.artifacts import atomic_write_text, mark_done, write_meta
 from distill.pipeline.plan import Step
-from distill.pipeline.state import ERROR_FILE, find_step
+from distill.pipeline.state import ERROR_FILE, describe_error, find_step
 
 
 class StepContext:
@@ -110,7 +110,7 @@ def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Pat
             ctx.tracker.finish()
         except BaseException as exc:
             traceback.print_exc(file=log)
-            atomic_write_text(ctx.folder / ERROR_FILE, f"{type(exc).__name__}: {exc}\n")
+            atomic_write_text(ctx.folder / ERROR_FILE, describe_error(exc) + "\n")
             ctx.tracker.finish(exit_code=1)
             raise
         wall = time.time() - start

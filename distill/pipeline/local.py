@@ -16,19 +16,28 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from distill.pipeline.plan import Step
-from distill.pipeline.state import StepState, step_state
+from distill.artifacts import is_done
+from distill.pipeline.lock import step_lock
+from distill.pipeline.plan import CACHED_KINDS, Step
+from distill.pipeline.state import ERROR_FILE, StepState, describe_error, failure_summary, step_state
 
 
 def _init_worker() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def _run_in_worker(run_dir: str, step_id: str, threads: int) -> tuple[str, float]:
+def _run_in_worker(run_dir: str, step_id: str, threads: int, shared: str | None) -> tuple[str, float]:
+    """Run one step. A ``shared`` step (in the cache, wanted by every run of its world) is built under
+    its lock: when another run is building it, this one waits, then finds it done."""
     from distill.pipeline.execute import execute_step  # heavy imports happen once per worker
 
     start = time.time()
-    execute_step(Path(run_dir), step_id, threads=threads)
+    if shared is None:
+        execute_step(Path(run_dir), step_id, threads=threads)
+        return step_id, time.time() - start
+    with step_lock(Path(shared)):
+        if not is_done(shared):
+            execute_step(Path(run_dir), step_id, threads=threads)
     return step_id, time.time() - start
 
 
@@ -54,7 +63,9 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
                 if len(running) >= workers:
                     break
                 todo.remove(sid)
-                running[pool.submit(_run_in_worker, str(run_dir), sid, threads)] = sid
+                step = by_id[sid]
+                shared = str(step.folder(run_dir, cache_dir)) if step.kind in CACHED_KINDS else None
+                running[pool.submit(_run_in_worker, str(run_dir), sid, threads, shared)] = sid
                 bar.set_postfix_str(f"{by_id[sid].kind} {by_id[sid].label}")
             for sid in _blocked(todo, by_id, outcome):
                 todo.remove(sid)
@@ -69,12 +80,16 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
                     fut.result()
                     outcome[sid] = "done"
                     state[sid] = StepState.DONE
-                except Exception as exc:  # the step wrote its traceback to its log
+                except Exception as exc:  # noqa: BLE001 -- any step failure; its traceback is in its log
+                    if type(exc).__name__ == "AnnotationsPending":  # not a failure: people are at work
+                        outcome[sid] = "waiting"
+                        tqdm.write(f"waiting: {by_id[sid].kind} {by_id[sid].label}: {exc}")
+                        bar.update(1)
+                        continue
                     outcome[sid] = "failed"
-                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    step = by_id[sid]
-                    tqdm.write(f"failed: {step.kind} {step.label}: {first} "
-                               f"(log: {step.folder(run_dir, cache_dir) / 'log.txt'})")
+                    folder = by_id[sid].folder(run_dir, cache_dir)
+                    cause = failure_summary(folder) if (folder / ERROR_FILE).exists() else describe_error(exc)
+                    tqdm.write(f"failed: {by_id[sid].kind} {by_id[sid].label}: {cause} (log: {folder / 'log.txt'})")
                 bar.update(1)
     bar.close()
     return outcome
@@ -85,5 +100,5 @@ def _ready(todo: list[str], by_id: dict[str, Step], state: dict) -> list[str]:
 
 
 def _blocked(todo: list[str], by_id: dict[str, Step], outcome: dict) -> list[str]:
-    return [sid for sid in todo if any(outcome.get(d) in ("failed", "skipped") for d in by_id[sid].deps)]
+    return [sid for sid in todo if any(outcome.get(d) in ("failed", "skipped", "waiting") for d in by_id[sid].deps)]
 

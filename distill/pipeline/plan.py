@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distill.artifacts import stable_hash
-from distill.recipe.schema import ArithmeticWorld, Recipe
+from distill.pipeline.identity import identity_config
+from distill.recipe.schema import ArithmeticWorld, Recipe, Teacher
 
 STAGE_OF = {"tokenizer": "prepare", "teacher": "prepare", "student": "prepare", "human": "prepare",
             "generate": "generate", "merge": "generate", "train": "train", "eval": "eval",
@@ -26,10 +27,13 @@ class Step:
     config: dict
     deps: tuple[str, ...] = ()
     labels: dict = field(default_factory=dict)  # what the step is, for people: arm, n, seed, role, shard
+    inputs: dict = field(default_factory=dict)  # {local path: content fingerprint} (pipeline/identity.py)
 
     @property
     def id(self) -> str:
-        return f"{self.kind}-{stable_hash({'kind': self.kind, 'config': self.config, 'deps': self.deps}, 12)}"
+        # only the fields the step reads count (identity_config), plus the content of its local files
+        key = {"kind": self.kind, "config": identity_config(self.kind, self.config), "deps": self.deps}
+        return f"{self.kind}-{stable_hash({**key, 'inputs': self.inputs} if self.inputs else key, 12)}"
 
     @property
     def label(self) -> str:
@@ -46,7 +50,7 @@ class Step:
 
     def to_dict(self) -> dict:
         return {"id": self.id, "kind": self.kind, "config": self.config, "deps": list(self.deps),
-                "labels": self.labels}
+                "labels": self.labels, "inputs": self.inputs}
 
 
 def _dump(section) -> dict:
@@ -97,8 +101,9 @@ def plan(recipe: Recipe) -> list[Step]:
 
 
 def _tokenizer_slice(world: ArithmeticWorld) -> dict:
-    # the tokenizer depends on the world's alphabet, not on pool or test sizes
-    return world.model_dump(mode="json", include={"kind", "min_digits", "max_digits", "ops", "seed"})
+    # its corpus is the teacher stream, which skips the test split: test_size is read too (the human
+    # pool is not; identity_config drops it)
+    return world.model_dump(mode="json")
 
 
 def _human_pool(recipe: Recipe) -> int | None:

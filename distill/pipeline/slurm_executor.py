@@ -67,7 +67,9 @@ def _active_steps(run_dir: Path) -> set[str]:
 
 
 def submit_run(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path, *, dry_run: bool = False,
-               wait: bool = False) -> int:
+               wait: bool = False, scripts_dir: Path | None = None) -> int:
+    """Submit the unfinished steps; a dry run writes its scripts to ``scripts_dir`` (never into the
+    run folder) and submits nothing."""
     run_dir = run_dir.resolve()
     active = _active_steps(run_dir)
     todo = {s.id for s in steps if step_state(s, run_dir, cache) is not StepState.DONE and s.id not in active}
@@ -76,8 +78,9 @@ def submit_run(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path, *,
         return 0
     job_of: dict[str, str] = {}
     jobs: dict[str, dict] = {}
-    scripts = run_dir / "slurm" / "scripts"
-    (run_dir / "slurm" / "logs").mkdir(parents=True, exist_ok=True)  # sbatch fails a job whose log dir is missing
+    scripts = scripts_dir if dry_run and scripts_dir is not None else run_dir / "slurm" / "scripts"
+    if not dry_run:
+        (run_dir / "slurm" / "logs").mkdir(parents=True, exist_ok=True)  # sbatch fails a job whose log dir is missing
     for name, members in group_steps(steps, todo):
         kind = members[0].kind
         atomic_write_json(scripts / f"{name}.json", [s.id for s in members])

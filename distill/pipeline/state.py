@@ -44,7 +44,8 @@ def read_dag(run_dir: Path) -> tuple[list[Step], Path]:
     if not path.exists():
         raise FileNotFoundError(f"{run_dir}: not a run folder (no {DAG_FILE}); run `distill run RECIPE` first")
     data = json.loads(path.read_text())
-    steps = [Step(d["kind"], d["config"], tuple(d["deps"]), d["labels"]) for d in data["steps"]]
+    steps = [Step(d["kind"], d["config"], tuple(d["deps"]), d["labels"], d.get("inputs", {}))
+             for d in data["steps"]]
     for step, d in zip(steps, data["steps"]):
         if step.id != d["id"]:
             raise ValueError(f"{path}: step {d['id']} does not match its config (file edited by hand?)")
@@ -57,3 +58,22 @@ def find_step(run_dir: Path, step_id: str) -> tuple[Step, Path]:
         if step.id == step_id:
             return step, cache
     raise ValueError(f"{run_dir / DAG_FILE}: no step {step_id!r}")
+
+
+def failure_summary(folder: Path) -> str:
+    """A failed step's cause in one line: the first line of its ``error.txt``."""
+    lines = [ln for ln in (folder / ERROR_FILE).read_text().splitlines() if ln.strip()]
+    return lines[0].strip() if lines else "failed (no message)"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an exception and the causes it wraps (``raise ... from``, or raised while handling
+    another): a library's generic wrapper ("An error occurred while generating the dataset") then
+    still shows what went wrong underneath, e.g. the file and row."""
+    parts, seen = [], set()
+    while exc is not None and id(exc) not in seen and len(parts) < 4:
+        seen.add(id(exc))
+        text = str(exc).strip().splitlines()
+        parts.append(f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__)
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return " <- ".join(parts)

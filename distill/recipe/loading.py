@@ -21,9 +21,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise RecipeError(f"override {text!r}: expected key.sub=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else raw
+        value = yaml.load(raw, Loader=StrictLoader) if raw.strip() else raw
     except yaml.YAMLError as exc:
-        raise RecipeError(f"override {text!r}: value is not valid YAML ({exc.problem})") from None
+        raise RecipeError(f"override {text!r}: value is not valid YAML ({exc.problem or type(exc).__name__})") from None
     return key.split("."), value
 
 
@@ -46,20 +46,68 @@ def apply_override(tree: dict, path: list[str], value: Any, origin: str) -> None
 
 
 def _index(part: str, node: list, origin: str) -> int:
-    if not part.isdigit() or int(part) >= len(node):
+    if not part.isdecimal() or int(part) >= len(node):
         raise RecipeError(f"override {origin!r}: list index {part!r} out of range (length {len(node)})")
     return int(part)
 
 
-def read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise RecipeError(f"{path}: no such recipe file")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that rejects a key written twice in one mapping (the second would silently
+    replace the first). Keys brought in by a ``<<:`` merge may still be overridden, as YAML intends."""
+
+
+def _unique_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.setdefault(key, key_node.start_mark.line)
+        except TypeError:  # an unhashable key: the base constructor reports it
+            continue
+        if first != key_node.start_mark.line:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first written at line {first + 1})", key_node.start_mark)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def load_yaml_text(text: str, where: str) -> Any:
+    """Parse YAML strictly; a problem becomes one line naming ``where`` and the line."""
     try:
-        tree = yaml.safe_load(path.read_text())
+        return yaml.load(text, Loader=StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise RecipeError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        at = f" line {mark.line + 1}" if mark else ""
+        problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        raise RecipeError(f"{where}:{at} not valid YAML ({problem})") from None
+
+
+def read_text_file(path: Path, what: str = "recipe file") -> str:
+    """A text file's contents, or one line saying why it cannot be read (missing, a folder, binary)."""
+    if path.is_dir():
+        raise RecipeError(f"{path}: is a folder, not a {what}")
+    if not path.exists():
+        raise RecipeError(f"{path}: no such {what}")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not a text {what} (byte {exc.object[exc.start]:#04x} at offset "
+                          f"{exc.start} is not UTF-8)") from None
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+
+
+def read_yaml(path: Path) -> dict:
+    tree = load_yaml_text(read_text_file(path), str(path))
+    if tree is None:
+        raise RecipeError(f"{path}: the recipe is empty (expected a mapping with at least name, mixes, train)")
     if not isinstance(tree, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping, got {type(tree).__name__}")
     return tree

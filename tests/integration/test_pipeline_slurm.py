@@ -43,9 +43,9 @@ def test_slurm_report_equals_local(tmp_path, shared_cache, slurm_cluster):
 
 def test_dry_run_scripts_pass_sbatch_test_only(tmp_path, shared_cache, slurm_cluster, capsys):
     recipe = tiny_recipe(tmp_path)
-    assert run_recipe(recipe, launcher="slurm", dry_run=True) == 0
+    assert run_recipe(recipe, launcher="slurm", dry_run=True, scripts_dir=tmp_path / "scripts") == 0
     out = capsys.readouterr().out
-    scripts = sorted((tmp_path / "tiny" / "slurm" / "scripts").glob("*.sbatch"))
+    scripts = sorted((tmp_path / "scripts").glob("*.sbatch"))
     assert scripts and out.count("sbatch ") >= len(scripts)
     for script in scripts:
         slurm.submit(script, test_only=True)  # raises SlurmError with sbatch's message if rejected
@@ -63,13 +63,13 @@ def test_gsm8k_dry_run_scripts_pass_sbatch_test_only(name, tmp_path, shared_cach
     fit = [f"launcher.slurm.{s}.{k}={v}" for s in ("generate", "train", "eval", "report")
            for k, v in (("mem", "1G"), ("cpus_per_task", 1), ("partition", slurm_cluster.partition))]
     recipe = load_recipe(ROOT / f"recipes/gsm8k/{name}.yaml", [f"output_dir={tmp_path}", *GSM8K_LOCAL, *fit])
-    assert run_recipe(recipe, launcher="slurm", dry_run=True) == 0
-    scripts = sorted((tmp_path / recipe.name / "slurm" / "scripts").glob("*.sbatch"))
+    assert run_recipe(recipe, launcher="slurm", dry_run=True, scripts_dir=tmp_path / "scripts") == 0
+    scripts = sorted((tmp_path / "scripts").glob("*.sbatch"))
     assert len(scripts) >= 5
     for script in scripts:
         slurm.submit(script, test_only=True)
     real = load_recipe(ROOT / f"recipes/gsm8k/{name}.yaml", [f"output_dir={tmp_path / 'real'}"])
-    run_recipe(real, launcher="slurm", dry_run=True)
-    train = next((tmp_path / "real" / real.name / "slurm" / "scripts").glob("*-train.sbatch")).read_text()
+    run_recipe(real, launcher="slurm", dry_run=True, scripts_dir=tmp_path / "real-scripts")
+    train = next((tmp_path / "real-scripts").glob("*-train.sbatch")).read_text()
     assert f"--gres=gpu:{real.launcher.slurm.train.gpus_per_node}" in train
     assert "--requeue" in train and "--signal=B:USR1@" in train and "--open-mode=append" in train
