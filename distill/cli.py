@@ -87,11 +87,19 @@ def load_checked(args):
 
 def cmd_validate(args) -> int:
     recipe = load_checked(args)
-    m = recipe.mixes
-    runs = len(m.arms) * len(m.sizes) * len(m.seeds)
-    print(f"ok: {recipe.name} — {len(m.arms)} arms x {len(m.sizes)} sizes x {len(m.seeds)} seeds "
-          f"= {runs} student runs; world={recipe.world.kind}, teacher={recipe.teacher.model or 'built'}, "
-          f"backend={recipe.generation.backend}")
+    from distill.pipeline.plan import plan
+
+    axes = []
+    if (m := recipe.mixes) is not None:
+        axes.append(f"{len(m.arms)} arms x {len(m.sizes)} sizes x {len(m.seeds)} seeds"
+                    + (f" x {len(recipe.teachers)} teachers" if recipe.teachers else ""))
+    if (g := recipe.generations) is not None:
+        axes.append(f"{g.count} generations x {len(g.policies)} policies x {len(g.seeds)} seeds")
+    runs = sum(s.kind == "train" for s in plan(recipe))  # shared steps (the human arm) counted once
+    teacher = ", ".join(t.model or f"{t.name} built" for t in recipe.teachers) or recipe.teacher.model or "built"
+    teacher = teacher if m is not None else "the previous generation's student"
+    print(f"ok: {recipe.name} — {'; '.join(axes)} = {runs} student runs; world={recipe.world.kind}, "
+          f"teacher={teacher}, backend={recipe.generation.backend}")
     return 0
 
 

@@ -7,7 +7,7 @@ not what it computes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from distill.artifacts import stable_hash
@@ -69,35 +69,128 @@ def plan(recipe: Recipe) -> list[Step]:
         add(tokenizer)
     tok_deps = (tokenizer.id,) if tokenizer else ()
 
-    if recipe.teacher.model is None:
-        teacher = Step("teacher", {"world": world, "build": _dump(recipe.teacher.build)}, tok_deps)
-        add(teacher)
-        teacher_ref = {"step": teacher.id}
-    else:
-        teacher = None
-        teacher_ref = {"model": recipe.teacher.model_dump(mode="json", exclude={"build"})}
     student = Step("student", {"student": _dump(recipe.student), "seed": 0}, tok_deps)
     add(student)
     human = Step("human", {"world": world})
     add(human)
+    if recipe.mixes is not None:
+        branches = [_teacher_branch(recipe, name, spec, world, tok_deps) for name, spec in _teacher_specs(recipe)]
+        steps.extend(s for b in branches for s in b.steps)
+        if recipe.teachers:
+            steps.extend(_teachers_sweep(recipe, branches, student, human))
+        else:
+            b = branches[0]
+            trains = _train_steps(recipe, student, human, b.merge)
+            steps.extend(trains)
+            evals = _eval_steps(recipe, b.teacher, b.ref, student, trains)
+            steps.extend(evals)
+            add(Step("report", {"report": _dump(recipe.report), "mixes": _dump(recipe.mixes),
+                                "human_pool": _human_pool(recipe)}, tuple(e.id for e in evals)))
+    if recipe.generations is not None:
+        steps.extend(_generation_steps(recipe, world, student, human))
+    return _unique(steps)
 
-    teacher_deps = (teacher.id,) if teacher else ()
+
+@dataclass(frozen=True)
+class _Branch:
+    """What one teacher adds: its (built) teacher, how stages find it, generation shards and merge."""
+
+    name: str | None
+    teacher: Step | None
+    ref: dict
+    steps: tuple[Step, ...]
+    merge: Step
+
+
+def _teacher_specs(recipe: Recipe) -> list[tuple[str | None, Teacher]]:
+    return [(t.name, t) for t in recipe.teachers] or [(None, recipe.teacher)]
+
+
+def _teacher_branch(recipe: Recipe, name: str | None, spec: Teacher, world: dict,
+                    tok_deps: tuple[str, ...]) -> _Branch:
+    named = {"teacher": name} if name else {}
+    teacher, out = None, []
+    if spec.model is None:
+        teacher = Step("teacher", {"world": world, "build": _dump(spec.build)}, tok_deps, dict(named))
+        out.append(teacher)
+        ref = {"step": teacher.id}
+    else:  # the name is a label, not content: two names for one model would be one teacher
+        ref = {"model": spec.model_dump(mode="json", exclude={"build", "name"})}
     gen = recipe.generation.model_dump(mode="json", exclude={"filters", "shards"})
-    shards = [Step("generate", {"generation": gen, "world": world, "teacher": teacher_ref,
-                                "shard": i, "shards": recipe.generation.shards}, teacher_deps,
-                   {"shard": i}) for i in range(recipe.generation.shards)]
-    steps.extend(shards)
+    shards = [Step("generate", {"generation": gen, "world": world, "teacher": ref, "shard": i,
+                                "shards": recipe.generation.shards}, (teacher.id,) if teacher else (),
+                   {**named, "shard": i}) for i in range(recipe.generation.shards)]
     merge = Step("merge", {"filters": _dump(recipe.generation.filters), "world": world},
-                 tuple(s.id for s in shards))
-    add(merge)
+                 tuple(s.id for s in shards), dict(named))
+    return _Branch(name, teacher, ref, (*out, *shards, merge), merge)
 
-    trains = _train_steps(recipe, student, human, merge)
-    steps.extend(trains)
-    evals = _eval_steps(recipe, teacher, teacher_ref, student, trains)
-    steps.extend(evals)
-    add(Step("report", {"report": _dump(recipe.report), "mixes": _dump(recipe.mixes),
-                        "human_pool": _human_pool(recipe)}, tuple(e.id for e in evals)))
-    return steps
+
+def _teachers_sweep(recipe: Recipe, branches: list[_Branch], student: Step, human: Step) -> list[Step]:
+    """Per teacher: its arms, evaluations and data-wall report; then one report comparing teachers.
+    Steps that do not depend on the teacher (the human arm, the floor) get one id and run once."""
+    out, reports = [], []
+    for b in branches:
+        trains = [replace(t, labels={**t.labels, "teacher": b.name}) if b.merge.id in t.deps else t
+                  for t in _train_steps(recipe, student, human, b.merge)]
+        evals = [replace(e, labels={**e.labels, "teacher": b.name}) if e.labels["role"] == "teacher" else e
+                 for e in _eval_steps(recipe, b.teacher, b.ref, student, trains)]
+        reports.append(Step("report", {"report": _dump(recipe.report), "mixes": _dump(recipe.mixes),
+                                       "human_pool": _human_pool(recipe)}, tuple(e.id for e in evals),
+                            {"teacher": b.name}))
+        out += trains + evals
+    names = [b.name for b in branches]
+    return out + reports + [Step("report", {"report": _dump(recipe.report), "teachers": names},
+                                 tuple(r.id for r in reports), {"role": "teachers"})]
+
+
+def _unique(steps: list[Step]) -> list[Step]:
+    """Each id once, first occurrence kept: a step shared by teachers or by policies runs once."""
+    seen: dict[str, Step] = {}
+    for s in steps:
+        seen.setdefault(s.id, s)
+    return list(seen.values())
+
+
+def _generation_steps(recipe: Recipe, world: dict, student: Step, human: Step) -> list[Step]:
+    """Per seed, generation 0 on the human pool, then per policy a chain of ``count`` generations, each
+    taught by the one before; every student is evaluated on the world's (human) test split."""
+    g = recipe.generations
+    size = g.prompts or recipe.world.human_pool
+    if size is None:
+        raise ValueError("generations.prompts is required when the world's human_pool is not set")
+    train = _dump(recipe.train)
+    out: list[Step] = []
+    for seed in g.seeds:
+        gen0 = Step("train", {"lineage": {"generation": 0, "seed": seed}, "train": train},
+                    (student.id, human.id), {"generation": 0, "seed": seed})
+        out.append(gen0)
+        for policy in g.policies:
+            parent, merges = gen0, ()
+            for k in range(1, g.count + 1):
+                made = _lineage_data(recipe, world, parent, k, size)
+                merges += (made[-1].id,)
+                lineage = {"policy": policy, "generation": k, "seed": seed,
+                           "subsample": (g.subsample or size) if policy == "accumulate-subsample" else None}
+                parent = Step("train", {"lineage": lineage, "train": train}, (student.id, human.id, *merges),
+                              {"policy": policy, "generation": k, "seed": seed})
+                out += made + [parent]
+    cfg = {"eval": _dump(recipe.eval), "world": world}
+    evals = [Step("eval", {**cfg, "model": {"step": t.id}}, (t.id,), {"role": "generation", **t.labels})
+             for t in _unique(out) if t.kind == "train"]
+    return out + evals + [Step("report", {"report": _dump(recipe.report), "generations": _dump(g)},
+                               tuple(e.id for e in evals), {"role": "generations"})]
+
+
+def _lineage_data(recipe: Recipe, world: dict, parent: Step, k: int, size: int) -> list[Step]:
+    """Generation k's synthetic data: ``size`` fresh prompts (the k-th block of the prompt stream)
+    answered by ``parent``, then merged and filtered like any teacher's data."""
+    gen = {**recipe.generation.model_dump(mode="json", exclude={"filters", "shards"}), "num_prompts": size}
+    labels = {k_: v for k_, v in parent.labels.items() if k_ in ("policy", "seed")} | {"generation": k}
+    shards = [Step("generate", {"generation": gen, "world": world, "teacher": {"step": parent.id}, "shard": i,
+                                "shards": recipe.generation.shards, "prompt_start": (k - 1) * size},
+                   (parent.id,), {**labels, "shard": i}) for i in range(recipe.generation.shards)]
+    return shards + [Step("merge", {"filters": _dump(recipe.generation.filters), "world": world},
+                          tuple(s.id for s in shards), labels)]
 
 
 def _tokenizer_slice(world: ArithmeticWorld) -> dict:

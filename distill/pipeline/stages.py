@@ -77,7 +77,8 @@ def generate_stage(ctx: StepContext) -> dict:
     cfg = ctx.step.config
     gen = Generation.model_validate(cfg["generation"])
     task = build_task(_world(cfg["world"]))
-    return generate_shard(task.prompts(gen.num_prompts), model_ref(ctx, cfg["teacher"]), gen,
+    start = cfg.get("prompt_start", 0)  # generations: each one answers its own block of the prompt stream
+    return generate_shard(task.prompts(start + gen.num_prompts)[start:], model_ref(ctx, cfg["teacher"]), gen,
                           ctx.folder / "shard", cfg["shard"], shards=cfg["shards"], progress=False)
 
 
@@ -97,6 +98,10 @@ def train_stage(ctx: StepContext) -> dict:
     from distill.training import TrainJob, train
 
     cfg = ctx.step.config
+    if "lineage" in cfg:  # a student of iterated self-training (recipe section `generations`)
+        from distill.pipeline.axes import lineage_train_stage
+
+        return lineage_train_stage(ctx)
     student = model_ref(ctx, {"step": ctx.dep_id("student")})
     merge = ctx.deps("merge")
     plan, data = materialise_mix(cfg["mix"], student, ctx.dep("human") / "source",
@@ -134,6 +139,10 @@ def report_stage(ctx: StepContext) -> dict:
     from evals.report import write_report
     from distill.recipe.schema import Report
 
+    if "teachers" in ctx.step.config or "generations" in ctx.step.config:
+        from distill.pipeline.axes import axis_report_stage
+
+        return axis_report_stage(ctx)
     records = collect_records(ctx)
     atomic_write_json(ctx.folder / "records.json", records)
     out = write_report(records, ctx.folder, Report.model_validate(ctx.step.config["report"]),

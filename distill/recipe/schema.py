@@ -126,6 +126,12 @@ class Student(ModelSpec):
     arch: Arch = Arch()
 
 
+class NamedTeacher(Teacher):
+    """One teacher of a teachers sweep: a hub id / path, or an embedded teacher with its own build."""
+
+    name: SafeName  # labels its steps and its column of the report
+
+
 # ----------------------------------------------------------------------------- generation
 class OpenAIBackend(Section):
     base_url: str | None = None  # None: `distill run` starts `distill serve` on loopback for the teacher
@@ -242,6 +248,34 @@ class Train(Section):
         return self
 
 
+# ----------------------------------------------------------------------------- generations
+Policy = Literal["replace", "accumulate", "accumulate-subsample"]
+
+
+class Generations(Section):
+    """Iterated self-training. Generation 0 trains on the human pool; generation g+1's teacher is
+    generation g's student, and its data follows the policy: ``replace`` (only the newest synthetic
+    data), ``accumulate`` (human and all synthetic data so far) or ``accumulate-subsample`` (a seeded
+    sample of that pool, as large as the human pool) — Shumailov et al. 2024, Gerstgrasser et al. 2024,
+    Kazdan et al. 2024. Generation uses the recipe's ``generation`` section (backend, temperature,
+    filters; its ``num_prompts`` is replaced by ``prompts``)."""
+
+    count: PosInt = 5  # generations after generation 0
+    policies: list[Policy] = Field(default_factory=lambda: ["replace", "accumulate", "accumulate-subsample"],
+                                   min_length=1)
+    prompts: PosInt | None = None  # fresh prompts each generation is asked to solve; None: the human pool size
+    subsample: PosInt | None = None  # accumulate-subsample's fixed size; None: the human pool size
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)  # one independent chain per seed
+    ngram: PosInt = 3  # n of the distinct-n-gram diversity measure
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Generations":
+        for what, values in (("policies", self.policies), ("seeds", self.seeds)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"{what} has repeated values: {values}")
+        return self
+
+
 # ----------------------------------------------------------------------------- eval / report
 class Eval(Section):
     tasks: list[str] = Field(default_factory=lambda: ["distill_arith"], min_length=1)
@@ -310,9 +344,11 @@ class Recipe(Section):
     output_dir: str = "runs"
     world: World = ArithmeticWorld()
     teacher: Teacher = Teacher()
+    teachers: list[NamedTeacher] = Field(default_factory=list)  # a sweep axis; empty: the one `teacher`
     student: Student = Student()
     generation: Generation = Generation()
-    mixes: Mixes
+    mixes: Mixes | None = None  # required unless the recipe has a `generations` section
+    generations: Generations | None = None
     train: Train
     eval: Eval = Eval()
     report: Report = Report()
@@ -320,8 +356,25 @@ class Recipe(Section):
     launcher: Launcher = Launcher()
 
     @model_validator(mode="after")
+    def _axes(self) -> "Recipe":
+        if self.mixes is None and self.generations is None:
+            raise ValueError("mixes is required (or a generations section): the recipe trains no student")
+        if self.teachers and "teacher" in self.model_fields_set:
+            raise ValueError("set either teacher or teachers, not both")
+        names = [t.name for t in self.teachers]
+        if dup := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"teacher names must be unique, repeated: {dup}")
+        specs = [t.model_dump(mode="json", exclude={"name"}) for t in self.teachers]
+        if same := [t.name for i, t in enumerate(self.teachers) if specs.index(specs[i]) != i]:
+            raise ValueError(f"teachers {same} repeat an earlier teacher's model and build")
+        if self.world.kind != "arithmetic" and (bad := [t.name for t in self.teachers if t.model is None]):
+            raise ValueError(f"teachers {bad} need a model: only the embedded world builds one")
+        return self
+
+    @model_validator(mode="after")
     def _cross(self) -> "Recipe":
-        if any(a.synthetic == "verified" for a in self.mixes.arms) and not self.generation.filters.verify:
+        arms = self.mixes.arms if self.mixes else []
+        if any(a.synthetic == "verified" for a in arms) and not self.generation.filters.verify:
             raise ValueError("an arm uses synthetic: verified but generation.filters.verify is false")
         if self.train.kd.weight > 0 and self.train.kd.source == "stored" and not self.generation.logprobs_topk:
             raise ValueError("train.kd.source=stored needs generation.logprobs_topk > 0")

@@ -1,0 +1,119 @@
+"""Stages of the two sweep axes beyond mixes: a generation's student (``lineage`` train steps) and
+the reports that compare teachers and follow generations.
+
+The planning lives in ``distill.pipeline.plan``; the pure data policies and diversity measures in
+``distill.generations``; the analysis in ``evals.teachers`` and ``evals.generations``.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from distill.artifacts import atomic_write_json
+from distill.pipeline.execute import StepContext
+
+MIX = "mix"  # the folder of a train step that holds the rows it trained on
+
+
+def lineage_train_stage(ctx: StepContext) -> dict:
+    """Train one generation's student on the rows its policy picks from the human pool and the
+    synthetic pools of earlier generations (dependency order: pool 1, 2, ...)."""
+    from datasets import Dataset
+
+    from distill.generations import policy_rows
+    from distill.pipeline.stages import _as_dict, model_ref
+    from distill.recipe.schema import Train
+    from distill.sources import load_source
+    from distill.training import TrainJob, train
+
+    cfg = ctx.step.config
+    lineage = cfg["lineage"]
+    student = model_ref(ctx, {"step": ctx.dep_id("student")})
+    pools = [load_source(ctx.dep("human") / "source")]
+    pools += [load_source(folder / "synthetic") for folder in ctx.deps("merge")]
+    picks = policy_rows(lineage.get("policy"), lineage["generation"], [len(p) for p in pools],
+                        subsample=lineage.get("subsample"), seed=lineage["seed"])
+    columns = [(p["prompt"], p["completion"]) for p in pools]  # one column read per pool, not per row
+    rows = [{"prompt": columns[k][0][i], "completion": columns[k][1][i],
+             "source": "human" if k == 0 else f"generation-{k}", "weight": 1.0} for k, i in picks]
+    if not rows:
+        raise ValueError(f"generation {lineage['generation']} ({lineage.get('policy')}): no rows to train on "
+                         f"(pool sizes {[len(p) for p in pools]})")
+    Dataset.from_list(rows).save_to_disk(str(ctx.folder / MIX))
+    result = train(TrainJob(model=student.model, data=str(ctx.folder / MIX), out_dir=str(ctx.folder),
+                            train=Train.model_validate(cfg["train"]), seed=lineage["seed"]),
+                   tracker=ctx.tracker.log)
+    return {"lineage": lineage, "rows": len(rows), "sources": dict(Counter(r["source"] for r in rows)),
+            "train": _as_dict(result)}
+
+
+def axis_report_stage(ctx: StepContext) -> dict:
+    from distill.recipe.schema import Report
+
+    cfg = ctx.step.config
+    report_cfg = Report.model_validate(cfg["report"])
+    if "teachers" in cfg:
+        from evals.teachers import write_teachers_report
+
+        records = teacher_records(ctx)
+        write = write_teachers_report
+    else:
+        from evals.generations import write_generations_report
+
+        records = generation_records(ctx)
+        write = write_generations_report
+    atomic_write_json(ctx.folder / "records.json", records)
+    out = write(records, ctx.folder, report_cfg, tracker=ctx.tracker)
+    return {"report": str(ctx.folder / "report.md"), "verdict": out.get("verdict")}
+
+
+def teacher_records(ctx: StepContext) -> dict:
+    """Each teacher's data-wall report (report.json and its records.json), in recipe order."""
+    out = {"name": ctx.run_dir.name, "teachers": []}
+    for name, dep in zip(ctx.step.config["teachers"], ctx.step.deps):
+        folder = ctx.step_folder(dep)
+        records = json.loads((folder / "records.json").read_text())
+        report = json.loads((folder / "report.json").read_text())
+        out["teachers"].append({"name": name, "ceiling": records["ceiling"], "floor": records["floor"],
+                                "human_pool": records["human_pool"], "unit": records["unit"],
+                                "fits": report["fits"], "crossovers": report["crossovers"],
+                                "best_per_n": report["best_per_n"], "report": str(folder / "report.md")})
+    return out
+
+
+def generation_records(ctx: StepContext) -> dict:
+    """One record per (policy, generation, seed): test score with per-item results, and the diversity of
+    the rows that generation trained on. Generation 0 is shared by every policy and listed under each."""
+    from datasets import load_from_disk
+
+    from distill.generations import diversity
+    from distill.models import load_tokenizer
+    from distill.pipeline.stages import _world, model_ref
+    from distill.recipe.schema import Generations
+    from distill.world import build_task
+    from evals.lmeval import score_record
+
+    g = Generations.model_validate(ctx.step.config["generations"])
+    evals = [ctx.steps[d] for d in ctx.step.deps]
+    task_name = evals[0].config["eval"]["tasks"][0]
+    world = _world(evals[0].config["world"])
+    task = build_task(world)
+    first_train = ctx.steps[evals[0].deps[0]]
+    student = model_ref(ctx, {"step": next(d for d in first_train.deps if ctx.steps[d].kind == "student")})
+    tok = load_tokenizer(student.model)
+    sample = g.prompts or world.human_pool  # diversity on samples as large as one generation's new data
+    runs = []
+    for ev in evals:
+        results = json.loads((ctx.step_folder(ev.id) / "results.json").read_text())
+        train = ctx.steps[ev.deps[0]]
+        lineage = train.config["lineage"]
+        data = load_from_disk(str(ctx.step_folder(train.id) / MIX))
+        div = diversity(list(data["completion"]), lambda c: tok(c, add_special_tokens=False)["input_ids"],
+                        task.extract_answer, n=g.ngram, sample=sample, seed=lineage["seed"])
+        record = {"generation": lineage["generation"], "seed": lineage["seed"], "rows": len(data),
+                  **score_record(results, task_name), "diversity": div}
+        for policy in [lineage["policy"]] if "policy" in lineage else g.policies:
+            runs.append({**record, "policy": policy})
+    return {"name": ctx.run_dir.name, "task": task_name, "policies": list(g.policies), "runs": runs,
+            "run_dir": str(Path(ctx.run_dir))}

@@ -1,0 +1,178 @@
+"""The teachers report: each teacher's data-wall results side by side.
+
+Input (``records.json`` of a teachers report step): per teacher, in recipe order, its ceiling and
+floor records and the ``fits`` / ``crossovers`` / ``best_per_n`` of its own data-wall report
+(``evals.report``), whose intervals come from ``evals.uncertainty``'s bootstrap. The human arm is the
+same runs under every teacher (one training per mix), so its fit is identical across columns.
+
+Across teachers the bootstraps are separate (each teacher's report resampled its own runs), so the
+slope of the synthetic asymptote on teacher accuracy gets its interval by treating each teacher's
+asymptote interval as normal and simulating — an approximation, labelled as such in the report.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from distill.artifacts import atomic_write_json, atomic_write_text
+from distill.recipe.schema import Report
+from evals.uncertainty import Interval, interval
+
+
+def _iv(d: Mapping | None) -> Interval | None:
+    return None if d is None else Interval(d["estimate"], d["lower"], d["upper"], d.get("level", 0.9))
+
+
+def _ceiling(ref: Mapping | None, level: float, n_boot: int, rng: np.random.Generator) -> Interval | None:
+    """The teacher's accuracy with an item-bootstrap interval (its test items are the students')."""
+    if ref is None:
+        return None
+    score, items = float(ref["score"]), ref.get("items")
+    if not items:
+        return Interval(score, math.nan, math.nan, level)
+    x = np.asarray(items, dtype=float)
+    reps = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1) + (score - x.mean())
+    return interval(reps, score, level)
+
+
+def _arm(fits: Sequence[Mapping], fraction: float) -> Mapping | None:
+    return next((f for f in fits if f["fraction"] == fraction), None)
+
+
+def teacher_rows(records: Mapping, *, level: float = 0.9, n_boot: int = 1000, seed: int = 0) -> list[dict]:
+    """Per teacher: ceiling, human and synthetic-only asymptotes, gap, crossover, best fraction."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for t in records["teachers"]:
+        human, synth = _arm(t["fits"], 0.0), _arm(t["fits"], 1.0)
+        names = {a["arm"] for a in (human, synth) if a}
+        cross = next((c for c in t["crossovers"] if {c["leader"], c["trailer"]} == names), None) \
+            if len(names) == 2 else None
+        best = max(t["best_per_n"], key=lambda b: b["n"]) if t["best_per_n"] else None
+        rows.append({
+            "name": t["name"], "ceiling": float(t["ceiling"]["score"]) if t["ceiling"] else math.nan,
+            "ceiling_iv": _ceiling(t["ceiling"], level, n_boot, rng),
+            "human_y_inf": human and human["y_inf"], "synthetic_arm": synth and synth["arm"],
+            "synthetic_y_inf": synth and synth["y_inf"], "gap": synth and synth["teacher_gap"],
+            "crossover": cross, "best": best})
+    return rows
+
+
+def asymptote_slope(rows: Sequence[Mapping], level: float = 0.9, n_sim: int = 4000, seed: int = 0) -> Interval | None:
+    """d(synthetic asymptote) / d(teacher accuracy) by least squares; 1 = one for one. Interval by
+    simulating each asymptote as normal with its interval's half-width (the bootstraps are not paired)."""
+    ok = [r for r in rows if r["synthetic_y_inf"] and math.isfinite(r["synthetic_y_inf"]["estimate"])
+          and math.isfinite(r["ceiling"])]
+    x = np.array([r["ceiling"] for r in ok])
+    if len(ok) < 2 or np.ptp(x) == 0:
+        return None
+    z = stats.norm.ppf((1 + level) / 2)
+    est = np.array([r["synthetic_y_inf"]["estimate"] for r in ok])
+    sd = np.array([(r["synthetic_y_inf"]["upper"] - r["synthetic_y_inf"]["lower"]) / (2 * z) for r in ok])
+    sims = est + np.random.default_rng(seed).standard_normal((n_sim, est.size)) * np.nan_to_num(sd)
+    xc = x - x.mean()
+    slope = lambda y: (y - y.mean(axis=-1, keepdims=True)) @ xc / float(xc @ xc)
+    return interval(slope(sims), float(slope(est[None, :])[0]), level)
+
+
+def _pts(d: Mapping | Interval | None, scale: float = 100.0) -> str:
+    iv = _iv(d) if isinstance(d, Mapping) else d
+    if iv is None or not math.isfinite(iv.estimate):
+        return "–"
+    f = lambda v: f"{scale * v:.1f}" if math.isfinite(v) else ("∞" if v == math.inf else "–")
+    return f"{f(iv.estimate)} [{f(iv.lower)}, {f(iv.upper)}]"
+
+
+def _n(d: Mapping) -> str:
+    f = lambda v: f"{v:,.0f}" if math.isfinite(v) else ("∞" if v > 0 else "–")
+    return f"{f(d['estimate'])} [{f(d['lower'])}, {f(d['upper'])}]"
+
+
+def _gap_sentence(r: Mapping) -> str:
+    gap = _iv(r["gap"])
+    if gap is None or not math.isfinite(gap.estimate):
+        return f"{r['name']} ({100 * r['ceiling']:.1f}): no synthetic-only fit."
+    where = ("below the teacher" if gap.lower > 0 else "above the teacher" if gap.upper < 0
+             else "at the teacher within noise")
+    return (f"{r['name']} (teacher {_pts(r['ceiling_iv'])}): synthetic-only asymptote {_pts(r['synthetic_y_inf'])}, "
+            f"{where} (teacher − y∞ = {_pts(gap)} points).")
+
+
+def _crossover_sentence(rows: Sequence[Mapping]) -> str:
+    """Does the human/synthetic crossover move with teacher quality? Intervals that overlap: within noise."""
+    by_acc = sorted(rows, key=lambda r: r["ceiling"])
+    parts, found = [], []
+    for r in by_acc:
+        c = r["crossover"]
+        if c is None:
+            lead = r["best"]["arm"] if r["best"] else "?"
+            parts.append(f"{r['name']}: no crossover in the measured range ({lead} best at the largest N)")
+        else:
+            parts.append(f"{r['name']}: {c['leader']} overtakes {c['trailer']} at N≈{_n(c['n'])}")
+            found.append((r, _iv(c["n"])))
+    text = "Crossover of the human and synthetic-only arms, teachers from weakest to strongest: " + "; ".join(parts) + "."
+    if len(found) >= 2:
+        (weak, a), (strong, b) = found[0], found[-1]
+        if b.lower > a.upper:
+            text += f" It moves out with teacher quality ({weak['name']} → {strong['name']}; intervals apart)."
+        elif b.upper < a.lower:
+            text += f" It moves in with teacher quality ({weak['name']} → {strong['name']}; intervals apart)."
+        else:
+            text += " Whether it moves with teacher quality is within noise (the intervals overlap)."
+    elif len(found) < len(rows):
+        text += " With crossovers missing for some teachers, their movement is not measured."
+    return text
+
+
+def verdict(rows: Sequence[Mapping], slope: Interval | None) -> str:
+    lines = [_gap_sentence(r) for r in rows]
+    if slope is not None:
+        kind = ("within noise of one for one" if slope.contains(1.0) else
+                "less than one for one" if slope.upper < 1.0 else "more than one for one")
+        lines.append(f"Across teachers the synthetic asymptote rises {_pts(slope, 1.0)} points per point of teacher "
+                     f"accuracy ({kind}; approximate interval, see notes).")
+    lines.append(_crossover_sentence(rows))
+    best = [f"{r['name']}: {r['best']['arm']} (f={r['best']['fraction']:g}"
+            + (", within noise of the runner-up" if r["best"]["within_noise"] else "") + ")" for r in rows if r["best"]]
+    if best:
+        lines.append(f"Best mix at the largest N: {'; '.join(best)}.")
+    return " ".join(lines)
+
+
+def write_teachers_report(records: Mapping, out_dir: str | Path, cfg: Report | None = None, *,
+                          tracker: Any = None, seed: int = 0) -> dict:
+    from evals.generations_plots import teachers_plot
+    from evals.report import to_html, to_markdown
+
+    cfg, out_dir = cfg or Report(), Path(out_dir)
+    rows = teacher_rows(records, level=cfg.confidence, n_boot=cfg.bootstrap, seed=seed)
+    slope = asymptote_slope(rows, cfg.confidence, seed=seed)
+    text = verdict(rows, slope)
+    fig = teachers_plot(out_dir / "teachers.png", rows, records.get("name", ""))
+    head = ["teacher", "accuracy [CI]", "synthetic y∞ [CI]", "teacher − y∞ [CI]", "human y∞ [CI]",
+            "crossover N [CI] (leader)", "best at largest N (f)"]
+    body = [[r["name"], _pts(r["ceiling_iv"]), _pts(r["synthetic_y_inf"]), _pts(r["gap"]), _pts(r["human_y_inf"]),
+             f"{_n(r['crossover']['n'])} ({r['crossover']['leader']})" if r["crossover"] else "none in range",
+             f"{r['best']['arm']} ({r['best']['fraction']:g})" if r["best"] else "–"] for r in rows]
+    notes = (f"Points (accuracy %), {100 * cfg.confidence:.0f}% bootstrap intervals from each teacher's own "
+             "data-wall report (linked below). The slope across teachers treats each asymptote's interval as "
+             "normal (teachers' bootstraps are not paired), so its interval is approximate.")
+    blocks = [("h", 1, f"Teachers report: {records.get('name', '')}"), ("h", 2, "Verdict"), ("p", text),
+              ("h", 2, "Side by side"), ("table", head, body), ("p", notes), ("img", "asymptote vs teacher", fig),
+              ("list", [f"{t['name']}: {t['report']}" for t in records["teachers"]])]
+    paths = {"markdown": atomic_write_text(out_dir / "report.md", to_markdown(blocks, out_dir)),
+             "html": atomic_write_text(out_dir / "report.html", to_html(blocks, f"teachers: {records.get('name')}"))}
+    plain = lambda iv: None if iv is None else {"estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper}
+    summary = {"name": records.get("name"), "verdict": text, "asymptote_slope": plain(slope),
+               "teachers": [{**{k: v for k, v in r.items() if k != "ceiling_iv"}, "ceiling_iv": plain(r["ceiling_iv"])}
+                            for r in rows]}
+    paths["json"] = atomic_write_json(out_dir / "report.json", summary)
+    if tracker is not None:
+        tracker.log_images({"report/teachers": fig})
+        tracker.summary({"verdict": text})
+    return {**summary, "paths": {k: str(v) for k, v in {**paths, "plot": fig}.items()}}
