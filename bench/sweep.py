@@ -36,6 +36,13 @@ DEFAULTS = ["mixes.sizes=[100, 200, 400]", "mixes.seeds=[0, 1]", "eval.tasks=[di
             "tracking.wandb.mode=disabled"]
 
 
+def lm_eval_command() -> list[str]:
+    """lm-eval's CLI from this interpreter's environment (its bin folder, else ``python -m lm_eval``),
+    never whatever ``lm_eval`` is first on PATH: the bench runs unactivated (.venv/bin/python ...)."""
+    script = Path(sys.executable).parent / "lm_eval"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "lm_eval"]
+
+
 def naive_loop(run_dir: Path, steps: list[Step], cache: Path, work: Path, world: dict) -> float:
     """One training process and one lm_eval CLI process per mix, in sequence."""
     from distill.pipeline.execute import StepContext
@@ -58,7 +65,7 @@ def naive_loop(run_dir: Path, steps: list[Step], cache: Path, work: Path, world:
     for job_json, out in jobs:
         subprocess.run([sys.executable, "-m", "distill.training.launch", str(job_json)], check=True,
                        capture_output=True)
-        subprocess.run(["lm_eval", "--model", "hf", "--model_args", f"pretrained={out / 'model'}",
+        subprocess.run([*lm_eval_command(), "--model", "hf", "--model_args", f"pretrained={out / 'model'}",
                         "--include_path", str(ROOT / "evals/tasks"), "--tasks", "distill_arith",
                         "--batch_size", "64", "--metadata", json.dumps({"world": world}),
                         "--output_path", str(out / "lm_eval")], check=True, capture_output=True)

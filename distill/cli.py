@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         return serve_main(argv[1:]) or 0
     args = parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return code
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

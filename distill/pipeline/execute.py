@@ -57,16 +57,30 @@ class StepContext:
 
 @contextlib.contextmanager
 def _logged(folder: Path):
-    """Send the step's stdout, stderr and logging into its log file (appending across retries)."""
+    """Send the step's stdout, stderr and logging into its log file (appending across retries).
+
+    The file descriptors are redirected too, so what subprocesses print lands in the log, not on the
+    terminal (lm-eval runs ``git describe``, whose "fatal: not a git repository" outside a checkout
+    would otherwise interleave with the progress bar)."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "log.txt", "a", buffering=1) as log:
         old = sys.stdout, sys.stderr
+        for stream in old:
+            stream.flush()
+        saved = [os.dup(1), os.dup(2)]
         handler = logging.StreamHandler(log)
         logging.getLogger().addHandler(handler)
         sys.stdout = sys.stderr = log
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
         try:
             yield log
         finally:
+            log.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
             sys.stdout, sys.stderr = old
             logging.getLogger().removeHandler(handler)
 

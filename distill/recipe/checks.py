@@ -146,32 +146,52 @@ def task_names_in(folders: list[Path]) -> set[str]:
 
 def check_tasks(recipe: Recipe, where: str) -> None:
     """Every ``eval.tasks`` name is a task, group or tag lm-eval will find. Our own folders are read
-    first; only a name not found there costs indexing lm-eval's registry (~10 s)."""
+    first (as text, then with lm-eval's TaskManager); only a name not found there needs lm-eval's
+    whole registry, whose names are kept on disk per lm-eval version (indexing it takes 15-80 s)."""
     folders = [TASKS_DIR] + ([Path(recipe.eval.include_path).expanduser()] if recipe.eval.include_path else [])
-    known = task_names_in(folders)
-    missing = [t for t in recipe.eval.tasks if t not in known]
+    missing = [t for t in recipe.eval.tasks if t not in task_names_in(folders)]
+    if missing:
+        from lm_eval.tasks import TaskManager
+
+        ours = set(TaskManager(include_path=[str(f) for f in folders], include_defaults=False).all_tasks)
+        missing = [t for t in missing if t not in ours]
     if not missing:
         return
-    manager = _registry(tuple(str(f) for f in folders))
-    for i, task in enumerate(recipe.eval.tasks):
-        if task in known or task in manager.all_tasks:
+    known = registry_names()
+    for task in missing:
+        if task in known:
             continue
-        close = difflib.get_close_matches(task, manager.all_tasks, n=3, cutoff=0.6)
+        close = difflib.get_close_matches(task, sorted(known), n=3, cutoff=0.6)
         hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        i = recipe.eval.tasks.index(task)
         raise RecipeError(f"{where}: eval.tasks.{i}={task!r}: no such lm-eval task in its registry, "
                           f"evals/tasks or eval.include_path{hint}")
 
 
-_REGISTRY: dict = {}
+def registry_names() -> set[str]:
+    """lm-eval's built-in task, group and tag names (and ours), read from a file in the distill cache
+    once they have been indexed for this lm-eval version."""
+    import json
+    import logging
+    from importlib import metadata
+
+    from distill.artifacts import atomic_write_json
+
+    cache = Path(os.environ.get("DISTILL_CACHE", Path.home() / ".cache" / "distill"))
+    path = cache / "lm_eval_tasks" / f"{metadata.version('lm_eval')}.json"
+    if path.is_file():
+        return set(json.loads(path.read_text())) | task_names_in([TASKS_DIR])
+    if str(path) in _INDEXED:  # indexed in this process, but the cache could not be written
+        return _INDEXED[str(path)]
+    from lm_eval.tasks import TaskManager
+
+    logging.getLogger("lm_eval").setLevel(logging.ERROR)  # it warns about every odd YAML it indexes
+    names = sorted(TaskManager(include_defaults=True).all_tasks)
+    try:
+        atomic_write_json(path, names)
+    except OSError:  # a read-only cache: keep them for this process
+        _INDEXED[str(path)] = set(names) | task_names_in([TASKS_DIR])
+    return set(names) | task_names_in([TASKS_DIR])
 
 
-def _registry(folders: tuple[str, ...]):
-    """lm-eval's TaskManager over its own tasks plus ours, built once per process."""
-    if folders not in _REGISTRY:
-        import logging
-
-        from lm_eval.tasks import TaskManager
-
-        logging.getLogger("lm_eval").setLevel(logging.ERROR)  # it warns about every odd YAML it indexes
-        _REGISTRY[folders] = TaskManager(include_path=list(folders), include_defaults=True)
-    return _REGISTRY[folders]
+_INDEXED: dict[str, set[str]] = {}

@@ -66,12 +66,13 @@ def _unique_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = F
             continue
         key = loader.construct_object(key_node, deep=True)
         try:
-            first = seen.setdefault(key, key_node.start_mark.line)
+            first = seen.get(key)
         except TypeError:  # an unhashable key: the base constructor reports it
             continue
-        if first != key_node.start_mark.line:
+        if first is not None:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (first written at line {first + 1})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
     return yaml.SafeLoader.construct_mapping(loader, node, deep)
 
 

@@ -15,13 +15,45 @@ from distill.world.adapters import Adapter, get_adapter
 
 def load_rows(ref: DataRef) -> list[dict]:
     from datasets import load_dataset
+    from datasets.exceptions import DatasetGenerationError
 
     kwargs = {"data_files": ref.data_files} if ref.data_files is not None else {}
     try:
         data = load_dataset(ref.path, ref.name, split=ref.split, revision=ref.revision, **kwargs)
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"dataset {ref.path!r} (data_files={ref.data_files!r}): {exc}") from None
+    except DatasetGenerationError as exc:  # "An error occurred while generating the dataset": say where
+        raise ValueError(_bad_row(ref) or f"dataset {ref.path!r} (data_files={ref.data_files!r}): "
+                         f"{exc.__cause__ or exc}") from exc
     return list(data)
+
+
+def _bad_row(ref: DataRef) -> str | None:
+    """The first line of a local JSON-lines file that is not a JSON object, as ``file line N: why``."""
+    import glob
+    import json
+
+    from distill.recipe.checks import data_files
+
+    if ref.path != "json":
+        return None
+    for pattern in data_files(ref):
+        for name in sorted(glob.glob(pattern)) or [pattern]:
+            try:
+                with open(name, encoding="utf-8") as handle:
+                    for number, line in enumerate(handle, 1):
+                        if line.strip() and not isinstance(_json_or_error(json, line), dict):
+                            return f"{name} line {number}: not a JSON object ({_json_or_error(json, line)})"
+            except (OSError, UnicodeDecodeError) as exc:
+                return f"{name}: cannot be read as UTF-8 JSON lines ({exc})"
+    return None
+
+
+def _json_or_error(json, line: str):
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"{exc.msg} at column {exc.colno}"
 
 
 def _row_id(prefix: str, index: int, prompt: str) -> str:

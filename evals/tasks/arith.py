@@ -9,6 +9,7 @@ model args from the CLI, ...) to ``load``; only ``world`` is read.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -38,9 +39,34 @@ def _doc(problem: ar.Problem) -> dict[str, str]:
             "answer": row["meta"]["answer"]}
 
 
-def load(world: ArithmeticWorld | dict | str | None = None, **_ignored: Any) -> datasets.DatasetDict:
-    """``custom_dataset`` hook: the world's held-out test split plus a small few-shot split."""
-    world = world_from(world)
+def world_of_model(pretrained: Any) -> dict | None:
+    """The world a model distill trained was made for, found from its folder: the step's ``meta.json``
+    (a built teacher's config names its world) or the run's resolved ``recipe.yaml`` (a student's
+    ``runs/<name>/steps/train-<id>/model``). So the plain ``lm_eval --model_args pretrained=<that
+    folder>`` command scores the run's own test split, without ``--metadata``."""
+    import yaml
+
+    if not isinstance(pretrained, str) or not Path(pretrained).is_dir():
+        return None
+    for folder in Path(pretrained).resolve().parents[:4]:
+        meta = folder / "meta.json"
+        if meta.is_file():
+            world = ((json.loads(meta.read_text()).get("step") or {}).get("config") or {}).get("world")
+            if isinstance(world, dict) and world.get("kind", "arithmetic") == "arithmetic":
+                return world
+        recipe = folder / "recipe.yaml"
+        if recipe.is_file() and (folder / "dag.json").is_file():
+            world = (yaml.safe_load(recipe.read_text()) or {}).get("world")
+            return world if isinstance(world, dict) and world.get("kind") == "arithmetic" else None
+    return None
+
+
+def load(world: ArithmeticWorld | dict | str | None = None, pretrained: Any = None,
+         **_ignored: Any) -> datasets.DatasetDict:
+    """``custom_dataset`` hook: the world's held-out test split plus a small few-shot split. Without a
+    ``world`` in the metadata, the world of the model being evaluated (``pretrained``, which lm-eval's
+    CLI passes along with the other model args), else the defaults."""
+    world = world_from(world if world is not None else world_of_model(pretrained))
     test = [_doc(p) for p in ar.problems(world, "test", world.test_size)]
     shots = [_doc(p) for p in ar.problems(world, "teacher", FEWSHOT_ROWS)]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(test),
