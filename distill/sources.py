@@ -15,7 +15,7 @@ from datasets import Dataset, Features, Value, load_from_disk
 
 from distill.artifacts import atomic_dir
 
-ORIGINS = ("human", "synthetic", "edited")
+ORIGINS = ("human", "synthetic", "edited", "first_error", "picked")
 FEATURES = Features({
     "id": Value("string"), "prompt": Value("string"), "completion": Value("string"),
     "origin": Value("string"), "meta": Value("string"),

@@ -4,6 +4,8 @@ A run's cost ledger (``RunScore.cost``; every entry optional, default 0):
 - ``teacher_s``: teacher device-seconds for this run's synthetic examples, rejected samples included
   (``teacher_seconds`` computes it from a generation job's totals);
 - ``human``: human examples paid for (unique; repeats over epochs cost nothing more);
+- ``human_s``: expert seconds behind the run's data (the human-time ledger: once per unique example,
+  ``distill.human.ledger``); priced per expert hour, and the second axis of ``expert_frontier``;
 - ``train_s``, ``eval_s``: wall seconds; multiplied by ``train_devices`` / ``eval_devices`` (default 1)
   into device-seconds; ``teacher_devices`` likewise multiplies ``teacher_s`` when it is wall time.
 Prices convert each resource to one currency (any unit, e.g. dollars or GPU-hours). Each run is costed
@@ -23,7 +25,8 @@ import numpy as np
 from evals.saturation import RunScore, as_runs
 from evals.uncertainty import NoiseCheck, within_noise
 
-COST_KEYS = ("teacher_s", "teacher_devices", "human", "train_s", "train_devices", "eval_s", "eval_devices")
+COST_KEYS = ("teacher_s", "teacher_devices", "human", "human_s", "train_s", "train_devices", "eval_s",
+             "eval_devices")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Prices:
     human_example: float = 0.0  # per human example
     train_device_s: float = 0.0  # per training device-second
     eval_device_s: float = 0.0  # per evaluation device-second
+    expert_s: float = 0.0  # per second of expert time (an expert hour's price / 3600)
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -76,7 +80,7 @@ def ledger(cost: Mapping[str, float], prices: Prices) -> CostLedger:
     devices = {k: c[k] if k in cost else 1.0 for k in ("teacher_devices", "train_devices", "eval_devices")}
     return CostLedger(
         teacher=c["teacher_s"] * devices["teacher_devices"] * prices.teacher_device_s,
-        human=c["human"] * prices.human_example,
+        human=c["human"] * prices.human_example + c["human_s"] * prices.expert_s,
         train=c["train_s"] * devices["train_devices"] * prices.train_device_s,
         eval=c["eval_s"] * devices["eval_devices"] * prices.eval_device_s)
 
@@ -92,6 +96,7 @@ class MixPoint:
     score: float  # mean score
     scores: tuple[float, ...]  # per seed
     ledger: CostLedger  # mean per run
+    human_hours: float = 0.0  # mean expert hours per run
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,8 @@ def _mix_point(runs: list[RunScore], prices: Prices) -> MixPoint:
     mean = CostLedger(*(float(np.mean([getattr(b, f) for b in books])) for f in parts))
     scores = tuple(r.score for r in runs)
     first = runs[0]
-    return MixPoint(first.arm, first.fraction, first.n, mean.total, float(np.mean(scores)), scores, mean)
+    hours = float(np.mean([float(r.cost.get("human_s", 0.0)) for r in runs])) / 3600.0
+    return MixPoint(first.arm, first.fraction, first.n, mean.total, float(np.mean(scores)), scores, mean, hours)
 
 
 def frontier(records: Sequence[Mapping[str, Any] | RunScore], prices: Prices) -> Frontier:
@@ -122,6 +128,17 @@ def frontier(records: Sequence[Mapping[str, Any] | RunScore], prices: Prices) ->
             pareto.append(p)
             best = p.score
     return Frontier(tuple(points), tuple(pareto))
+
+
+def expert_frontier(front: Frontier) -> tuple[MixPoint, ...]:
+    """The Pareto frontier on the human-time axis: no other mix scores at least as well for no more
+    expert hours (fewest hours first; mixes without expert time sit at 0 h)."""
+    out, best = [], -math.inf
+    for p in sorted(front.points, key=lambda p: (p.human_hours, -p.score)):
+        if p.score > best:
+            out.append(p)
+            best = p.score
+    return tuple(out)
 
 
 @dataclass(frozen=True)

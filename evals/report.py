@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from distill.artifacts import atomic_write_json, atomic_write_text, stable_hash
 from distill.recipe.schema import Report
 from evals import plots
+from evals import effort_report
 from evals.frontier import Frontier, Prices, frontier, recommend
 from evals.saturation import as_runs, compare_fits, fit_power, fit_rectified
 from evals.uncertainty import Analysis, Interval, analyze
@@ -195,7 +196,7 @@ def to_html(blocks: Sequence[tuple], title: str) -> str:
 def prices(cfg: Report) -> Prices:
     per_s = cfg.costs.device_hour / 3600.0
     return Prices(teacher_device_s=per_s, human_example=cfg.costs.human_per_example, train_device_s=per_s,
-                  eval_device_s=per_s)
+                  eval_device_s=per_s, expert_s=cfg.costs.expert_hour / 3600.0)
 
 
 def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, report_cfg: Report | None = None,
@@ -229,10 +230,19 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
         figs[name] = draw(out_dir / f"{name}.png")
         progress.update()
     blocks = _blocks(sweep, result, rows, text, front, figs, infeasible, cfg)
+    effort = None
+    if effort_report.has_expert_time(runs):  # human-effort arms: score per expert hour (own module)
+        extra, effort, figs["effort"] = effort_report.section(
+            result.replicates, level=cfg.confidence, arms_meta=sweep.meta.get("arms", {}), ceiling=ceiling,
+            out_dir=out_dir, title=sweep.name, expert_hour=cfg.costs.expert_hour, currency=cfg.costs.currency,
+            experts=sweep.meta.get("experts"))
+        blocks += extra
     paths = {"markdown": atomic_write_text(out_dir / "report.md", to_markdown(blocks, out_dir))}
     if html_page:
         paths["html"] = atomic_write_text(out_dir / "report.html", to_html(blocks, f"distill report: {sweep.name}"))
     summary = _summary(sweep, result, rows, text, front, infeasible, cfg, seed)
+    if effort is not None:
+        summary["effort"] = effort
     paths["json"] = atomic_write_json(out_dir / "report.json", summary)
     progress.close()
     if tracker is not None:

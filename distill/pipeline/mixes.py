@@ -1,14 +1,19 @@
 """Turn a planned mix into the training set a student sees: pools from sources, plan, rows on disk."""
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
 from datasets import Dataset
 
+from distill.artifacts import atomic_write_json
+from distill.human.ledger import per_row_overhead, run_seconds
 from distill.mixing import Arm, Pool, Wall, plan_mix, MixPlan
 from distill.recipe.schema import ModelSpec
-from distill.sources import load_source
+from distill.sources import load_source, meta_of
+from distill.training.data import LEARN_COLUMN
 
 KD_COLUMNS = ("teacher_topk_ids", "teacher_topk_logprobs")
 
@@ -32,11 +37,15 @@ def _source_table(folder: str, tokenizer_name: str) -> tuple[Dataset, dict[str, 
     return data, index, tokens
 
 
-def _pools(human_dir: Path, merge_dir: Path | None, tokenizer: str) -> dict[str, tuple[Pool, Dataset, dict]]:
+def _pools(human_dir: Path, merge_dir: Path | None, tokenizer: str,
+           worked: Mapping[str, Path] | None = None) -> dict[str, tuple[Pool, Dataset, dict]]:
+    """Every source a mix may draw on. Expert-worked sources (edited, first_error, picked) supply an
+    arm's human part, so their pools play the ``human`` role in the planner."""
     named = {"human": (human_dir, "human")}
     if merge_dir is not None:
         named.update({"synthetic": (merge_dir / "synthetic", "synthetic"),
                       "verified": (merge_dir / "verified", "synthetic")})
+    named.update({name: (folder, "human") for name, folder in (worked or {}).items()})
     out = {}
     for name, (folder, origin) in named.items():
         if not (folder / "data").exists():
@@ -46,25 +55,49 @@ def _pools(human_dir: Path, merge_dir: Path | None, tokenizer: str) -> dict[str,
     return out
 
 
+def _ledger(plan: MixPlan, pools: dict, worked: Mapping[str, Path]) -> dict:
+    """Expert seconds of the unique rows this mix uses (see distill.human.ledger)."""
+    used = {e.source for e in plan.entries}
+    seconds, overhead = {}, {}
+    for name in used:
+        _, data, _ = pools[name]
+        metas = [meta_of(r) for r in data.select_columns(["meta"])] if "meta" in data.column_names else []
+        seconds[name] = {rid: float(m.get("human_s", 0.0)) for rid, m in zip(data["id"], metas)}
+        work = worked.get(name)
+        if work is not None and (work.parent / "work.json").exists():
+            summary = json.loads((work.parent / "work.json").read_text())
+            overhead[name] = per_row_overhead(summary["discarded_s"], summary["rows"])
+    return run_seconds(((e.source, e.id) for e in plan.entries), seconds, overhead)
+
+
 def materialise_mix(mix: dict, student: ModelSpec, human_dir: Path, merge_dir: Path | None,
-                    out: Path) -> tuple[MixPlan, Path]:
-    """Plan the mix described by a train step's ``mix`` slice and write its rows as a dataset."""
-    pools = _pools(human_dir, merge_dir, student.model)
+                    out: Path, worked: Mapping[str, Path] | None = None) -> tuple[MixPlan, Path]:
+    """Plan the mix described by a train step's ``mix`` slice and write its rows as a dataset.
+
+    ``worked``: expert-worked sources by name (their ``source`` folders). The human seconds of the
+    mix go to ``human_time.json`` beside ``out``.
+    """
+    worked = dict(worked or {})
+    pools = _pools(human_dir, merge_dir, student.model, worked)
     arm_cfg = mix["arm"]
     fraction = arm_cfg["fraction"]
-    arm = Arm(arm_cfg["name"], fraction, human="human" if fraction < 1 else None,
+    arm = Arm(arm_cfg["name"], fraction, human=arm_cfg.get("human", "human") if fraction < 1 else None,
               synthetic=arm_cfg["synthetic"] if fraction > 0 or mix["wall"]["policy"] == "fill" else None)
     plan = plan_mix(arm, mix["n"], mix["seed"], {k: v[0] for k, v in pools.items()}, unit=mix["unit"],
                     wall=Wall(**mix["wall"]), weights=mix["weights"] or None)
     if not plan.feasible:
         return plan, out
+    marks = any(e.source == "first_error" for e in plan.entries)
     rows = []
     for entry in plan.entries:
         _, data, index = pools[entry.source]
         row = data[index[entry.id]]
         item = {"prompt": row["prompt"], "completion": row["completion"], "source": entry.source,
                 "weight": entry.weight}
+        if marks:  # first_error rows learn only before the mark (-1: no mark, or not a first_error row)
+            item[LEARN_COLUMN] = int(meta_of(row).get("learn_chars", -1))
         item.update({c: row[c] for c in KD_COLUMNS if c in row})
         rows.append(item)
     Dataset.from_list(rows).save_to_disk(str(out))
+    atomic_write_json(out.parent / "human_time.json", _ledger(plan, pools, worked))
     return plan, out

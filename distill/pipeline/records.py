@@ -18,9 +18,11 @@ def _device_s(meta: dict) -> tuple[float, int]:
 
 
 def _generation_cost(ctx: StepContext, steps: dict) -> tuple[float, dict[str, int]]:
-    """Teacher device-seconds over all shards, and the accepted rows of each synthetic source."""
-    gen = [s for s in steps.values() if s.kind == "generate"]
-    merge = [s for s in steps.values() if s.kind == "merge"]
+    """Teacher device-seconds over all shards, and the accepted rows of each synthetic source, of the
+    generation this report's students read (a run with several teachers or generations has several)."""
+    trains = [steps[d] for e in ctx.step.deps for d in steps[e].deps if steps[d].kind == "train"]
+    merge = [steps[m] for m in dict.fromkeys(d for t in trains for d in t.deps if steps[d].kind == "merge")]
+    gen = [steps[d] for m in merge for d in m.deps if steps[d].kind == "generate"]
     seconds = 0.0
     for s in gen:
         wall, devices = _device_s(read_meta(ctx.step_folder(s.id)))
@@ -32,6 +34,22 @@ def _generation_cost(ctx: StepContext, steps: dict) -> tuple[float, dict[str, in
     return seconds, accepted
 
 
+def _arm_sources(mixes: dict) -> dict:
+    """Per arm, the source of its human part: human (written) or an expert primitive on drafts."""
+    return {a["name"]: {"human": a.get("human", "human"), "fraction": a["fraction"]} for a in mixes["arms"]}
+
+
+def _experts(ctx: StepContext, steps: dict) -> dict:
+    """Who did each primitive's work (simulated experts are labelled so in the report)."""
+    out = {}
+    for s in steps.values():
+        work = ctx.step_folder(s.id) / "work.json"
+        if s.kind == "expert" and work.exists():
+            w = json.loads(work.read_text())
+            out[w["primitive"]] = {"expert": w["expert"], "simulated": w["simulated"], "human_s": w["human_s"]}
+    return out
+
+
 def collect_records(ctx: StepContext) -> dict:
     from evals.lmeval import score_record
 
@@ -41,7 +59,9 @@ def collect_records(ctx: StepContext) -> dict:
     task = evals[0].config["eval"]["tasks"][0]
     teacher_s, accepted = _generation_cost(ctx, steps)
     out = {"name": ctx.run_dir.name, "unit": cfg["mixes"]["unit"], "human_pool": cfg["human_pool"],
-           "ceiling": None, "floor": None, "runs": [], "meta": {"task": task, "run_dir": str(ctx.run_dir)}}
+           "ceiling": None, "floor": None, "runs": [], "meta": {"task": task, "run_dir": str(ctx.run_dir),
+                                                                "arms": _arm_sources(cfg["mixes"]),
+                                                                "experts": _experts(ctx, steps)}}
     for ev in evals:
         folder = ctx.step_folder(ev.id)
         results = json.loads((folder / "results.json").read_text())
@@ -64,5 +84,8 @@ def collect_records(ctx: StepContext) -> dict:
                 else 0.0, "teacher_devices": 1,
                 "human": min(counts.get("human", 0), cfg["human_pool"] or counts.get("human", 0)),
                 "train_s": train_s, "train_devices": train_dev, "eval_s": eval_s, "eval_devices": eval_dev}
+        ledger = ctx.step_folder(train_step.id) / "human_time.json"  # expert seconds, once per unique row
+        if ledger.exists():
+            cost["human_s"] = json.loads(ledger.read_text())["human_s"]
         out["runs"].append({**record, **score_record(results, task), "feasible": True, "cost": cost})
     return out

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from datasets import Dataset, load_from_disk
 
-from distill.training.packing import build_example, n_targets
+from distill.training.packing import build_example, n_learnable
 
 TOPK_COLUMNS = ("teacher_topk_ids", "teacher_topk_logprobs")
+LEARN_COLUMN = "learn_chars"  # first_error rows: characters before the first wrong step; -1: no mark
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Corpus:
     truncated: int
     topk: tuple[list, list] | None  # (ids, logprobs) per example, per completion token
     fingerprint: str = ""  # the dataset's own content fingerprint
+    # first_error rows: completion tokens before the first wrong step (EOS excluded); None: all learnable
+    learn: list[int | None] | None = None
 
     @property
     def lengths(self) -> list[int]:
@@ -36,7 +39,11 @@ class Corpus:
 
     def loss_weight(self, rows: list[list[int]]) -> float:
         """Sum of per-token loss weights over rows: the normaliser of a global batch's loss."""
-        return sum(self.weights[i] * n_targets(len(self.ids[i]), self.n_prompt[i]) for r in rows for i in r)
+        return sum(self.weights[i] * n_learnable(len(self.ids[i]), self.n_prompt[i], self._learn(i))
+                   for r in rows for i in r)
+
+    def _learn(self, i: int) -> int | None:
+        return None if self.learn is None else self.learn[i]
 
     def tokens_by_source(self, rows: list[list[int]]) -> dict[str, int]:
         out = dict.fromkeys(self.sources, 0)
@@ -85,5 +92,20 @@ def load_corpus(path: str | Path, tokenizer, seq_len: int, want_topk: bool = Fal
     if bad:
         raise ValueError(f"training data {str(path)!r}: weight {bad[0]!r} is not a non-negative number")
     topk = (list(data[TOPK_COLUMNS[0]]), list(data[TOPK_COLUMNS[1]])) if want_topk else None
+    learn = learnable_tokens(tokenizer, list(data["completion"]), list(data[LEARN_COLUMN])) \
+        if LEARN_COLUMN in data.column_names else None
     return Corpus(ids, n_prompt, weights, [index[s] for s in names], sources, truncated, topk,
-                  getattr(data, "_fingerprint", ""))
+                  getattr(data, "_fingerprint", ""), learn)
+
+
+def learnable_tokens(tokenizer, completions: list[str], cuts: list[int]) -> list[int | None]:
+    """Per example, the completion tokens that end at or before character ``cut`` (negative: no mark).
+
+    Offsets of the completion's own tokenization are used, so the count matches the tokens trained on
+    (tokenizing the prefix alone could merge differently at the cut).
+    """
+    enc = tokenizer(completions, add_special_tokens=False, return_offsets_mapping=True)
+    out: list[int | None] = []
+    for offsets, cut in zip(enc["offset_mapping"], cuts):
+        out.append(None if cut is None or cut < 0 else sum(1 for _, end in offsets if end <= cut))
+    return out

@@ -39,6 +39,13 @@ def n_targets(length: int, n_prompt: int) -> int:
     return max(0, length - max(n_prompt, 1))
 
 
+def n_learnable(length: int, n_prompt: int, learn: int | None) -> int:
+    """Targets with a non-zero loss weight: all of them, or the first ``learn`` completion tokens
+    when a first-error mark cuts the example (EOS is then never learned: the solution was wrong)."""
+    full = n_targets(length, n_prompt)
+    return full if learn is None else min(full, max(0, learn - max(0, 1 - n_prompt)))
+
+
 def build_example(prompt: Sequence[int], completion: Sequence[int], eos: int,
                   seq_len: int) -> tuple[list[int], int, bool]:
     """``(ids, n_prompt, truncated)``: prompt + completion + EOS, cut to ``seq_len`` if longer."""
@@ -144,12 +151,15 @@ class Packed:
 
 def collate(rows: Sequence[Sequence[int]], ids: Sequence[Sequence[int]], n_prompt: Sequence[int],
             weights: Sequence[float], sources: Sequence[int], pad_id: int,
-            topk: tuple[Sequence, Sequence] | None = None) -> Packed:
+            topk: tuple[Sequence, Sequence] | None = None,
+            learn: Sequence[int | None] | None = None) -> Packed:
     """Tensors for ``rows`` (lists of example indices into the per-example sequences).
 
     ``topk`` is ``(topk_ids, topk_logprobs)`` per example: one list of k entries per completion
     token (EOS included or not); entry j is the teacher's distribution for completion token j.
     Width is the longest row, not ``seq_len``: trailing all-pad columns are never computed.
+    ``learn`` (first_error rows): completion tokens that keep their weight; the target positions from
+    the first wrong step on (and the EOS) get weight 0 but stay targets, so the rows are unchanged.
     """
     width = max(sum(len(ids[i]) for i in row) for row in rows)
     shape = (len(rows), width)
@@ -172,7 +182,8 @@ def collate(rows: Sequence[Sequence[int]], ids: Sequence[Sequence[int]], n_promp
             first = max(p, 1)  # first token that is a target
             if n > first:
                 tgt[r, start + first - 1:start + n - 1] = torch.tensor(seq[first:], dtype=torch.long)
-                wts[r, start + first - 1:start + n - 1] = float(weights[i])
+                stop = n if learn is None or learn[i] is None else first + n_learnable(n, p, learn[i])
+                wts[r, start + first - 1:start + stop - 1] = float(weights[i])
             if k:
                 _fill_topk(tk_ids, tk_lp, tk_mask, r, start, n, p, topk[0][i], topk[1][i])
             start += n

@@ -255,7 +255,8 @@ def _step(run: _Run, step: int) -> dict:
 def _micro_batch(run: _Run, step: int, micro: int) -> Packed:
     rows = run.stream.rows(*run.plan.micro_rows(step, micro, run.rt.rank))
     c = run.corpus
-    return collate(rows, c.ids, c.n_prompt, c.weights, c.source_index, run.tokenizer.pad_token_id, c.topk)
+    return collate(rows, c.ids, c.n_prompt, c.weights, c.source_index, run.tokenizer.pad_token_id, c.topk,
+                   learn=c.learn)  # first_error rows: no loss from the first wrong step on
 
 
 def _padding_waste(run: _Run, steps: int) -> float:

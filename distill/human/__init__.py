@@ -1,0 +1,9 @@
+"""Human effort as a measured input: experts working on teacher drafts, and what their time costs.
+
+- ``expert``: the embedded world's simulated expert (edit, mark the first error, pick);
+- ``primitives``: source rows of ``edited``, ``first_error`` and ``picked`` with provenance and seconds;
+- ``labelstudio`` / ``argilla`` / ``prm800k``: round trips with the tools annotators use;
+- ``model_expert``: a model standing in for the expert (labelled simulated);
+- ``ledger``: expert seconds of a run's data, once per unique example;
+- ``stage``: the pipeline's ``expert`` step (and its wait for people's work).
+"""

@@ -1,0 +1,100 @@
+"""Human-data primitives on teacher drafts: rows of ``edited``, ``first_error`` and ``picked`` sources.
+
+Every row is a source row ``{id, prompt, completion, origin, meta}``; its ``meta`` carries the row's
+provenance and cost: ``expert`` (who or what did the work), ``simulated`` (True unless real people
+did it), ``action``, ``draft_id`` (the teacher draft it came from), ``human_s`` (expert seconds this
+row cost) and, per primitive, ``draft`` (edited: the text before the edit), ``learn_chars``
+(first_error: characters of the completion before the first wrong step; absent: no mark, all
+learnable) or ``rejected_id`` (picked: the draft not chosen).
+
+Work that yields no row (a pick of neither) still cost seconds: ``Work.discarded_s`` records them,
+and the ledger spreads them over the rows that were kept. Pure functions, no I/O.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from distill.human.expert import Action, step_offset
+
+PRIMITIVES = ("edited", "first_error", "picked")
+
+
+@dataclass
+class Work:
+    """One primitive's output: source rows plus the seconds spent on items that yielded none."""
+
+    primitive: str
+    rows: list[dict] = field(default_factory=list)
+    discarded_s: float = 0.0
+    items: int = 0  # drafts (or pairs) the expert looked at
+
+    def summary(self) -> dict:
+        kept = sum(float(r["meta"]["human_s"]) for r in self.rows)
+        return {"primitive": self.primitive, "items": self.items, "rows": len(self.rows),
+                "human_s": kept + self.discarded_s, "kept_s": kept, "discarded_s": self.discarded_s}
+
+
+def drafts_by_prompt(rows: Sequence[dict], meta_of) -> dict[str, list[dict]]:
+    """Teacher rows grouped by prompt id, samples in order, prompts in first-seen order."""
+    out: dict[str, list[dict]] = {}
+    for row in rows:
+        meta = meta_of(row)
+        out.setdefault(str(meta.get("prompt_id", row["id"])), []).append(row)
+    for group in out.values():
+        group.sort(key=lambda r: meta_of(r).get("sample", 0))
+    return out
+
+
+def _meta(base: dict, expert, action: Action, draft_id: str, **extra) -> dict:
+    meta = {k: v for k, v in base.items() if k in ("answer", "prompt_id")}
+    return {**meta, "expert": expert.name, "simulated": bool(expert.simulated), "action": action.kind,
+            "draft_id": draft_id, "human_s": float(action.seconds), "expert_erred": action.erred, **extra}
+
+
+def edited_row(draft: dict, meta: dict, action: Action, expert) -> dict:
+    return {"id": draft["id"], "prompt": draft["prompt"], "completion": action.completion, "origin": "edited",
+            "meta": _meta(meta, expert, action, draft["id"], draft=draft["completion"])}
+
+
+def first_error_row(draft: dict, meta: dict, action: Action, expert) -> dict:
+    extra = {} if action.mark is None else {"learn_chars": step_offset(draft["completion"], action.mark),
+                                            "mark_step": action.mark}
+    return {"id": draft["id"], "prompt": draft["prompt"], "completion": draft["completion"],
+            "origin": "first_error", "meta": _meta(meta, expert, action, draft["id"], **extra)}
+
+
+def picked_row(a: dict, b: dict, meta: dict, action: Action, expert) -> dict | None:
+    if action.choice == "neither":
+        return None
+    chosen, other = (a, b) if action.choice == "a" else (b, a)
+    return {"id": chosen["id"], "prompt": chosen["prompt"], "completion": chosen["completion"],
+            "origin": "picked", "meta": _meta(meta, expert, action, chosen["id"], rejected_id=other["id"])}
+
+
+def simulate(primitive: str, groups: dict[str, list[dict]], expert, meta_of, limit: int) -> Work:
+    """The simulated (or model) expert's work on the drafts of the first ``limit`` prompts."""
+    if primitive not in PRIMITIVES:
+        raise ValueError(f"unknown primitive {primitive!r}; expected one of {PRIMITIVES}")
+    work = Work(primitive)
+    for drafts in list(groups.values())[:limit]:
+        first = drafts[0]
+        meta = meta_of(first)
+        if primitive == "picked":
+            if len(drafts) < 2:
+                raise ValueError(f"prompt {meta.get('prompt_id', first['id'])!r} has {len(drafts)} draft; "
+                                 "picks need generation.samples_per_prompt >= 2")
+            action = expert.pick(first["id"], first["prompt"], first["completion"], drafts[1]["completion"])
+            row = picked_row(first, drafts[1], meta, action, expert)
+        elif primitive == "edited":
+            action = expert.edit(first["id"], first["prompt"], first["completion"])
+            row = edited_row(first, meta, action, expert)
+        else:
+            action = expert.mark(first["id"], first["prompt"], first["completion"])
+            row = first_error_row(first, meta, action, expert)
+        work.items += 1
+        if row is None:
+            work.discarded_s += action.seconds
+        else:
+            work.rows.append(row)
+    return work

@@ -1,0 +1,105 @@
+"""The ``expert`` step: one human-effort primitive's work on the teacher's drafts, as a source.
+
+It reads the merged raw teacher drafts (``merge/synthetic``), takes the drafts of the first
+``experts.drafts`` prompts and has them worked on by ``experts.kind``:
+
+- ``simulated``: the embedded world's solver-backed expert (``distill.human.expert``);
+- ``model``: a model standing in for the expert (``distill.human.model_expert``), labelled simulated;
+- ``label_studio`` / ``argilla`` / ``prm800k``: people. The step writes the tasks into ``export/``
+  and waits: until the finished-work file is in ``import/`` it stops with ``AnnotationsPending``
+  (``distill status`` shows it waiting); rerun ``distill run`` once the file is there.
+
+It writes ``source/`` (rows with provenance and human seconds) and ``work.json`` (the ledger of the
+whole job, including seconds spent on items that yielded no row).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from distill.artifacts import atomic_write_json
+from distill.human.annotation import AnnotationsPending, tasks_for
+from distill.human.primitives import Work, drafts_by_prompt, simulate
+from distill.recipe.schema import ArithmeticWorld, Experts
+from distill.sources import load_source, meta_of, save_source
+
+WAITING_FILE = "waiting.json"
+ROUND_TRIPS = {  # kind -> (exported file, expected finished-work file, what to put there)
+    "label_studio": ("tasks.json", "export.json", "the project's Label Studio JSON export"),
+    "argilla": ("records.json", "records.json", "the dataset's records from Argilla (records.to_json)"),
+    "prm800k": ("questions.jsonl", "labels.jsonl", "the PRM800K-style label lines"),
+}
+
+
+def priced_human_rows(rows: list[dict], write_s: float) -> list[dict]:
+    """Human-written rows with their cost: each was written from scratch by the world's solver."""
+    return [{**r, "meta": {**(r.get("meta") or {}), "human_s": float(write_s), "action": "write",
+                           "expert": "simulated-expert", "simulated": True}} for r in rows]
+
+
+def _export(kind: str, tasks, folder: Path) -> Path:
+    from distill.human import argilla, labelstudio, prm800k
+
+    exporter = {"label_studio": labelstudio.export_tasks, "argilla": argilla.export_records,
+                "prm800k": prm800k.export_questions}[kind]
+    return exporter(tasks, folder)
+
+
+def _import(kind: str, path: Path, tasks, experts: Experts) -> Work:
+    from distill.human import argilla, labelstudio, prm800k
+
+    if kind == "label_studio":
+        return labelstudio.import_annotations(path, tasks)
+    if kind == "argilla":
+        return argilla.import_records(path, tasks, experts.times)
+    return prm800k.import_labels(path, tasks)
+
+
+def round_trip(kind: str, tasks, experts: Experts, folder: Path) -> Work:
+    """Export once; import when the finished work is there, else raise ``AnnotationsPending``."""
+    if kind == "prm800k" and tasks and tasks[0].primitive != "first_error":
+        raise ValueError(f"experts.kind=prm800k imports first_error marks only, not {tasks[0].primitive}")
+    exported, expected, what = ROUND_TRIPS[kind]
+    if not (folder / "export" / exported).exists():
+        _export(kind, tasks, folder / "export")
+    path = folder / "import" / expected
+    if not path.exists():
+        (folder / "import").mkdir(parents=True, exist_ok=True)
+        message = (f"waiting for annotations: put {what} at {path} "
+                   f"(tasks: {folder / 'export' / exported}), then rerun")
+        atomic_write_json(folder / WAITING_FILE, {"kind": kind, "import": str(path), "message": message})
+        raise AnnotationsPending(message)
+    work = _import(kind, path, tasks, experts)
+    (folder / WAITING_FILE).unlink(missing_ok=True)
+    return work
+
+
+def expert_stage(ctx) -> dict:
+    cfg = ctx.step.config
+    experts, primitive = Experts.model_validate(cfg["experts"]), cfg["primitive"]
+    drafts = [dict(r) for r in load_source(ctx.dep("merge") / "synthetic")]
+    groups = drafts_by_prompt(drafts, meta_of)
+    if experts.kind == "simulated":
+        if cfg["world"].get("kind") != "arithmetic":
+            raise ValueError("experts.kind=simulated needs the embedded world's solver; use a model or people")
+        from distill.human.expert import SimulatedExpert
+
+        ArithmeticWorld.model_validate(cfg["world"])
+        expert = SimulatedExpert(experts.times, experts.error_rate, experts.seed)
+        work = simulate(primitive, _twinned(groups, primitive), expert, meta_of, experts.drafts)
+    elif experts.kind == "model":
+        from distill.human.model_expert import ModelExpert
+
+        work = ModelExpert(experts).work(tasks_for(primitive, groups, meta_of, experts.drafts))
+    else:
+        work = round_trip(experts.kind, tasks_for(primitive, groups, meta_of, experts.drafts), experts, ctx.folder)
+    save_source(work.rows, ctx.folder / "source")
+    summary = {**work.summary(), "expert": experts.kind, "simulated": experts.kind in ("simulated", "model")}
+    atomic_write_json(ctx.folder / "work.json", summary)
+    return summary
+
+
+def _twinned(groups: dict[str, list[dict]], primitive: str) -> dict[str, list[dict]]:
+    """Picks need two drafts; exact dedup may have dropped an identical twin: show it twice."""
+    if primitive != "picked":
+        return groups
+    return {k: v if len(v) > 1 else v * 2 for k, v in groups.items()}
