@@ -23,8 +23,14 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = yaml.load(raw, Loader=StrictLoader) if raw.strip() else raw
     except yaml.YAMLError as exc:
-        raise RecipeError(f"override {text!r}: value is not valid YAML ({exc.problem or type(exc).__name__})") from None
+        raise RecipeError(f"override {text!r}: value is not valid YAML ({_yaml_problem(exc)})") from None
     return key.split("."), value
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What a YAML error says, in one line (a ReaderError, e.g. a control character, has no ``problem``)."""
+    text = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
+    return text.strip().splitlines()[0]
 
 
 def apply_override(tree: dict, path: list[str], value: Any, origin: str) -> None:
@@ -86,7 +92,7 @@ def load_yaml_text(text: str, where: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark else ""
-        problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        problem = _yaml_problem(exc)
         raise RecipeError(f"{where}:{at} not valid YAML ({problem})") from None
 
 
