@@ -15,7 +15,7 @@ from distill.pipeline.identity import identity_config
 from distill.recipe.schema import ArithmeticWorld, Recipe, Teacher
 
 STAGE_OF = {"tokenizer": "prepare", "teacher": "prepare", "student": "prepare", "human": "prepare",
-            "generate": "generate", "merge": "generate", "train": "train", "eval": "eval",
+            "generate": "generate", "merge": "generate", "expert": "generate", "train": "train", "eval": "eval",
             "report": "report"}
 STAGE_ORDER = ("prepare", "generate", "train", "eval", "report")
 CACHED_KINDS = ("tokenizer", "teacher")  # shared across runs through the cache folder: built once
@@ -71,7 +71,7 @@ def plan(recipe: Recipe) -> list[Step]:
 
     student = Step("student", {"student": _dump(recipe.student), "seed": 0}, tok_deps)
     add(student)
-    human = Step("human", {"world": world})
+    human = Step("human", _human_slice(recipe, world))
     add(human)
     if recipe.mixes is not None:
         branches = [_teacher_branch(recipe, name, spec, world, tok_deps) for name, spec in _teacher_specs(recipe)]
@@ -80,7 +80,9 @@ def plan(recipe: Recipe) -> list[Step]:
             steps.extend(_teachers_sweep(recipe, branches, student, human))
         else:
             b = branches[0]
-            trains = _train_steps(recipe, student, human, b.merge)
+            experts = _expert_steps(recipe, world, b.merge)
+            steps.extend(experts.values())
+            trains = _train_steps(recipe, student, human, b.merge, experts)
             steps.extend(trains)
             evals = _eval_steps(recipe, b.teacher, b.ref, student, trains)
             steps.extend(evals)
@@ -203,16 +205,38 @@ def _human_pool(recipe: Recipe) -> int | None:
     return recipe.world.human_pool
 
 
-def _train_steps(recipe: Recipe, student: Step, human: Step, merge: Step) -> list[Step]:
+def _human_slice(recipe: Recipe, world: dict) -> dict:
+    # with an experts section, human-written rows carry their writing seconds (the ledger's)
+    if recipe.experts is None:
+        return {"world": world}
+    return {"world": world, "write_s": recipe.experts.times.write_s}
+
+
+def _expert_steps(recipe: Recipe, world: dict, merge: Step) -> dict[str, Step]:
+    """One step per human-effort primitive the arms use: the expert's work on the teacher's drafts."""
+    worked = sorted({a.human for a in recipe.mixes.arms} - {"human"})
+    experts = _dump(recipe.experts) if worked else None
+    return {p: Step("expert", {"primitive": p, "experts": experts, "world": world}, (merge.id,),
+                    {"primitive": p}) for p in worked}
+
+
+def _arm_slice(arm) -> dict:
+    # an arm whose human part is written from scratch keeps the slice (and step ids) it had before
+    return arm.model_dump(mode="json", exclude={"human"} if arm.human == "human" else None)
+
+
+def _train_steps(recipe: Recipe, student: Step, human: Step, merge: Step,
+                 experts: dict[str, Step] | None = None) -> list[Step]:
     m = recipe.mixes
     out = []
     for arm in m.arms:
         for n in m.sizes:
             for seed in m.seeds:
-                mix = {"arm": _dump(arm), "n": n, "seed": seed, "unit": m.unit, "wall": _dump(m.wall),
+                mix = {"arm": _arm_slice(arm), "n": n, "seed": seed, "unit": m.unit, "wall": _dump(m.wall),
                        "weights": dict(m.weights)}
                 needs_synthetic = arm.fraction > 0 or m.wall.policy == "fill"
-                deps = (student.id, human.id) + ((merge.id,) if needs_synthetic else ())
+                worked = (experts[arm.human].id,) if experts and arm.human in experts and arm.fraction < 1 else ()
+                deps = (student.id, human.id) + ((merge.id,) if needs_synthetic else ()) + worked
                 out.append(Step("train", {"mix": mix, "train": _dump(recipe.train)}, deps,
                                 {"arm": arm.name, "fraction": arm.fraction, "n": n, "seed": seed}))
     return out

@@ -66,6 +66,10 @@ def human_stage(ctx: StepContext) -> dict:
     from distill.world import build_task
 
     rows = build_task(_world(ctx.step.config["world"])).human()
+    if "write_s" in ctx.step.config:  # the human-time ledger: each row cost a solution written from scratch
+        from distill.human.stage import priced_human_rows
+
+        rows = priced_human_rows(rows, ctx.step.config["write_s"])
     save_source(rows, ctx.folder / "source")
     return {"rows": len(rows), "content_hash": rows_hash(rows)}
 
@@ -104,8 +108,10 @@ def train_stage(ctx: StepContext) -> dict:
         return lineage_train_stage(ctx)
     student = model_ref(ctx, {"step": ctx.dep_id("student")})
     merge = ctx.deps("merge")
+    worked = {ctx.steps[d].config["primitive"]: ctx.step_folder(d) / "source"
+              for d in ctx.step.deps if ctx.steps[d].kind == "expert"}
     plan, data = materialise_mix(cfg["mix"], student, ctx.dep("human") / "source",
-                                 merge[0] if merge else None, ctx.folder / "mix")
+                                 merge[0] if merge else None, ctx.folder / "mix", worked=worked)
     if not plan.feasible:
         atomic_write_json(ctx.folder / "infeasible.json", plan.to_dict())
         return {"mix": plan.to_dict(), "feasible": False}
@@ -158,4 +164,10 @@ def _as_dict(result) -> dict:
 
 STAGES = {"tokenizer": tokenizer_stage, "teacher": teacher_stage, "student": student_stage,
           "human": human_stage, "generate": generate_stage, "merge": merge_stage, "train": train_stage,
-          "eval": eval_stage, "report": report_stage}
+          "eval": eval_stage, "report": report_stage, "expert": lambda ctx: _expert_stage(ctx)}
+
+
+def _expert_stage(ctx: StepContext) -> dict:
+    from distill.human.stage import expert_stage
+
+    return expert_stage(ctx)

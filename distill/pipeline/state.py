@@ -18,6 +18,7 @@ class StepState(enum.Enum):
     FAILED = "failed"
     PARTIAL = "partial"  # started, not finished: resumes from its own checkpoints
     TODO = "todo"
+    WAITING = "waiting"  # an expert step waits for people's finished work (see distill.human.stage)
 
 
 def cache_dir() -> Path:
@@ -29,6 +30,8 @@ def step_state(step: Step, run_dir: Path, cache: Path) -> StepState:
     folder = step.folder(run_dir, cache)
     if is_done(folder):
         return StepState.DONE
+    if (folder / "waiting.json").exists():  # written by the expert stage until the import file is there
+        return StepState.WAITING
     if (folder / ERROR_FILE).exists():
         return StepState.FAILED
     return StepState.PARTIAL if folder.exists() else StepState.TODO

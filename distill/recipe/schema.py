@@ -174,13 +174,16 @@ class Generation(Section):
 
 
 # ----------------------------------------------------------------------------- mixes
-SOURCES = ("human", "synthetic", "verified")
+SOURCES = ("human", "synthetic", "verified", "edited", "first_error", "picked")
+HumanSource = Literal["human", "edited", "first_error", "picked"]
 
 
 class Arm(Section):
     name: SafeName
     fraction: Fraction
     synthetic: Literal["synthetic", "verified"] = "synthetic"
+    # the source of the (1 - f) part: written from scratch, or expert work on teacher drafts
+    human: HumanSource = "human"
 
 
 class Wall(Section):
@@ -194,7 +197,8 @@ class Mixes(Section):
     unit: Literal["examples", "tokens"] = "examples"
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     wall: Wall = Wall()
-    weights: dict[Literal["human", "synthetic", "verified"], PosFloat] = Field(default_factory=dict)
+    weights: dict[Literal["human", "synthetic", "verified", "edited", "first_error", "picked"], PosFloat] = \
+        Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique(self) -> "Mixes":
@@ -205,6 +209,36 @@ class Mixes(Section):
         for what, values in (("sizes", self.sizes), ("seeds", self.seeds)):
             if len(set(values)) != len(values):
                 raise ValueError(f"{what} has repeated values: {values}")
+        return self
+
+
+# ----------------------------------------------------------------------------- human effort
+class ExpertTimes(Section):
+    """Seconds per expert action (defaults and their sources: recipes/human-effort.yaml)."""
+
+    write_s: PosFloat = 30.0  # one solution written from scratch
+    edit_s: PosFloat = 18.0  # one teacher draft read and corrected where wrong (~0.6 x writing)
+    mark_s: PosFloat = 12.0  # one draft's steps checked up to the first wrong one
+    pick_s: PosFloat = 6.0  # the better of two drafts chosen (or neither)
+
+
+class Experts(Section):
+    """Who does the human work on teacher drafts (arms with human: edited / first_error / picked)."""
+
+    kind: Literal["simulated", "label_studio", "argilla", "prm800k", "model"] = "simulated"
+    drafts: PosInt = 1000  # prompts whose teacher drafts each primitive's expert works on
+    error_rate: Fraction = 0.0  # simulated expert: share of items it gets wrong
+    seed: int = 0
+    times: ExpertTimes = ExpertTimes()  # simulated and model experts; Argilla (which records no time)
+    model: ModelSpec | None = None  # kind=model: the stand-in expert (always labelled simulated)
+    backend: Literal["hf", "vllm", "openai"] = "hf"
+    max_new_tokens: PosInt = 64
+
+    @model_validator(mode="after")
+    def _model(self) -> "Experts":
+        if (self.kind == "model") != (self.model is not None):
+            raise ValueError(f"experts.model is {'required' if self.kind == 'model' else 'only used'} "
+                             f"with kind=model (kind={self.kind!r})")
         return self
 
 
@@ -291,6 +325,7 @@ class Eval(Section):
 class Costs(Section):
     currency: str = "USD"
     human_per_example: Annotated[float, Field(ge=0.0)] = 1.0
+    expert_hour: Annotated[float, Field(ge=0.0)] = 0.0  # price of one hour of expert time
     device_hour: Annotated[float, Field(ge=0.0)] = 2.0
 
 
@@ -349,6 +384,7 @@ class Recipe(Section):
     generation: Generation = Generation()
     mixes: Mixes | None = None  # required unless the recipe has a `generations` section
     generations: Generations | None = None
+    experts: Experts | None = None  # needed by arms whose human part is edited / first_error / picked
     train: Train
     eval: Eval = Eval()
     report: Report = Report()
@@ -376,6 +412,11 @@ class Recipe(Section):
         arms = self.mixes.arms if self.mixes else []
         if any(a.synthetic == "verified" for a in arms) and not self.generation.filters.verify:
             raise ValueError("an arm uses synthetic: verified but generation.filters.verify is false")
+        if worked := sorted({a.human for a in arms} - {"human"}):
+            if self.experts is None:
+                raise ValueError(f"arms use {worked} (expert work on teacher drafts) but the recipe has no experts section")
+            if "picked" in worked and self.generation.samples_per_prompt < 2:
+                raise ValueError("an arm uses human: picked, which needs generation.samples_per_prompt >= 2")
         if self.train.kd.weight > 0 and self.train.kd.source == "stored" and not self.generation.logprobs_topk:
             raise ValueError("train.kd.source=stored needs generation.logprobs_topk > 0")
         if self.teacher.model is None and self.world.kind != "arithmetic":
