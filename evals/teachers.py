@@ -59,7 +59,8 @@ def teacher_rows(records: Mapping, *, level: float = 0.9, n_boot: int = 1000, se
             "ceiling_iv": _ceiling(t["ceiling"], level, n_boot, rng),
             "human_y_inf": human and human["y_inf"], "synthetic_arm": synth and synth["arm"],
             "synthetic_y_inf": synth and synth["y_inf"], "gap": synth and synth["teacher_gap"],
-            "crossover": cross, "best": best})
+            "crossover": cross, "best": best,
+            "best_f_per_n": [(b["n"], b["fraction"], b["within_noise"]) for b in sorted(t["best_per_n"], key=lambda b: b["n"])]})
     return rows
 
 
@@ -155,10 +156,11 @@ def write_teachers_report(records: Mapping, out_dir: str | Path, cfg: Report | N
     text = verdict(rows, slope)
     fig = teachers_plot(out_dir / "teachers.png", rows, records.get("name", ""))
     head = ["teacher", "accuracy [CI]", "synthetic y∞ [CI]", "teacher − y∞ [CI]", "human y∞ [CI]",
-            "crossover N [CI] (leader)", "best at largest N (f)"]
+            "crossover N [CI] (leader)", "best f per N (*: within noise of the runner-up)"]
     body = [[r["name"], _pts(r["ceiling_iv"]), _pts(r["synthetic_y_inf"]), _pts(r["gap"]), _pts(r["human_y_inf"]),
              f"{_n(r['crossover']['n'])} ({r['crossover']['leader']})" if r["crossover"] else "none in range",
-             f"{r['best']['arm']} ({r['best']['fraction']:g})" if r["best"] else "–"] for r in rows]
+             ", ".join(f"{n:g}: {f:g}{'*' if within else ''}" for n, f, within in r["best_f_per_n"]) or "–"]
+            for r in rows]
     notes = (f"Points (accuracy %), {100 * cfg.confidence:.0f}% bootstrap intervals from each teacher's own "
              "data-wall report (linked below). The slope across teachers treats each asymptote's interval as "
              "normal (teachers' bootstraps are not paired), so its interval is approximate.")
