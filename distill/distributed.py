@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
+
+from distill.allocation import read_config, resolve_config  # noqa: F401  (re-exported: launchers use them)
 
 _LAUNCH_ENV = ("LOCAL_RANK", "RANK")
-_DS_KEYS = {"zero_stage", "offload_optimizer_device", "offload_param_device", "zero3_init_flag",
-            "zero3_save_16bit_model", "deepspeed_config_file", "deepspeed_multinode_launcher"}
 
 
 def is_launched() -> bool:
@@ -47,30 +46,6 @@ def configure_threads() -> int:
         threads = max(1, (os.cpu_count() or 1) // max(1, local))
     torch.set_num_threads(max(1, threads))
     return torch.get_num_threads()
-
-
-def resolve_config(path: str | Path) -> Path:
-    """A config path as given, or relative to distill's checkout (``recipes/accelerate/zero2.yaml``)."""
-    path = Path(path)
-    if path.exists() or path.is_absolute():
-        return path
-    packaged = Path(__file__).resolve().parents[1] / path
-    return packaged if packaged.exists() else path
-
-
-def read_config(path: str | Path) -> dict[str, Any]:
-    path = resolve_config(path)
-    if not path.exists():
-        raise FileNotFoundError(f"accelerate config {str(path)!r} does not exist")
-    config = yaml.safe_load(path.read_text()) or {}
-    kind = config.get("distributed_type", "NO")
-    if kind not in {"NO", "MULTI_GPU", "MULTI_CPU", "DEEPSPEED"}:
-        raise ValueError(f"{path}: distributed_type={kind!r} is not one of NO, MULTI_GPU, MULTI_CPU, DEEPSPEED")
-    extra = set(config.get("deepspeed_config") or {}) - _DS_KEYS
-    if extra:
-        raise ValueError(f"{path}: deepspeed_config keys {sorted(extra)} are not supported here "
-                         f"(gradient accumulation and clipping come from the training config)")
-    return config
 
 
 def _deepspeed_plugin(config: dict[str, Any]):

@@ -85,14 +85,19 @@ def load_tokenizer(spec: ModelSpec | str):
     return tok
 
 
-def load_model(spec: ModelSpec | str, device: str | torch.device = "cpu") -> PreTrainedModel:
+def load_kwargs(spec: ModelSpec) -> dict:
+    """``from_pretrained`` keyword arguments for a spec: every load site passes all of them."""
+    kwargs = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code,
+              "dtype": _DTYPES[spec.dtype]}
+    if spec.attn_implementation:
+        kwargs["attn_implementation"] = spec.attn_implementation
+    return kwargs
+
+
+def load_model(spec: ModelSpec | str, device: str | torch.device = "cpu", **extra) -> PreTrainedModel:
+    """The model of ``spec`` on ``device``; ``extra`` goes to ``from_pretrained`` (e.g. ``device_map``,
+    in which case the model stays where that put it)."""
     spec = ModelSpec(model=spec) if isinstance(spec, str) else spec
     _check_local(spec.model)
-    model = AutoModelForCausalLM.from_pretrained(
-        spec.model,
-        revision=spec.revision,
-        trust_remote_code=spec.trust_remote_code,
-        use_safetensors=True,
-        dtype=_DTYPES[spec.dtype],
-    )
-    return model.to(device).eval()
+    model = AutoModelForCausalLM.from_pretrained(spec.model, use_safetensors=True, **load_kwargs(spec), **extra)
+    return (model if "device_map" in extra else model.to(device)).eval()

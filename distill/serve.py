@@ -287,10 +287,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="weights dtype (auto: as saved)")
     parser.add_argument("--revision", default=None, help="hub revision of MODEL")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code")
+    parser.add_argument("--attn-implementation", default=None,
+                        help="attention kernel (sdpa, eager, flash_attention_2; default: transformers' choice)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     spec = ModelSpec(model=args.model, revision=args.revision, dtype=args.dtype,
-                     trust_remote_code=args.trust_remote_code)
+                     trust_remote_code=args.trust_remote_code, attn_implementation=args.attn_implementation)
     try:
         server = start_server(spec, args.host, args.port, name=args.name, batch_size=args.batch_size,
                               device=args.device, verbose=args.verbose)

@@ -178,6 +178,15 @@ def wait(job_ids: Iterable[str], poll: float = 0.5, timeout: float | None = None
         time.sleep(poll)
 
 
+def hostnames(nodelist: str) -> list[str]:
+    """A Slurm node list (``n[1-2],gpu7``) as host names, in Slurm's order (``scontrol show hostnames``)."""
+    proc = _run(["scontrol", "show", "hostnames", nodelist], f"scontrol show hostnames {nodelist}")
+    names = proc.stdout.split()
+    if proc.returncode != 0 or not names:
+        raise SlurmError(f"scontrol show hostnames {nodelist}: {_one_line(proc.stderr) or 'no hosts'}")
+    return names
+
+
 def cancel(job_ids: Iterable[str]) -> None:
     """Cancel jobs (whole arrays or single tasks); jobs that already ended are left as they are."""
     ids = [str(j) for j in job_ids]

@@ -100,22 +100,27 @@ def _cached_add_env_info(storage: dict[str, Any]) -> None:
     storage.update(copy.deepcopy(_env_info()))
 
 
-def _make_lm(model, tokenizer, backend: str, batch_size: int, max_gen_toks: int):
-    """An lm-eval LM: HF (a model object or a local path / hub id) or vLLM (a path, CUDA only).
-    An ``lm_eval.api.model.LM`` instance is used as it is."""
+def _make_lm(model, tokenizer, backend: str, batch_size: int, max_gen_toks: int, parallel: int = 1):
+    """An lm-eval LM for a ``ModelSpec`` (or a path / hub id, or a loaded HF model object).
+
+    ``hf``: distill's loader (the spec's revision, dtype, remote code and attention); with
+    ``parallel`` > 1 the weights are sharded over the visible GPUs (``device_map="auto"``), for a
+    teacher larger than one device. ``vllm``: tensor parallel over ``parallel`` devices. An
+    ``lm_eval.api.model.LM`` instance is used as it is.
+    """
     from lm_eval.api.model import LM
+
+    from distill.recipe.schema import ModelSpec
 
     if isinstance(model, LM):
         return model
+    if isinstance(model, (str, Path)):
+        model = ModelSpec(model=str(model))
+    if isinstance(tokenizer, (str, Path)):
+        tokenizer = model.model_copy(update={"model": str(tokenizer)}) if isinstance(model, ModelSpec) \
+            else ModelSpec(model=str(tokenizer))
     if backend == "vllm":
-        if importlib.util.find_spec("vllm") is None:
-            raise ImportError("eval backend 'vllm' needs the vllm package (pip install 'distill[vllm]')")
-        if not isinstance(model, (str, Path)):
-            raise TypeError("eval backend 'vllm' takes a model path, not a loaded model object")
-        from lm_eval.models.vllm_causallms import VLLM
-
-        return VLLM(pretrained=str(model), tokenizer=str(tokenizer or model), batch_size="auto",
-                    max_gen_toks=max_gen_toks)
+        return _vllm_lm(model, tokenizer, max_gen_toks, parallel)
     if backend != "hf":
         raise ValueError(f"eval backend {backend!r} is unknown; expected 'hf' or 'vllm'")
     import torch
@@ -123,14 +128,33 @@ def _make_lm(model, tokenizer, backend: str, batch_size: int, max_gen_toks: int)
 
     from distill.models import load_model, load_tokenizer
 
-    if isinstance(model, (str, Path)):
+    if isinstance(model, ModelSpec):
         tokenizer = tokenizer or model
-        model = load_model(str(model), device="cuda" if torch.cuda.is_available() else "cpu")
+        if parallel > 1:
+            model = load_model(model, device_map="auto")
+        else:
+            model = load_model(model, device="cuda" if torch.cuda.is_available() else "cpu")
     if tokenizer is None:
         raise ValueError("evaluate_model: a loaded model needs its tokenizer (object or path)")
-    if isinstance(tokenizer, (str, Path)):
-        tokenizer = load_tokenizer(str(tokenizer))
+    if isinstance(tokenizer, ModelSpec):
+        tokenizer = load_tokenizer(tokenizer)
     return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)  # gen length: gen_kwargs
+
+
+def _vllm_lm(spec, tokenizer, max_gen_toks: int, parallel: int):
+    from distill.recipe.schema import ModelSpec
+
+    if importlib.util.find_spec("vllm") is None:
+        raise ImportError("eval backend 'vllm' needs the vllm package (pip install 'distill[vllm]')")
+    if not isinstance(spec, ModelSpec):
+        raise TypeError("eval backend 'vllm' takes a model spec or path, not a loaded model object")
+    from lm_eval.models.vllm_causallms import VLLM
+
+    tok = tokenizer if isinstance(tokenizer, ModelSpec) else spec
+    # vLLM picks its own attention kernels (VLLM_ATTENTION_BACKEND); attn_implementation is HF's knob
+    return VLLM(pretrained=spec.model, revision=spec.revision, tokenizer=tok.model,
+                tokenizer_revision=tok.revision, trust_remote_code=spec.trust_remote_code, dtype=spec.dtype,
+                tensor_parallel_size=parallel, batch_size="auto", max_gen_toks=max_gen_toks)
 
 
 def evaluate_model(
@@ -146,16 +170,18 @@ def evaluate_model(
     num_fewshot: int | None = 0,
     out_dir: str | Path | None = None,
     backend: str = "hf",
+    parallel: int = 1,
 ) -> dict:
-    """Evaluate ``model`` (object or path) on ``tasks``; return the condensed results, and write them
-    to ``out_dir/results.json`` when ``out_dir`` is given. ``world`` parameterises distill's tasks."""
+    """Evaluate ``model`` (a ``ModelSpec``, a path or a loaded model) on ``tasks``; return the condensed
+    results, and write them to ``out_dir/results.json`` when ``out_dir`` is given. ``world``
+    parameterises distill's tasks; ``parallel`` is the number of devices the model may span."""
     import lm_eval
 
     if not tasks:
         raise ValueError("evaluate_model: tasks is empty")
     start = time.time()
     manager = task_manager(list(tasks), include_path, world)
-    lm = _make_lm(model, tokenizer, backend, batch_size, max_gen_toks)
+    lm = _make_lm(model, tokenizer, backend, batch_size, max_gen_toks, parallel)
     with _env_info_once():
         raw = lm_eval.simple_evaluate(
             model=lm, tasks=list(tasks), task_manager=manager, limit=limit, num_fewshot=num_fewshot,
@@ -164,7 +190,8 @@ def evaluate_model(
         )
     results = condense(raw, model=model, world=world, wall_s=time.time() - start,
                        settings={"limit": limit, "batch_size": batch_size, "max_gen_toks": max_gen_toks,
-                                 "num_fewshot": num_fewshot, "backend": backend, "tasks": list(tasks)})
+                                 "num_fewshot": num_fewshot, "backend": backend, "parallel": parallel,
+                                 "tasks": list(tasks)})
     if out_dir is not None:
         atomic_write_json(Path(out_dir) / RESULTS, results)
     return results
@@ -188,9 +215,11 @@ def condense(raw: dict, *, model: Any, world, wall_s: float, settings: dict) -> 
             "items": [item_record(s) for s in sorted(raw["samples"].get(name, []),
                                                      key=lambda s: s["doc_id"])],
         }
+    spec = model.model_dump(mode="json") if hasattr(model, "model_dump") else None
     return {
-        "model": str(model) if isinstance(model, (str, Path)) else
+        "model": spec["model"] if spec else str(model) if isinstance(model, (str, Path)) else
         getattr(getattr(model, "config", None), "_name_or_path", None) or type(model).__name__,
+        "model_spec": spec,
         "world": _world_meta(world),
         "settings": settings,
         "seeds": SEEDS,

@@ -54,6 +54,49 @@ class StepContext:
     def step_folder(self, step_id: str) -> Path:
         return self.steps[step_id].folder(self.run_dir, self.cache)
 
+    def _launcher(self) -> dict:
+        import yaml
+
+        return yaml.safe_load((self.run_dir / "recipe.yaml").read_text()).get("launcher") or {}
+
+    def allocation(self):
+        """The training processes this step was given: Slurm's nodes and GPUs (or this machine's GPUs),
+        unless the recipe sets processes per node (``distill.allocation``)."""
+        from distill.allocation import from_environment
+
+        launcher = self._launcher()
+        if os.environ.get("DISTILL_EXECUTOR") == "slurm":
+            requested = ((launcher.get("slurm") or {}).get("train") or {}).get("processes_per_node")
+        else:
+            requested = launcher.get("processes")
+        return from_environment(requested=requested)
+
+    def train(self, job):
+        """Train ``job`` with this step's allocation. This process alone prepared the inputs and will
+        write meta.json, the W&B run and the done-marker; the launched processes only train."""
+        from distill.training import train
+        from distill.training.launch import run
+
+        allocation = self.allocation()
+        if job.config_path:
+            return run(job, self.tracker.log, allocation)
+        if allocation.processes > 1:
+            raise ValueError(f"{allocation.processes} training processes need train.accelerate_config "
+                             f"(a distributed config); `distill validate` names the setting")
+        return train(job, tracker=self.tracker.log)
+
+    def ceiling_engine(self) -> dict:
+        """How the teacher's evaluation spreads over the step's devices: vLLM tensor parallel when the
+        teacher generates with vLLM, else lm-eval's HF model sharded over the visible GPUs."""
+        import yaml
+
+        from distill.allocation import visible_gpus
+
+        gen = yaml.safe_load((self.run_dir / "recipe.yaml").read_text()).get("generation") or {}
+        if gen.get("backend") == "vllm":
+            return {"backend": "vllm", "parallel": (gen.get("vllm") or {}).get("tensor_parallel_size", 1)}
+        return {"backend": "hf", "parallel": max(1, visible_gpus(os.environ))}
+
 
 @contextlib.contextmanager
 def _logged(folder: Path):

@@ -22,9 +22,15 @@ from distill.recipe import Recipe
 TEMPLATES = Path(__file__).resolve().parents[2] / "slurm" / "templates"
 RESOURCES_OF = {"tokenizer": "report", "human": "report", "student": "report", "teacher": "train",
                 "generate": "generate", "merge": "generate", "train": "train", "eval": "eval",
-                "report": "report"}
-TEMPLATE_OF = {"teacher": "train", "train": "train", "eval": "eval", "report": "report"}
+                "ceiling": "ceiling", "report": "report"}
+TEMPLATE_OF = {"teacher": "train", "train": "train", "eval": "eval", "ceiling": "eval", "report": "report"}
 ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED", "COMPLETING"}
+
+
+def group_kind(step: Step) -> str:
+    """A step's kind, except that the teacher's evaluation is a "ceiling" with its own resources
+    (a teacher may need as many GPUs as its generation; the students' evaluations need one)."""
+    return "ceiling" if step.kind == "eval" and step.labels.get("role") == "teacher" else step.kind
 
 
 def group_steps(steps: list[Step], todo: set[str]) -> list[tuple[str, list[Step]]]:
@@ -36,12 +42,12 @@ def group_steps(steps: list[Step], todo: set[str]) -> list[tuple[str, list[Step]
     groups: dict[tuple[int, str], list[Step]] = {}
     for s in steps:
         if s.id in todo:
-            groups.setdefault((depth[s.id], s.kind), []).append(s)
+            groups.setdefault((depth[s.id], group_kind(s)), []).append(s)
     return [(f"{d:02d}-{kind}", members) for (d, kind), members in sorted(groups.items())]
 
 
 def _resources(recipe: Recipe, kind: str) -> dict:
-    res = getattr(recipe.launcher.slurm, RESOURCES_OF[kind])
+    res = getattr(recipe.launcher.slurm, RESOURCES_OF[kind]) or recipe.launcher.slurm.generate  # ceiling: None
     return {"partition": res.partition, "account": res.account, "qos": res.qos, "nodes": res.nodes,
             "cpus_per_task": res.cpus_per_task, "mem": res.mem, "time": res.time,
             "gpus": res.gpus_per_node or None, "extra": list(res.extra)}
@@ -82,7 +88,7 @@ def submit_run(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path, *,
     if not dry_run:
         (run_dir / "slurm" / "logs").mkdir(parents=True, exist_ok=True)  # sbatch fails a job whose log dir is missing
     for name, members in group_steps(steps, todo):
-        kind = members[0].kind
+        kind = group_kind(members[0])
         atomic_write_json(scripts / f"{name}.json", [s.id for s in members])
         text = slurm.render_sbatch(
             (TEMPLATES / f"{TEMPLATE_OF.get(kind, 'generate')}.sbatch").read_text(),

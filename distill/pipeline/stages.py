@@ -99,7 +99,7 @@ def merge_stage(ctx: StepContext) -> dict:
 
 def train_stage(ctx: StepContext) -> dict:
     from distill.pipeline.mixes import materialise_mix
-    from distill.training import TrainJob, train
+    from distill.training import TrainJob
 
     cfg = ctx.step.config
     if "lineage" in cfg:  # a student of iterated self-training (recipe section `generations`)
@@ -115,9 +115,9 @@ def train_stage(ctx: StepContext) -> dict:
     if not plan.feasible:
         atomic_write_json(ctx.folder / "infeasible.json", plan.to_dict())
         return {"mix": plan.to_dict(), "feasible": False}
-    result = train(TrainJob(model=student.model, data=str(data), out_dir=str(ctx.folder),
-                            train=Train.model_validate(cfg["train"]), seed=cfg["mix"]["seed"]),
-                   tracker=ctx.tracker.log)
+    # only this process prepared the data; the training processes (maybe on several nodes) only train
+    result = ctx.train(TrainJob(model=student, data=str(data), out_dir=str(ctx.folder),
+                                train=Train.model_validate(cfg["train"]), seed=cfg["mix"]["seed"]))
     return {"mix": plan.to_dict(), "feasible": True, "train": _as_dict(result)}
 
 
@@ -132,9 +132,10 @@ def eval_stage(ctx: StepContext) -> dict:
         return {"feasible": False}
     spec = model_ref(ctx, cfg["model"])
     world = _world(cfg["world"])
-    results = evaluate_model(spec.model, spec.model, out_dir=ctx.folder,
+    engine = ctx.ceiling_engine() if ctx.step.labels.get("role") == "teacher" else {}
+    results = evaluate_model(spec, spec, out_dir=ctx.folder,
                              world=world.model_dump(mode="json") if isinstance(world, ArithmeticWorld) else None,
-                             **eval_kwargs(ev))
+                             **eval_kwargs(ev), **engine)
     scores = {t: r["score"] for t, r in results["tasks"].items()}
     ctx.tracker.summary({f"eval/{t}": v for t, v in scores.items()})
     return {"feasible": True, "scores": scores}

@@ -14,6 +14,7 @@ from distill.pipeline.state import find_step
 
 def main(argv: list[str]) -> int:
     run_dir, group = Path(argv[0]), argv[1]
+    os.environ["DISTILL_EXECUTOR"] = "slurm"  # steps size their training from this job (StepContext.allocation)
     step_ids = json.loads((run_dir / "slurm" / "scripts" / f"{group}.json").read_text())
     step_id = step_ids[int(os.environ.get("SLURM_ARRAY_TASK_ID", "0"))]
     step, cache = find_step(run_dir, step_id)

@@ -116,6 +116,7 @@ class ModelSpec(Section):
     revision: str | None = None
     trust_remote_code: bool = False
     dtype: DType = "auto"
+    attn_implementation: str | None = None  # e.g. sdpa, eager, flash_attention_2; None: the library's choice
 
 
 class Teacher(ModelSpec):
@@ -357,6 +358,7 @@ class Resources(Section):
     account: str | None = None
     qos: str | None = None
     extra: list[str] = Field(default_factory=list)  # verbatim '#SBATCH ...' options
+    processes_per_node: PosInt | None = None  # training processes per node; None: one per GPU (1 without)
 
 
 class Slurm(Section):
@@ -364,11 +366,13 @@ class Slurm(Section):
     train: Resources = Resources()
     eval: Resources = Resources()
     report: Resources = Resources()
+    ceiling: Resources | None = None  # the teacher's evaluation (a model that may span GPUs); None: generate's
     array_parallelism: PosInt | None = None  # '%k' on arrays
 
 
 class Launcher(Section):
     workers: PosInt = 2  # local executor: independent steps run side by side
+    processes: PosInt | None = None  # local executor: processes per training step; None: the visible GPUs (1 on CPU)
     slurm: Slurm = Slurm()
 
 

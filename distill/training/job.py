@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.artifacts import atomic_write_json
-from distill.recipe.schema import Train
+from distill.recipe.schema import ModelSpec, Train
 
 
 @dataclass(frozen=True)
@@ -27,22 +27,33 @@ class TrainJob:
     ``metrics.jsonl``, ``job.json``, ``result.json`` and ``meta.json``.
     """
 
-    model: str
+    model: ModelSpec  # the student to start from (a bare path or hub id is taken as ModelSpec(model=...))
     data: str
     out_dir: str
     train: Train
     seed: int = 0
-    teacher: str | None = None  # online KD: an HF model sharing the student's vocabulary
+    teacher: ModelSpec | None = None  # online KD: an HF model sharing the student's vocabulary
     accelerate_config: str | None = None  # overrides train.accelerate_config
     progress: bool | None = None  # tqdm on rank 0; None: only when stderr is a terminal
+
+    def __post_init__(self) -> None:
+        # revision, dtype, trust_remote_code and attention travel with the model to every load site
+        for name in ("model", "teacher"):
+            value = getattr(self, name)
+            if isinstance(value, (str, Path)):
+                object.__setattr__(self, name, ModelSpec(model=str(value)))
+            elif isinstance(value, dict):
+                object.__setattr__(self, name, ModelSpec.model_validate(value))
 
     @property
     def config_path(self) -> str | None:
         return self.accelerate_config or self.train.accelerate_config
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["train"] = self.train.model_dump(mode="json")
+        out["model"] = self.model.model_dump(mode="json")
+        out["teacher"] = None if self.teacher is None else self.teacher.model_dump(mode="json")
         return out
 
     @classmethod
@@ -50,7 +61,7 @@ class TrainJob:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"train job: unknown keys {sorted(unknown)}")
-        return cls(**{**data, "train": Train.model_validate(data["train"])})
+        return cls(**{**data, "train": Train.model_validate(data["train"])})  # model specs: __post_init__
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_json(path, self.to_dict())

@@ -28,7 +28,6 @@ import torch
 from distill import distributed
 from distill.artifacts import atomic_write_json, write_meta
 from distill.models import load_model, load_tokenizer
-from distill.recipe.schema import ModelSpec
 from distill.training import attention, checkpoints, losses
 from distill.training.data import Corpus, load_corpus
 from distill.training.job import TrainJob, TrainResult, finished_result
@@ -108,7 +107,8 @@ def _build(job: TrainJob, rt: distributed.Runtime) -> _Run:
     stream = RowStream(corpus.lengths, train.seq_len, job.seed)
     rows_per_pass = _rows_per_pass(stream, len(corpus.ids))
     plan = make_plan(train, rows_per_pass, rt.world_size)
-    model = load_model(ModelSpec(model=job.model, dtype="float32"))
+    # the recipe's spec (revision, dtype, remote code, attention) loads it; training keeps fp32 master weights
+    model = load_model(job.model).to(torch.float32)
     saved_attention = model.config._attn_implementation
     _packed_attention(model)
     model.train()
@@ -147,9 +147,9 @@ def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.
 def _teacher(job: TrainJob, tokenizer, device: torch.device) -> torch.nn.Module:
     teacher_tok = load_tokenizer(job.teacher)
     if teacher_tok.get_vocab() != tokenizer.get_vocab():
-        raise ValueError(f"teacher {job.teacher!r} and student {job.model!r} have different vocabularies; "
+        raise ValueError(f"teacher {job.teacher.model!r} and student {job.model.model!r} have different vocabularies; "
                          f"online KD needs one vocabulary")
-    model = load_model(ModelSpec(model=job.teacher), device=device)
+    model = load_model(job.teacher, device=device)
     model.requires_grad_(False)
     _packed_attention(model)
     return model

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Start a real one-node Slurm on this machine (for tests, CI and trying distill's Slurm executor).
+# Start a real Slurm on this machine (for tests, CI and trying distill's Slurm executor): one node
+# named after the host, or with DISTILL_SLURM_NODES=N, N nodes n1..nN, each its own slurmd.
 #
-#   sudo bash slurm/local/start.sh        # idempotent: installs, configures, starts, waits for idle
-#   sudo bash slurm/local/stop.sh         # stops only the daemons this script started
+#   sudo bash slurm/local/start.sh                        # idempotent: installs, configures, starts
+#   sudo DISTILL_SLURM_NODES=2 bash slurm/local/start.sh  # two nodes (multi-node training tests)
+#   sudo bash slurm/local/stop.sh                         # stops only the daemons this script started
 #
 # Environment:
+#   DISTILL_SLURM_NODES    number of nodes                    (default 1)
 #   DISTILL_SLURM_DIR      state, spool, logs and pid files   (default /var/lib/distill-slurm)
 #   DISTILL_SLURM_TIMEOUT  seconds to wait for an idle node   (default 60)
 #   DISTILL_SLURM_FORCE=1  overwrite an /etc/slurm/slurm.conf this script did not write
@@ -22,13 +25,16 @@ MARKER="# written by distill slurm/local/start.sh"
 RUN=$STATE_DIR/run
 LOG=$STATE_DIR/log
 PACKAGES=(slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge)
+NODES=${DISTILL_SLURM_NODES:-1}
+[[ $NODES =~ ^[1-9][0-9]?$ ]] || { echo "slurm-local: error: DISTILL_SLURM_NODES=$NODES is not a node count" >&2; exit 1; }
+HOSTS_MARKER="# distill slurm/local nodes"
 
 say() { echo "slurm-local: $*"; }
 die() { echo "slurm-local: error: $*" >&2; exit 1; }
 
 if [[ $EUID -ne 0 ]]; then
     command -v sudo >/dev/null || die "must run as root (no sudo found)"
-    exec sudo --preserve-env=DISTILL_SLURM_DIR,DISTILL_SLURM_TIMEOUT,DISTILL_SLURM_FORCE bash "$0" "$@"
+    exec sudo --preserve-env=DISTILL_SLURM_DIR,DISTILL_SLURM_TIMEOUT,DISTILL_SLURM_FORCE,DISTILL_SLURM_NODES bash "$0" "$@"
 fi
 
 # --- packages ---------------------------------------------------------------------------------
@@ -78,6 +84,34 @@ start_munge() {
 }
 
 # --- config -----------------------------------------------------------------------------------
+node_names() {
+    if ((NODES == 1)); then hostname -s; else for i in $(seq "$NODES"); do echo "n$i"; done; fi
+}
+
+node_lines() {   # one node: the host itself; several: n1..nN on loopback, each slurmd on its own port
+    local host=$1 cpus=$2 real_mb=$3 i
+    if ((NODES == 1)); then
+        echo "NodeName=${host} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${real_mb} State=UNKNOWN"
+        return
+    fi
+    # Every node claims all the host's CPUs (so a job may ask for them on each node) and its share
+    # of the memory; the nodes run on the same cores, which is fine for tests.
+    for i in $(seq "$NODES"); do
+        echo "NodeName=n$i NodeHostname=${host} NodeAddr=127.0.0.1 Port=$((7817 + i)) CPUs=${cpus} RealMemory=$((real_mb / NODES / 256 * 256)) State=UNKNOWN"
+    done
+}
+
+write_hosts() {   # node names must resolve: the first node's name is the rendezvous address
+    ((NODES == 1)) && return 0
+    local line
+    line="127.0.0.1 $(node_names | xargs) $HOSTS_MARKER"
+    grep -qxF "$line" /etc/hosts && return 0
+    # /etc/hosts may be a bind mount (containers): rewrite it in place, never replace the file
+    local kept
+    kept=$(grep -vF "$HOSTS_MARKER" /etc/hosts || true)
+    printf '%s\n%s\n' "$kept" "$line" >/etc/hosts
+}
+
 write_config() {   # prints "changed" when the config on disk was (re)written
     local host cpus mem_mb real_mb def_mem tmp
     host=$(hostname -s)
@@ -99,11 +133,12 @@ CredType=cred/munge
 # Requeued jobs may run again only once the old job credential expires (default 120 s).
 AuthInfo=cred_expire=10
 StateSaveLocation=$STATE_DIR/ctld
-SlurmdSpoolDir=$STATE_DIR/slurmd
+# %n: each slurmd (node) of a multi-node setup on this one host keeps its own spool, pid and log.
+SlurmdSpoolDir=$STATE_DIR/slurmd-%n
 SlurmctldPidFile=$RUN/slurmctld.pid
-SlurmdPidFile=$RUN/slurmd.pid
+SlurmdPidFile=$RUN/slurmd-%n.pid
 SlurmctldLogFile=$LOG/slurmctld.log
-SlurmdLogFile=$LOG/slurmd.log
+SlurmdLogFile=$LOG/slurmd-%n.log
 # No cgroups needed.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -129,7 +164,7 @@ MpiDefault=none
 MailProg=/bin/true
 KillWait=10
 InactiveLimit=0
-NodeName=${host} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${real_mb} State=UNKNOWN
+$(node_lines "$host" "$cpus" "$real_mb")
 PartitionName=local Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
     if [[ -f $CONF ]] && ! grep -qF "$MARKER" "$CONF" && [[ ${DISTILL_SLURM_FORCE:-0} != 1 ]]; then
@@ -144,13 +179,14 @@ EOF
 }
 
 # --- daemons ----------------------------------------------------------------------------------
-# A daemon is ours when its recorded pid is alive and runs that program.
-ours() { local f=$RUN/$1.pid; [[ -s $f ]] && [[ $(cat "/proc/$(cat "$f")/comm" 2>/dev/null) == "$1" ]]; }
+# A daemon is ours when its recorded pid is alive and runs that program (pid file $RUN/$2.pid).
+ours() { local f=$RUN/${2:-$1}.pid; [[ -s $f ]] && [[ $(cat "/proc/$(cat "$f")/comm" 2>/dev/null) == "$1" ]]; }
+any_slurmd_ours() { local n; for n in $(node_names); do ours slurmd "slurmd-$n" && return 0; done; return 1; }
 
 check_foreign() {
     local name=$1 pids
     pids=$(grep -lx "$name" /proc/[0-9]*/comm 2>/dev/null | cut -d/ -f3 | xargs || true)
-    if [[ -n $pids ]] && ! ours "$name"; then
+    if [[ -n $pids ]] && ! { ours "$name" || { [[ $name == slurmd ]] && any_slurmd_ours; }; }; then
         die "a $name not started by this script is running (pid $pids); stop it first"
     fi
 }
@@ -160,33 +196,35 @@ wait_ctld() {
     die "slurmctld did not answer within ${TIMEOUT}s; see $LOG/slurmctld.log"
 }
 
-node_state() { sinfo -h -N -n "$(hostname -s)" -o %T 2>/dev/null | head -n1; }
+node_state() { sinfo -h -N -n "$1" -o %T 2>/dev/null | head -n1; }
 
 wait_idle() {
-    local state="" resumed=0
+    local node=$1 state="" resumed=0
     for _ in $(seq $((TIMEOUT * 10))); do
-        state=$(node_state)
+        state=$(node_state "$node")
         case $state in
             idle | mixed | allocated | completing) return 0 ;;
             drained | draining | down)
                 # Left over from an earlier run (e.g. a config that asked for more memory).
-                ((resumed)) || scontrol update NodeName="$(hostname -s)" State=RESUME 2>/dev/null || true
+                ((resumed)) || scontrol update NodeName="$node" State=RESUME 2>/dev/null || true
                 resumed=1 ;;
         esac
         sleep 0.1
     done
-    die "node $(hostname -s) not idle after ${TIMEOUT}s (state: ${state:-none}); see $LOG/slurmd.log"
+    die "node $node not idle after ${TIMEOUT}s (state: ${state:-none}); see $LOG/slurmd-$node.log"
 }
 
 main() {
-    local t0=$SECONDS changed
+    local t0=$SECONDS changed node
     install_packages
-    install -d -m 0755 "$STATE_DIR" "$RUN" "$LOG" "$STATE_DIR/ctld" "$STATE_DIR/slurmd"
+    install -d -m 0755 "$STATE_DIR" "$RUN" "$LOG" "$STATE_DIR/ctld"
+    for node in $(node_names); do install -d -m 0755 "$STATE_DIR/slurmd-$node"; done
     check_foreign slurmctld
     check_foreign slurmd
     start_munge
+    write_hosts
     changed=$(write_config)
-    if [[ -n $changed ]] && { ours slurmctld || ours slurmd; }; then
+    if [[ -n $changed ]] && { ours slurmctld || ls "$RUN"/slurmd*.pid >/dev/null 2>&1; }; then
         say "config changed: restarting the daemons"
         bash "$(dirname "$0")/stop.sh" --keep-munge
     fi
@@ -194,8 +232,10 @@ main() {
         slurmctld || die "slurmctld failed to start; see $LOG/slurmctld.log"
         wait_ctld
     fi
-    if ! ours slurmd; then slurmd || die "slurmd failed to start; see $LOG/slurmd.log"; fi
-    wait_idle
+    for node in $(node_names); do
+        ours slurmd "slurmd-$node" || slurmd -N "$node" || die "slurmd -N $node failed to start; see $LOG/slurmd-$node.log"
+    done
+    for node in $(node_names); do wait_idle "$node"; done
     say "ready in $((SECONDS - t0))s: $(sinfo -h -o '%P %D nodes %c cpus %m MB %T')"
     say "state and logs: $STATE_DIR (stop with: bash $(dirname "$0")/stop.sh)"
 }

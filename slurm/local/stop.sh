@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop the one-node Slurm that slurm/local/start.sh started: only the daemons whose pids it
+# Stop the Slurm (one node or several) that slurm/local/start.sh started: only the daemons whose pids it
 # recorded under $DISTILL_SLURM_DIR/run (default /var/lib/distill-slurm/run). State is kept, so a
 # later start.sh recovers queued and finished jobs.
 #
@@ -16,8 +16,8 @@ if [[ $EUID -ne 0 ]]; then
     exec sudo --preserve-env=DISTILL_SLURM_DIR bash "$0" "$@"
 fi
 
-stop_one() {
-    local name=$1 f=$RUN/$1.pid pid
+stop_one() {   # stop_one PIDFILE_NAME [PROGRAM]
+    local name=${2:-$1} f=$RUN/$1.pid pid
     [[ -s $f ]] || return 0
     pid=$(cat "$f")
     # A recycled pid may now belong to another program: only signal it if it still runs $name.
@@ -32,6 +32,8 @@ stop_one() {
     echo "slurm-local: stopped $name (pid $pid)"
 }
 
-stop_one slurmd
+for f in "$RUN"/slurmd*.pid; do   # one per node (slurmd-<node>.pid); slurmd.pid from older versions
+    [[ -e $f ]] && NAME=$(basename "$f" .pid) && stop_one "$NAME" slurmd
+done
 stop_one slurmctld
 ((KEEP_MUNGE)) || stop_one munged

@@ -17,6 +17,7 @@ READY_STATES = {"idle", "mixed", "allocated", "completing"}
 class SlurmCluster:
     partition: str  # the default partition
     cpus: int  # CPUs of its largest node
+    nodes: int = 1  # nodes up
 
 
 def _probe() -> SlurmCluster | str:
@@ -37,7 +38,7 @@ def _probe() -> SlurmCluster | str:
     if not ready:
         return f"no node is up: {proc.stdout.strip() or 'no nodes'}"
     default = next((p for p, _ in ready if p.endswith("*")), ready[0][0])
-    return SlurmCluster(partition=default.rstrip("*"), cpus=max(c for _, c in ready))
+    return SlurmCluster(partition=default.rstrip("*"), cpus=max(c for _, c in ready), nodes=len(ready))
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +47,18 @@ def slurm_cluster() -> SlurmCluster:
     if isinstance(found, SlurmCluster):
         return found
     message = f"no usable Slurm cluster: {found}; start one with: sudo bash slurm/local/start.sh"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: integration tests must not be skipped)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def two_node_cluster(slurm_cluster) -> SlurmCluster:
+    """A cluster with at least two nodes up (``sudo DISTILL_SLURM_NODES=2 bash slurm/local/start.sh``)."""
+    if slurm_cluster.nodes >= 2:
+        return slurm_cluster
+    message = (f"the Slurm cluster has {slurm_cluster.nodes} node(s) up, these tests need 2; start one with: "
+               "sudo DISTILL_SLURM_NODES=2 bash slurm/local/start.sh")
     if os.environ.get("CI") == "true":
         pytest.fail(message + " (CI=true: integration tests must not be skipped)", pytrace=False)
     pytest.skip(message)

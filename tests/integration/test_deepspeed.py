@@ -103,9 +103,12 @@ def test_two_processes_train_like_one(tiny_model_dir, data_dir, reference, tmp_p
     assert torch.isfinite(model(input_ids=torch.tensor([[5, 6, 7]])).logits).all()
 
 
-def test_train_hands_a_configured_job_to_accelerate_launch(tiny_model_dir, data_dir, reference, tmp_path):
+def test_train_hands_a_configured_job_to_accelerate_launch(tiny_model_dir, data_dir, reference, tmp_path,
+                                                           monkeypatch):
     """``train(job)`` in a plain process with an accelerate config runs ``accelerate launch`` and streams
-    the ranks' metrics to the tracker as they are written."""
+    the ranks' metrics to the tracker as they are written. The processes come from the environment
+    (here DISTILL_PROCESSES_PER_NODE; no GPUs), not from the YAML's num_processes."""
+    monkeypatch.setenv("DISTILL_PROCESSES_PER_NODE", "2")
     calls = []
     job = TrainJob(model=str(tiny_model_dir), data=data_dir, out_dir=str(tmp_path / "run"), train=_train(),
                    accelerate_config="recipes/accelerate/ddp.yaml")  # relative: resolved against the checkout

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from distill.generation.backends.base import Completion, Request, Sampling
 from distill.generation.errors import GenerationError
@@ -104,11 +104,7 @@ def load_teacher(spec: ModelSpec, device: str):
         tokenizer = load_tokenizer(spec)
         if device != "auto":
             return load_model(spec, device), tokenizer
-        dtype = "auto" if spec.dtype == "auto" else getattr(torch, spec.dtype)
-        model = AutoModelForCausalLM.from_pretrained(
-            name, revision=spec.revision, trust_remote_code=spec.trust_remote_code, use_safetensors=True,
-            dtype=dtype, device_map="auto")
-        return model.eval(), tokenizer
+        return load_model(spec, device_map="auto"), tokenizer  # sharded over the visible GPUs
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GenerationError(f"teacher {name!r}: cannot load ({first})") from None
