@@ -9,8 +9,11 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
+from matplotlib.ticker import FuncFormatter
+
 from evals import plots
 from evals.effort import Budget, Gain, Point, at_budgets, budgets, curves, expert_arms, gains, verdict
+from evals.frontier import Prices, expert_frontier, frontier
 from evals.uncertainty import Interval, Replicates
 
 
@@ -21,6 +24,9 @@ def has_expert_time(runs) -> bool:
 def _labels(points: Mapping[str, list[Point]], arms_meta: Mapping[str, dict]) -> dict[str, str]:
     out = {}
     for arm in points:
+        if arm not in arms_meta:
+            out[arm] = arm
+            continue
         source = (arms_meta.get(arm) or {}).get("human", "human")
         fraction = (arms_meta.get(arm) or {}).get("fraction")
         kind = "raw synthetic" if fraction == 1 else f"{source}" + (f" + synthetic f={fraction:g}" if fraction else "")
@@ -55,6 +61,10 @@ def plot(path: Path, points: Mapping[str, list[Point]], labels: Mapping[str, str
     if ceiling is not None:
         ax.axhline(100 * ceiling, color="black", ls="--", lw=1.2, label=f"teacher ceiling ({100 * ceiling:.1f})")
     ax.set_xscale("log")
+    hours = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(hours)
+    ax.xaxis.set_minor_formatter(hours)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("expert hours per run (each unique example's human seconds counted once; log scale)")
     ax.set_ylabel("score (points = accuracy %), 90% bootstrap intervals")
     ax.set_title(f"{title}: what an expert hour buys, per way of using it", fontsize=10)
@@ -97,8 +107,12 @@ def section(reps: Replicates, *, level: float, arms_meta: Mapping[str, dict], ce
              f"however many epochs repeat it. An expert hour is priced at {expert_hour:g} {currency}. "
              f"Intervals: {round(100 * level)}% paired bootstrap over seeds and eval items; a lead whose interval "
              f"includes 0 is within noise. {simulated}".strip())
+    axis = expert_frontier(frontier(reps.runs, Prices()))
+    front = [[labels.get(m.arm, m.arm), plots.fmt_n(m.n), f"{m.human_hours:.3g}", f"{100 * m.score:.1f}"] for m in axis]
     blocks = [("h", 2, "Human effort: score per expert hour"), ("p", text),
-              ("img", "score vs expert hours", figure), *_tables(points, budget_rows, gain_rows, labels), ("p", notes)]
+              ("img", "score vs expert hours", figure), *_tables(points, budget_rows, gain_rows, labels),
+              ("h", 3, "Expert-hour frontier (no mix scores as well for fewer expert hours)"),
+              ("table", ["arm", "N", "expert hours per run", "mean score (points)"], front), ("p", notes)]
     summary = {"verdict": text,
                "budgets": [{"hours": b.hours, "arm": b.arm, "n": b.point.n, "score": _plain(b.point.score),
                             "runner_up": b.runner_up, "lead": _plain(b.lead), "within_noise": b.within_noise}
@@ -106,7 +120,8 @@ def section(reps: Replicates, *, level: float, arms_meta: Mapping[str, dict], ce
                "gains": [{"arm": g.arm, "n": g.n, "hours": g.hours, "over_raw_per_hour": _plain(g.over_raw),
                           "marginal_per_hour": _plain(g.marginal)} for g in gain_rows],
                "points": [{"arm": p.arm, "n": p.n, "hours": p.hours, "score": _plain(p.score)}
-                          for pts in points.values() for p in pts]}
+                          for pts in points.values() for p in pts],
+               "frontier": [{"arm": m.arm, "n": m.n, "hours": m.human_hours, "score": m.score} for m in axis]}
     return blocks, summary, figure
 
 
