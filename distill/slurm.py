@@ -51,6 +51,7 @@ RESOURCE_KEYS = (
     "extra",
 )
 _CLI_TIMEOUT_S = 120  # sbatch retries an unreachable controller for a while before giving up
+_STATE_TRIES = 3  # scontrol show job attempts before a failure is an error
 
 
 class SlurmError(RuntimeError):
@@ -150,7 +151,13 @@ def job_states(job_ids: Iterable[str]) -> dict[str, str]:
     """
     states: dict[str, str] = {}
     for job_id in dict.fromkeys(str(j) for j in job_ids):
-        proc = _run(["scontrol", "-o", "show", "job", job_id], f"scontrol show job {job_id}")
+        for attempt in range(_STATE_TRIES):
+            proc = _run(["scontrol", "-o", "show", "job", job_id], f"scontrol show job {job_id}")
+            # a busy controller (e.g. while requeueing a multi-node job) sometimes fails a query with no
+            # message; only a real answer or repeated failures count
+            if proc.returncode == 0 or "Invalid job id" in proc.stderr or attempt == _STATE_TRIES - 1:
+                break
+            time.sleep(1.0)
         if proc.returncode != 0:
             if "Invalid job id" in proc.stderr:
                 states[job_id] = "UNKNOWN"

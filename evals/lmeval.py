@@ -18,6 +18,7 @@ import copy
 import functools
 import importlib.util
 import json
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,7 +101,8 @@ def _cached_add_env_info(storage: dict[str, Any]) -> None:
     storage.update(copy.deepcopy(_env_info()))
 
 
-def _make_lm(model, tokenizer, backend: str, batch_size: int, max_gen_toks: int, parallel: int = 1):
+def _make_lm(model, tokenizer, backend: str, batch_size: int, max_gen_toks: int, parallel: int = 1,
+             vllm_memory: float = 0.9):
     """An lm-eval LM for a ``ModelSpec`` (or a path / hub id, or a loaded HF model object).
 
     ``hf``: distill's loader (the spec's revision, dtype, remote code and attention); with
@@ -120,7 +122,7 @@ def _make_lm(model, tokenizer, backend: str, batch_size: int, max_gen_toks: int,
         tokenizer = model.model_copy(update={"model": str(tokenizer)}) if isinstance(model, ModelSpec) \
             else ModelSpec(model=str(tokenizer))
     if backend == "vllm":
-        return _vllm_lm(model, tokenizer, max_gen_toks, parallel)
+        return _vllm_lm(model, tokenizer, max_gen_toks, parallel, vllm_memory)
     if backend != "hf":
         raise ValueError(f"eval backend {backend!r} is unknown; expected 'hf' or 'vllm'")
     import torch
@@ -141,7 +143,7 @@ def _make_lm(model, tokenizer, backend: str, batch_size: int, max_gen_toks: int,
     return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)  # gen length: gen_kwargs
 
 
-def _vllm_lm(spec, tokenizer, max_gen_toks: int, parallel: int):
+def _vllm_lm(spec, tokenizer, max_gen_toks: int, parallel: int, memory: float):
     from distill.recipe.schema import ModelSpec
 
     if importlib.util.find_spec("vllm") is None:
@@ -154,7 +156,8 @@ def _vllm_lm(spec, tokenizer, max_gen_toks: int, parallel: int):
     # vLLM picks its own attention kernels (VLLM_ATTENTION_BACKEND); attn_implementation is HF's knob
     return VLLM(pretrained=spec.model, revision=spec.revision, tokenizer=tok.model,
                 tokenizer_revision=tok.revision, trust_remote_code=spec.trust_remote_code, dtype=spec.dtype,
-                tensor_parallel_size=parallel, batch_size="auto", max_gen_toks=max_gen_toks)
+                tensor_parallel_size=parallel, gpu_memory_utilization=memory, batch_size="auto",
+                max_gen_toks=max_gen_toks)
 
 
 def evaluate_model(
@@ -171,17 +174,19 @@ def evaluate_model(
     out_dir: str | Path | None = None,
     backend: str = "hf",
     parallel: int = 1,
+    vllm_memory: float = 0.9,
 ) -> dict:
     """Evaluate ``model`` (a ``ModelSpec``, a path or a loaded model) on ``tasks``; return the condensed
     results, and write them to ``out_dir/results.json`` when ``out_dir`` is given. ``world``
-    parameterises distill's tasks; ``parallel`` is the number of devices the model may span."""
+    parameterises distill's tasks; ``parallel`` is the number of devices the model may span;
+    ``vllm_memory`` vLLM's memory fraction (of each GPU, or of RAM on vLLM's CPU build)."""
     import lm_eval
 
     if not tasks:
         raise ValueError("evaluate_model: tasks is empty")
     start = time.time()
     manager = task_manager(list(tasks), include_path, world)
-    lm = _make_lm(model, tokenizer, backend, batch_size, max_gen_toks, parallel)
+    lm = _make_lm(model, tokenizer, backend, batch_size, max_gen_toks, parallel, vllm_memory)
     with _env_info_once():
         raw = lm_eval.simple_evaluate(
             model=lm, tasks=list(tasks), task_manager=manager, limit=limit, num_fewshot=num_fewshot,
@@ -278,6 +283,21 @@ def item_vector(results: dict, task: str = "distill_arith") -> list[int]:
 def score_record(results: dict, task: str = "distill_arith") -> dict:
     """``{"score", "items"}`` of one task: merge with ``arm/fraction/n/seed/cost`` for a report run record."""
     return {"score": results["tasks"][task]["score"], "items": item_vector(results, task)}
+
+
+# Continuous scores: per item, the probability the model gives the whole reference solution
+# (exp of its log-likelihood), in [0, 1] like accuracy but without the threshold of exact match,
+# so at small scale it ranks students more reliably (DataDecide, Magnusson et al. 2025).
+CONTINUOUS = {"distill_arith_logprob": "p(reference solution)"}
+
+
+def continuous_record(results: dict) -> dict | None:
+    """``{"task", "name", "score", "items"}`` of the first continuous task evaluated, or None."""
+    task = next((t for t in CONTINUOUS if t in results.get("tasks", {})), None)
+    if task is None:
+        return None
+    items = [math.exp(it["logprob"]) for it in results["tasks"][task]["items"]]
+    return {"task": task, "name": CONTINUOUS[task], "score": sum(items) / max(len(items), 1), "items": items}
 
 
 def eval_kwargs(cfg: Eval) -> dict:

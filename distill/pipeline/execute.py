@@ -94,7 +94,9 @@ class StepContext:
 
         gen = yaml.safe_load((self.run_dir / "recipe.yaml").read_text()).get("generation") or {}
         if gen.get("backend") == "vllm":
-            return {"backend": "vllm", "parallel": (gen.get("vllm") or {}).get("tensor_parallel_size", 1)}
+            vllm = gen.get("vllm") or {}
+            return {"backend": "vllm", "parallel": vllm.get("tensor_parallel_size", 1),
+                    "vllm_memory": vllm.get("gpu_memory_utilization", 0.9)}
         return {"backend": "hf", "parallel": max(1, visible_gpus(os.environ))}
 
 

@@ -47,7 +47,7 @@ def group_steps(steps: list[Step], todo: set[str]) -> list[tuple[str, list[Step]
 
 
 def _resources(recipe: Recipe, kind: str) -> dict:
-    res = getattr(recipe.launcher.slurm, RESOURCES_OF[kind]) or recipe.launcher.slurm.generate  # ceiling: None
+    res = getattr(recipe.launcher.slurm, RESOURCES_OF.get(kind, "report")) or recipe.launcher.slurm.generate  # ceiling: None
     return {"partition": res.partition, "account": res.account, "qos": res.qos, "nodes": res.nodes,
             "cpus_per_task": res.cpus_per_task, "mem": res.mem, "time": res.time,
             "gpus": res.gpus_per_node or None, "extra": list(res.extra)}

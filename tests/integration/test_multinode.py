@@ -107,7 +107,8 @@ def test_requeued_two_node_job_resumes_to_the_same_weights(two_node_step, tmp_pa
     subprocess.run(["scontrol", "requeue", train_job], check=True, capture_output=True, text=True)
     final = slurm.wait([j["job_id"] for j in jobs.values()], timeout=900)
     assert all(s.startswith("COMPLETED") for s in final.values()), final
-    shown = subprocess.run(["scontrol", "-o", "show", "job", train_job], capture_output=True, text=True).stdout
+    shown = subprocess.run(["scontrol", "-o", "show", "job", train_job], capture_output=True, text=True,
+                           check=True).stdout
     assert "Restarts=1" in shown
     result = json.loads((folder / "result.json").read_text())
     assert result["resumed_from"] >= EVERY and result["world_size"] == 2

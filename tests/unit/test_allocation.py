@@ -4,6 +4,7 @@ Run: pytest tests/unit/test_allocation.py -q
 """
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def test_node_command_takes_rank_and_address_from_slurm():
     env = {"DISTILL_NODES": "2", "DISTILL_PROCESSES_PER_NODE": "8", "DISTILL_MAIN_ADDRESS": "n1",
            "DISTILL_MAIN_PORT": "29511", "SLURM_NODEID": "1"}
     argv = node_command("job.json", "recipes/accelerate/zero3.yaml", env)
-    pairs = dict(zip(argv, argv[1:]))
+    pairs = dict(itertools.pairwise(argv))
     assert (pairs["--num_processes"], pairs["--num_machines"], pairs["--machine_rank"]) == ("16", "2", "1")
     assert (pairs["--main_process_ip"], pairs["--main_process_port"]) == ("n1", "29511")
     with pytest.raises(RuntimeError, match="SLURM_NODEID"):
