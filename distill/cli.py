@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--launcher", choices=("local", "slurm"), default="local",
                    help="local: this machine; slurm: sbatch arrays with afterok dependencies")
     p.add_argument("--dry-run", action="store_true",
-                   help="plan only: print the steps (and, for slurm, write scripts and print sbatch commands)")
+                   help="plan only: print the steps (for slurm, also the sbatch commands, with their scripts "
+                        "in a temporary folder); nothing is written into the run folder")
     p.add_argument("--wait", action="store_true", help="slurm: wait for the submitted jobs to finish")
     for stage in ("generate", "train", "eval"):
         q = sub.add_parser(stage, help=f"run the DAG up to and including the {stage} steps")
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--launcher", choices=("local", "slurm"), default="local", help="where steps run")
         q.add_argument("--dry-run", action="store_true", help="plan only")
 
-    p = sub.add_parser("validate", help="check a recipe (schema, ranges, cross-field rules); loads no weights")
+    p = sub.add_parser("validate", help="check a recipe (schema, ranges, cross-field rules, paths, eval task names, "
+                                        "resources); loads no weights")
     _recipe_args(p)
     p = sub.add_parser("ls", help="list the shipped recipes")
     p = sub.add_parser("status", help="show a run's steps, their state and where their logs are")
