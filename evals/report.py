@@ -33,7 +33,9 @@ from evals import effort_report
 from evals.frontier import Frontier, Prices, frontier, recommend
 from evals.saturation import as_runs, compare_fits, fit_power, fit_rectified
 from evals.uncertainty import Analysis, Interval, analyze
-from evals.verdict import verdict
+from evals import precision_report as precision
+from evals.checks import claims
+from evals.verdict import claims_verdict
 
 SWEEP_FILE = "records.json"
 
@@ -47,6 +49,7 @@ class Sweep:
     human_pool: float | None = None
     unit: str = "examples"
     meta: dict = field(default_factory=dict)  # free-form (recipe name, dates): copied into report.json
+    checks: list[dict] = field(default_factory=list)  # convergence-check runs (arm, n, seed, factor, score)
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -64,7 +67,7 @@ def sweep_from(obj: Sweep | Mapping | str | Path) -> Sweep:
         return obj
     if isinstance(obj, (str, Path)):
         return load_sweep(obj)
-    known = {"name", "runs", "ceiling", "floor", "human_pool", "unit", "meta"}
+    known = {"name", "runs", "ceiling", "floor", "human_pool", "unit", "meta", "checks"}
     if unknown := sorted(set(obj) - known):
         raise ValueError(f"sweep records: unknown keys {unknown} (known: {sorted(known)})")
     if not obj.get("runs"):
@@ -73,7 +76,7 @@ def sweep_from(obj: Sweep | Mapping | str | Path) -> Sweep:
         raise ValueError(f"sweep records: unit={obj['unit']!r}, expected 'examples' or 'tokens'")
     return Sweep(name=str(obj.get("name", "sweep")), runs=[dict(r) for r in obj["runs"]], ceiling=obj.get("ceiling"),
                  floor=obj.get("floor"), human_pool=obj.get("human_pool"), unit=obj.get("unit", "examples"),
-                 meta=dict(obj.get("meta") or {}))
+                 meta=dict(obj.get("meta") or {}), checks=[dict(c) for c in obj.get("checks") or []])
 
 
 def _split(sweep: Sweep) -> tuple[list, list[dict]]:
@@ -81,7 +84,7 @@ def _split(sweep: Sweep) -> tuple[list, list[dict]]:
     infeasible = [r for r in sweep.runs if not r.get("feasible", True)]
     if not feasible:
         raise ValueError("sweep records: no feasible run to analyse")
-    return as_runs(feasible), infeasible
+    return as_runs([precision.strip_continuous(r) for r in feasible]), infeasible
 
 
 def _score(ref: Any) -> float | None:
@@ -122,7 +125,8 @@ def fit_rows(result: Analysis, runs: Sequence) -> list[dict]:
                      "n_max": s.n_range[1], "form": s.form, "fit_ok": s.fit.ok, "note": s.fit.note,
                      "y_inf": _plain(s.y_inf), "exponent": _plain(s.exponent), "n_sat": _plain(s.n_sat),
                      "pgr_inf": _plain(s.pgr_inf), "teacher_gap": _plain(s.teacher_gap),
-                     "better_law": law.preferred, "delta_aicc": law.delta_aicc, "law_strength": law.strength})
+                     "better_law": law.preferred, "delta_aicc": law.delta_aicc, "law_strength": law.strength,
+                     "not_identified": list(s.unidentified)})
     return rows
 
 
@@ -133,9 +137,11 @@ def _fits_table(result: Analysis, rows: list[dict]) -> tuple[list[str], list[lis
     for row in rows:
         s = result.summaries[row["arm"]]
         law = "–" if row["better_law"] is None else f"{row['better_law']} ({row['delta_aicc']:.1f}, {row['law_strength']})"
+        shown = lambda name, text: text if s.identified(name) else "not identified"
         body.append([row["arm"], f"{s.fraction:g}", str(row["runs"]), f"{_n(s.n_range[0])}–{_n(s.n_range[1])}",
-                     _ci(s.y_inf), _ci(s.exponent, _num), _ci(s.n_sat, _n), _ci(s.pgr_inf, _pct),
-                     _ci(s.teacher_gap), law if s.fit.ok else f"no fit: {s.fit.note}"])
+                     shown("y_inf", _ci(s.y_inf)), shown("exponent", _ci(s.exponent, _num)),
+                     shown("n_sat", _ci(s.n_sat, _n)), shown("pgr_inf", _ci(s.pgr_inf, _pct)),
+                     shown("teacher_gap", _ci(s.teacher_gap)), law if s.fit.ok else f"no fit: {s.fit.note}"])
     return head, body
 
 
@@ -210,12 +216,14 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
     runs, infeasible = _split(sweep)
     ceiling, floor = _score(sweep.ceiling), _score(sweep.floor)
     progress = tqdm(total=5, desc="report", unit="step", postfix=f"bootstrap x{cfg.bootstrap}")
-    result = analyze(runs, ceiling=sweep.ceiling, floor=sweep.floor, n_boot=cfg.bootstrap, level=cfg.confidence,
+    refs = [precision.strip_continuous(x) for x in (sweep.ceiling, sweep.floor)]
+    result = analyze(runs, ceiling=refs[0], floor=refs[1], n_boot=cfg.bootstrap, level=cfg.confidence,
                      eps=cfg.epsilon, seed=seed)
     progress.update()
     progress.set_postfix_str("law comparison")
     rows = fit_rows(result, runs)
-    text = verdict(list(result.summaries.values()), result.best, result.crossovers)
+    found = claims(result, level=cfg.confidence, pool=sweep.human_pool, score=precision.EXACT, checks=sweep.checks)
+    text = claims_verdict(list(result.summaries.values()), result.best, result.crossovers, found)
     front = frontier(runs, prices(cfg))
     progress.update()
     arms = list(dict.fromkeys([r.arm for r in runs] + [r["arm"] for r in infeasible]))
@@ -230,6 +238,12 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
         figs[name] = draw(out_dir / f"{name}.png")
         progress.update()
     blocks = _blocks(sweep, result, rows, text, front, figs, infeasible, cfg)
+    blocks += (precision.comparison_blocks(found) + precision.noise_blocks(found)
+               + precision.convergence_blocks(found))
+    cont_blocks, continuous, fig = precision.continuous_section(sweep, cfg, out_dir, seed)
+    blocks += cont_blocks
+    if fig is not None:
+        figs["curves_continuous"] = fig
     effort = None
     if effort_report.has_expert_time(runs):  # human-effort arms: score per expert hour (own module)
         extra, effort, figs["effort"] = effort_report.section(
@@ -241,6 +255,7 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
     if html_page:
         paths["html"] = atomic_write_text(out_dir / "report.html", to_html(blocks, f"distill report: {sweep.name}"))
     summary = _summary(sweep, result, rows, text, front, infeasible, cfg, seed)
+    summary["claims"], summary["continuous"] = precision.claims_summary(found), continuous
     if effort is not None:
         summary["effort"] = effort
     paths["json"] = atomic_write_json(out_dir / "report.json", summary)

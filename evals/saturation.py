@@ -44,7 +44,7 @@ class RunScore:
     n: int
     seed: int
     score: float
-    items: tuple[int, ...] | None = None  # per-item 0/1 correctness, same item order in every run
+    items: tuple[float, ...] | None = None  # per-item score (0/1 correctness), same item order in every run
     feasible: bool = True
     cost: Mapping[str, float] = field(default_factory=dict, hash=False)
 
@@ -58,7 +58,7 @@ class RunScore:
         items = rec.get("items")
         run = cls(arm=str(rec.get("arm", "")), fraction=float(rec.get("fraction", math.nan)),
                   n=int(rec.get("n", 0)), seed=int(rec.get("seed", 0)), score=float(rec["score"]),
-                  items=None if items is None else tuple(int(v) for v in items),
+                  items=None if items is None else tuple(float(v) for v in items),
                   feasible=bool(rec.get("feasible", True)), cost=dict(rec.get("cost") or {}))
         run.validate()
         return run
@@ -67,8 +67,8 @@ class RunScore:
         where = f"run arm={self.arm!r} n={self.n} seed={self.seed}"
         if not 0.0 <= self.score <= 1.0:
             raise ValueError(f"{where}: score {self.score} outside [0, 1] (scores are fractions)")
-        if self.items is not None and any(v not in (0, 1) for v in self.items):
-            raise ValueError(f"{where}: items must be 0/1 per eval item")
+        if self.items is not None and any(not 0.0 <= v <= 1.0 for v in self.items):
+            raise ValueError(f"{where}: items must be per-item scores in [0, 1] (0/1 for exact match)")
 
 
 def as_runs(records: Sequence[Mapping[str, Any] | RunScore]) -> list[RunScore]:
@@ -344,6 +344,36 @@ def _fit(form: Form, n: Sequence[float], y: Sequence[float], bounds: tuple[float
         notes.append("no rise: amplitude 0")
     return CurveFit(form, {k: float(v) for k, v in params.items()}, sse, _aicc(sse, m, need), m, True,
                     "; ".join(notes))
+
+
+# The range a fit may put each parameter in (the grids' and the polish's bounds): a value on an edge,
+# or an interval that covers almost all of it, says the data do not pin the parameter down.
+PARAM_RANGE = {"y_inf": SCORE_BOUNDS, "alpha": (float(_ALPHA_GRID[0]), float(_ALPHA_GRID[-1])),
+               "beta": (float(_BETA_GRID[0]), float(_BETA_GRID[-1]))}
+_EDGE = 1e-3  # relative closeness to a bound that counts as "on it"
+_SPAN = 0.9  # share of the allowed range an interval may cover and still identify its parameter
+
+
+def identified(name: str, estimate: float, lower: float, upper: float) -> bool:
+    """Whether a fitted parameter is pinned down by the data (see ``PARAM_RANGE``).
+
+    Not identified: a NaN estimate (e.g. the shape of a flat curve), an estimate on a bound of its
+    range, or an interval covering at least 90% of the range (on a log scale for exponents). A
+    parameter without a known range is identified when its estimate and interval are finite.
+    """
+    if not math.isfinite(estimate):
+        return False
+    if name not in PARAM_RANGE:
+        return math.isfinite(lower) and math.isfinite(upper)
+    lo, hi = PARAM_RANGE[name]
+    scale = (lambda v: math.log(max(v, 1e-300))) if name != "y_inf" else (lambda v: v)
+    width = scale(hi) - scale(lo)
+    if min(abs(scale(estimate) - scale(lo)), abs(scale(hi) - scale(estimate))) <= _EDGE * width:
+        return False
+    if not (math.isfinite(lower) and math.isfinite(upper)):
+        return False
+    covered = min(scale(upper), scale(hi)) - max(scale(lower), scale(lo))
+    return covered < _SPAN * width
 
 
 def fit_power(n: Sequence[float], y: Sequence[float], bounds: tuple[float, float] = SCORE_BOUNDS) -> CurveFit:

@@ -41,6 +41,7 @@ from evals.saturation import (
     fit_batch,
     fit_power,
     fit_rectified,
+    identified,
     n_sat,
     n_sat_power,
     pgr,
@@ -267,6 +268,11 @@ class ArmSummary:
     band_n: np.ndarray  # grid of N for plots
     band_lower: np.ndarray
     band_upper: np.ndarray
+    # parameters the data do not pin down (saturation.identified): reported as such, never as numbers
+    unidentified: tuple[str, ...] = ()
+
+    def identified(self, name: str) -> bool:
+        return name not in self.unidentified
 
 
 def summarize(ab: ArmBootstrap, *, level: float = 0.9, grid: Any = None) -> ArmSummary:
@@ -287,14 +293,30 @@ def summarize(ab: ArmBootstrap, *, level: float = 0.9, grid: Any = None) -> ArmS
         if reps.floor is not None:
             pgr_inf = interval(pgr(p["y_inf"], reps.floor_reps, reps.ceiling_reps),
                                pgr(fit.y_inf, reps.floor.score, reps.ceiling.score), level, dof)
+    y_inf = interval(p["y_inf"], fit.y_inf, level, dof)
+    exponent = interval(p[shape], fit.params[shape], level, dof)
     return ArmSummary(
         arm=ab.arm, fraction=ab.fraction, form=fit.form, fit=fit, eps=ab.eps,
-        n_range=(float(ab.ns[0]), float(ab.ns[-1])), y_inf=interval(p["y_inf"], fit.y_inf, level, dof),
-        exponent=interval(p[shape], fit.params[shape], level, dof),
+        n_range=(float(ab.ns[0]), float(ab.ns[-1])), y_inf=y_inf, exponent=exponent,
         n_sat=interval(ab.n_sat_reps, n_sat(fit, ab.eps), level, dof), pgr_inf=pgr_inf, teacher_gap=gap,
         means=tuple((float(v), interval(ab.mean_reps[:, k], ab.means[k], level, dof))
                     for k, v in enumerate(ab.ns)),
-        band_n=grid, band_lower=band[0], band_upper=band[1])
+        band_n=grid, band_lower=band[0], band_upper=band[1],
+        unidentified=_unidentified(fit, y_inf, exponent, shape))
+
+
+def _unidentified(fit: CurveFit, y_inf: Interval, exponent: Interval, shape: str) -> tuple[str, ...]:
+    """Names of what the fit does not identify: y_inf (and with it the teacher gap and PGR), the
+    exponent (and with it N_sat, unless the curve is flat, where N_sat = 1 says exactly that)."""
+    if not fit.ok:
+        return ("y_inf", "exponent", "n_sat", "teacher_gap", "pgr_inf")
+    out = []
+    if not identified("y_inf", y_inf.estimate, y_inf.lower, y_inf.upper):
+        out += ["y_inf", "teacher_gap", "pgr_inf"]
+    flat = fit.params.get("A", fit.params.get("B", 0.0)) == 0.0
+    if not identified(shape, exponent.estimate, exponent.lower, exponent.upper):
+        out += ["exponent"] + ([] if flat else ["n_sat"])
+    return tuple(out)
 
 
 def _paired_check(a: ArmBootstrap, b: ArmBootstrap, caller: str) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from evals.uncertainty import ArmSummary, BestFraction, Crossover
+from evals.checks import Claims, Convergence, TeacherComparison, Wall, outside
+from evals.uncertainty import ArmSummary, BestFraction, Crossover, Interval
 
 
 def _fmt_n(x: float, exact: bool = False) -> str:
@@ -26,6 +27,9 @@ def _saturation_sentence(s: ArmSummary) -> str:
     pts = 100 * s.eps
     if not s.fit.ok:
         return f"{s.arm}: no curve could be fitted ({s.fit.note})."
+    if not s.identified("n_sat"):
+        return (f"{s.arm}: where it saturates is not identified by these sizes (the fitted exponent "
+                f"{'is at its bound' if math.isfinite(s.exponent.estimate) else 'is undetermined'}).")
     if math.isinf(est):
         text = f"{s.arm} does not saturate on its fitted curve (each doubling keeps adding ≥{pts:g} point)"
     elif est <= 1.0:
@@ -35,7 +39,7 @@ def _saturation_sentence(s: ArmSummary) -> str:
                 f"beyond the largest N measured ({_fmt_n(s.n_range[1], True)})")
     else:
         text = f"{s.arm} saturates at N≈{_fmt_n(est)} ({ci})"
-    if s.teacher_gap is not None and math.isfinite(s.teacher_gap.estimate):
+    if s.teacher_gap is not None and math.isfinite(s.teacher_gap.estimate) and s.identified("teacher_gap"):
         gap = 100 * s.teacher_gap.estimate
         text += f", {abs(gap):.1f} points {'below' if gap >= 0 else 'above'} the teacher"
     return text + "."
@@ -78,6 +82,64 @@ def _noise_sentence(best: Sequence[BestFraction]) -> str | None:
     return f"{' and '.join(parts)}{more} {verb} within seed noise."
 
 
+def _pts_ci(iv: Interval, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    return f"{100 * iv.estimate:{sign}.1f} [{100 * iv.lower:{sign}.1f}, {100 * iv.upper:{sign}.1f}]"
+
+
+def _noise_tag(iv: Interval) -> str:
+    return "outside seed noise" if outside(iv) else "within seed noise"
+
+
+def _teacher_sentence(c: TeacherComparison, s: ArmSummary) -> str:
+    lvl = round(100 * c.diff.level)
+    where = (f"at N={_fmt_n(c.n, True)} it scores {_pts_ci(c.diff, True)} points against the teacher "
+             f"({lvl}% CI, {_noise_tag(c.diff)})")
+    if c.asymptote_gap is not None:
+        where += f"; its fitted asymptote is {_pts_ci(c.asymptote_gap, True)} ({_noise_tag(c.asymptote_gap)})"
+    else:
+        where += "; its asymptote is not identified, so the plateau is read from the largest N"
+    meaning = {"at": "it plateaus at the teacher: the teacher, not the data size, is its ceiling",
+               "below": "it plateaus below the teacher: the student's capacity or training limits it, "
+                        "not the teacher",
+               "above": "it goes past the teacher"}[c.plateau]
+    return f"{_label(s.arm, s.fraction)}: {meaning} ({where})."
+
+
+def _wall_sentence(w: Wall) -> str:
+    verdict = ("the human pool binds: gains past it are smaller, outside seed noise" if w.binds
+               else "the drop past the pool is within seed noise: the wall is not shown")
+    return (f"{w.arm} gains {_pts_ci(w.before, True)} points per doubling of N up to its pool of "
+            f"{_fmt_n(w.pool, True)} and {_pts_ci(w.after, True)} past it (repeats); {verdict}.")
+
+
+def _convergence_sentence(checks: Sequence[Convergence]) -> str | None:
+    if not checks:
+        return None
+    bad = [c for c in checks if not c.converged]
+    parts = ", ".join(f"{c.arm} at N={_fmt_n(c.n, True)} {100 * c.shift:+.1f} (seed SD {100 * c.seed_sd:.1f})"
+                      for c in checks)
+    factor = f"{checks[0].factor:g}"
+    if bad:
+        return (f"Convergence check FAILED: {factor}x the training budget moved {parts} points; the students "
+                f"are undertrained and the curves above measure training, not data.")
+    return f"Convergence check: {factor}x the training budget moved {parts} points, less than seed noise."
+
+
+def claims_verdict(summaries: Sequence[ArmSummary], best: Sequence[BestFraction], crossovers: Sequence[Crossover],
+                   found: Claims) -> str:
+    """The full verdict: the teacher plateau of every f = 1 arm, the wall, the best arm per N with its
+    noise label, crossovers, the convergence check, and which score the claims rest on."""
+    by_arm = {s.arm: s for s in summaries}
+    sentences = [f"Claims rest on {found.score}; median seed SD per cell {100 * found.median_sd:.1f} points."]
+    sentences += [_saturation_sentence(s) for s in summaries if s.fraction == 1.0][:1]
+    sentences += [_teacher_sentence(c, by_arm[c.arm]) for c in found.teacher if by_arm[c.arm].fraction == 1.0]
+    sentences += [_wall_sentence(w) for w in found.walls]
+    more = (_best_sentence(best), _crossover_sentence(crossovers), _noise_sentence(best),
+            _convergence_sentence(found.convergence))
+    return " ".join(sentences + [s for s in more if s])
+
+
 def verdict(summaries: Sequence[ArmSummary], best: Sequence[BestFraction] = (),
             crossovers: Sequence[Crossover] = (), *, max_sentences: int = 4) -> str:
     """A few plain sentences built only from the numbers passed in.
@@ -95,7 +157,8 @@ def verdict(summaries: Sequence[ArmSummary], best: Sequence[BestFraction] = (),
         sentences.append(_saturation_sentence(pick))
     more = (_best_sentence(best), _crossover_sentence(crossovers), _noise_sentence(best))
     sentences += [s for s in more if s]
-    with_pgr = [s for s in summaries if s.pgr_inf is not None and math.isfinite(s.pgr_inf.estimate)]
+    with_pgr = [s for s in summaries if s.pgr_inf is not None and math.isfinite(s.pgr_inf.estimate)
+                and s.identified("pgr_inf")]
     if len(sentences) < 2 and with_pgr:
         s = max(with_pgr, key=lambda s: s.pgr_inf.estimate)
         p = s.pgr_inf

@@ -20,12 +20,15 @@ from typing import Any
 # human pool. For a dataset world: the human pool comes from `human`; the teacher's prompts from
 # `prompts` minus the test split; the merge decontaminates against `test`; lm-eval tasks, not the
 # world, define a dataset world's evaluation.
-_DATASET_ALL = {"adapter", "human", "prompts", "prompts_adapter", "test", "human_pool", "test_size", "seed"}
+_DATASET_ALL = {"adapter", "human", "prompts", "prompts_adapter", "test", "human_pool", "test_size", "seed",
+                "val_size"}
 WORLD_UNREAD: dict[tuple[str, str], set[str]] = {
-    **{("arithmetic", kind): {"human_pool"} for kind in ("tokenizer", "teacher", "generate", "merge", "eval")},
+    # the validation split (early stopping) is read only where the human pool is drawn
+    **{("arithmetic", kind): {"human_pool", "val_size"}
+       for kind in ("tokenizer", "teacher", "generate", "merge", "eval")},
     ("dataset", "human"): {"prompts", "prompts_adapter", "test", "test_size"},
-    ("dataset", "generate"): {"human", "human_pool"},
-    ("dataset", "merge"): {"human", "human_pool", "prompts", "prompts_adapter"},
+    ("dataset", "generate"): {"human", "human_pool", "val_size"},
+    ("dataset", "merge"): {"human", "human_pool", "prompts", "prompts_adapter", "val_size"},
     ("dataset", "eval"): _DATASET_ALL,
 }
 EVAL_UNREAD = {"teacher", "floor"}  # they decide which evaluations exist, not what one computes

@@ -59,7 +59,7 @@ def collect_records(ctx: StepContext) -> dict:
     task = evals[0].config["eval"]["tasks"][0]
     teacher_s, accepted = _generation_cost(ctx, steps)
     out = {"name": ctx.run_dir.name, "unit": cfg["mixes"]["unit"], "human_pool": cfg["human_pool"],
-           "ceiling": None, "floor": None, "runs": [], "meta": {"task": task, "run_dir": str(ctx.run_dir),
+           "ceiling": None, "floor": None, "runs": [], "checks": [], "meta": {"task": task, "run_dir": str(ctx.run_dir),
                                                                 "arms": _arm_sources(cfg["mixes"]),
                                                                 "experts": _experts(ctx, steps)}}
     for ev in evals:
@@ -67,7 +67,13 @@ def collect_records(ctx: StepContext) -> dict:
         results = json.loads((folder / "results.json").read_text())
         role = ev.labels["role"]
         if role in ("teacher", "floor"):
-            out["ceiling" if role == "teacher" else "floor"] = score_record(results, task)
+            out["ceiling" if role == "teacher" else "floor"] = _scored(results, task)
+            continue
+        if role == "check":  # convergence check: the same run with a larger training budget
+            train = read_meta(ctx.step_folder(ev.deps[0]))["result"]["train"]
+            out["checks"].append({**{k: ev.labels[k] for k in ("arm", "fraction", "n", "seed")},
+                                  "factor": ev.labels["check"], "score": score_record(results, task)["score"],
+                                  "steps": train["steps"]})
             continue
         train_step = steps[ev.deps[0]]
         record = {k: ev.labels[k] for k in ("arm", "fraction", "n", "seed")}
@@ -87,5 +93,15 @@ def collect_records(ctx: StepContext) -> dict:
         ledger = ctx.step_folder(train_step.id) / "human_time.json"  # expert seconds, once per unique row
         if ledger.exists():
             cost["human_s"] = json.loads(ledger.read_text())["human_s"]
-        out["runs"].append({**record, **score_record(results, task), "feasible": True, "cost": cost})
+        cost["train_steps"] = train_meta["result"]["train"]["steps"]
+        out["runs"].append({**record, **_scored(results, task), "feasible": True, "cost": cost})
     return out
+
+
+def _scored(results: dict, task: str) -> dict:
+    """The headline score and items, plus the continuous score when the evaluation has one."""
+    from evals.lmeval import continuous_record, score_record
+
+    record = score_record(results, task)
+    continuous = continuous_record(results)
+    return record if continuous is None else {**record, "continuous": continuous}

@@ -65,13 +65,17 @@ def human_stage(ctx: StepContext) -> dict:
     from distill.sources import rows_hash
     from distill.world import build_task
 
-    rows = build_task(_world(ctx.step.config["world"])).human()
+    task = build_task(_world(ctx.step.config["world"]))
+    rows = task.human()
+    val = task.val()
+    if val:  # the validation split early stopping reads (same distribution, never trained on)
+        save_source(val, ctx.folder / "val")
     if "write_s" in ctx.step.config:  # the human-time ledger: each row cost a solution written from scratch
         from distill.human.stage import priced_human_rows
 
         rows = priced_human_rows(rows, ctx.step.config["write_s"])
     save_source(rows, ctx.folder / "source")
-    return {"rows": len(rows), "content_hash": rows_hash(rows)}
+    return {"rows": len(rows), "val_rows": len(val), "content_hash": rows_hash(rows)}
 
 
 def generate_stage(ctx: StepContext) -> dict:
@@ -116,8 +120,10 @@ def train_stage(ctx: StepContext) -> dict:
         atomic_write_json(ctx.folder / "infeasible.json", plan.to_dict())
         return {"mix": plan.to_dict(), "feasible": False}
     # only this process prepared the data; the training processes (maybe on several nodes) only train
+    val = ctx.dep("human") / "val"
     result = ctx.train(TrainJob(model=student, data=str(data), out_dir=str(ctx.folder),
-                                train=Train.model_validate(cfg["train"]), seed=cfg["mix"]["seed"]))
+                                train=Train.model_validate(cfg["train"]), seed=cfg["mix"]["seed"],
+                                val_data=str(val) if (val / "data").exists() else None))
     return {"mix": plan.to_dict(), "feasible": True, "train": _as_dict(result)}
 
 

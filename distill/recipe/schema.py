@@ -44,6 +44,7 @@ class ArithmeticWorld(Section):
     ops: list[Literal["+", "-"]] = Field(default_factory=lambda: ["+", "-"], min_length=1)
     human_pool: PosInt = 1000
     test_size: PosInt = 500
+    val_size: Annotated[int, Field(ge=0)] = 500  # validation split (early stopping); never the test split
     seed: int = 0
 
     @model_validator(mode="after")
@@ -73,6 +74,8 @@ class DatasetWorld(Section):
     prompts_adapter: str | None = None  # when the prompt pool has another schema (e.g. metamath)
     test: DataRef
     human_pool: PosInt | None = None  # None: the whole human split is the pool
+    # validation split for early stopping: the last val_size rows of the human split, never in the pool
+    val_size: Annotated[int, Field(ge=0)] = 0
     test_size: PosInt | None = None
     seed: int = 0
 
@@ -182,6 +185,8 @@ HumanSource = Literal["human", "edited", "first_error", "picked"]
 class Arm(Section):
     name: SafeName
     fraction: Fraction
+    # this arm's data ladder when it differs from mixes.sizes (spend runs where they inform the fit)
+    sizes: list[PosInt] | None = Field(default=None, min_length=1)
     synthetic: Literal["synthetic", "verified"] = "synthetic"
     # the source of the (1 - f) part: written from scratch, or expert work on teacher drafts
     human: HumanSource = "human"
@@ -251,6 +256,23 @@ class KD(Section):
     temperature: PosFloat = 1.0
 
 
+class EarlyStop(Section):
+    """Train until held-out loss stops improving, then anneal: what a point on a curve should mean is
+    "the best this student reaches from these N examples", not "what a fixed budget happened to reach".
+
+    Every ``every`` optimizer steps the loss on the world's validation split (human distribution,
+    never the test split) is measured. After ``patience`` checks without an improvement of at least
+    ``min_delta`` the learning rate decays linearly to 0 over ``cooldown`` x the steps run so far
+    (annealing removes most of the seed-to-seed noise a stop at full learning rate leaves), then
+    training ends. The budget (``tokens``/``epochs``) is the cap; a run that reaches it first records so.
+    """
+
+    every: PosInt = 25  # optimizer steps between validation checks
+    patience: PosInt = 3  # checks without improvement before the cooldown starts
+    min_delta: Annotated[float, Field(ge=0.0)] = 0.0  # nats per token
+    cooldown: Annotated[float, Field(ge=0.0, le=1.0)] = 0.25  # share of the steps so far
+
+
 class Train(Section):
     epochs: PosFloat | None = None
     tokens: PosInt | None = None  # fixed training tokens: the same compute at every N
@@ -268,6 +290,7 @@ class Train(Section):
     accelerate_config: str | None = None  # e.g. recipes/accelerate/zero2.yaml; None: single process
     log_every: PosInt = 10
     kd: KD = KD()
+    early_stop: EarlyStop | None = None  # None: train the whole budget
 
     @model_validator(mode="after")
     def _budget(self) -> "Train":
@@ -330,8 +353,18 @@ class Costs(Section):
     device_hour: Annotated[float, Field(ge=0.0)] = 2.0
 
 
+class ConvergenceCheck(Section):
+    """Retrain each arm's largest N with ``factor`` x the budget (tokens or epochs; early-stop patience
+    too) for these seeds; the report calls the students undertrained when that moves the score by
+    seed noise or more."""
+
+    factor: Annotated[float, Field(gt=1.0)] = 2.0
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+
+
 class Report(Section):
     epsilon: PosFloat = 0.01  # gain per doubling (score units) below which an arm has saturated
+    convergence: ConvergenceCheck | None = None
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.9
     bootstrap: PosInt = 1000
     costs: Costs = Costs()
@@ -423,6 +456,8 @@ class Recipe(Section):
                 raise ValueError("an arm uses human: picked, which needs generation.samples_per_prompt >= 2")
         if self.train.kd.weight > 0 and self.train.kd.source == "stored" and not self.generation.logprobs_topk:
             raise ValueError("train.kd.source=stored needs generation.logprobs_topk > 0")
+        if self.train.early_stop is not None and self.world.val_size == 0:
+            raise ValueError("train.early_stop needs a validation split: set world.val_size > 0")
         if self.teacher.model is None and self.world.kind != "arithmetic":
             raise ValueError("teacher.model is required for a dataset world (only the embedded world builds one)")
         return self

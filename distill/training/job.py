@@ -34,6 +34,7 @@ class TrainJob:
     seed: int = 0
     teacher: ModelSpec | None = None  # online KD: an HF model sharing the student's vocabulary
     accelerate_config: str | None = None  # overrides train.accelerate_config
+    val_data: str | None = None  # a ``datasets`` folder of held-out rows: needed by train.early_stop
     progress: bool | None = None  # tqdm on rank 0; None: only when stderr is a terminal
 
     def __post_init__(self) -> None:

@@ -29,6 +29,7 @@ from distill import distributed
 from distill.artifacts import atomic_write_json, write_meta
 from distill.models import load_model, load_tokenizer
 from distill.training import attention, checkpoints, losses
+from distill.training.early_stop import Stopper, ValidationSet, replay
 from distill.training.data import Corpus, load_corpus
 from distill.training.job import TrainJob, TrainResult, finished_result
 from distill.training.packing import IGNORE, Packed, RowStream, collate
@@ -63,6 +64,8 @@ def train_here(job: TrainJob, tracker: Tracker | None = None, stop: StopRule | N
         run = _build(job, rt)
         start, records = checkpoints.resume(rt, job, out)
         run.losses = [r["loss"] for r in records]
+        if run.stopper is not None:
+            run.stopper = replay(job.train.early_stop, records)
         _loop(run, start, out, tracker, stop)
         used_attention = rt.unwrap(run.model).config._attn_implementation
         rt.unwrap(run.model).set_attn_implementation(run.saved_attention)
@@ -94,6 +97,9 @@ class _Run:
     losses: list[float] = field(default_factory=list)
     loop_s: float = 0.0  # seconds inside optimizer steps (throughput excludes setup and saving)
     stopped_at: int | None = None  # the step a stop rule ended training at
+    validation: ValidationSet | None = None  # train.early_stop: the held-out rows
+    stopper: Stopper | None = None
+    final_val_loss: float | None = None
 
 
 def _build(job: TrainJob, rt: distributed.Runtime) -> _Run:
@@ -115,7 +121,14 @@ def _build(job: TrainJob, rt: distributed.Runtime) -> _Run:
     raw = _optimizer(model, train.lr, train.weight_decay)
     wrapped, optimizer = rt.prepare(model, raw, plan.accumulation, plan.micro_batch_size, train.max_grad_norm)
     teacher = _teacher(job, tokenizer, rt.device) if kd.weight > 0 and kd.source == "online" else None
-    return _Run(job, rt, tokenizer, corpus, stream, plan, wrapped, optimizer, raw, teacher, saved_attention)
+    run = _Run(job, rt, tokenizer, corpus, stream, plan, wrapped, optimizer, raw, teacher, saved_attention)
+    if train.early_stop is not None:
+        if job.val_data is None:
+            raise ValueError(f"{job.out_dir}: train.early_stop needs validation data (job.val_data)")
+        run.validation = ValidationSet(job.val_data, tokenizer, train.seq_len, train.micro_batch_size,
+                                       tokenizer.pad_token_id)
+        run.stopper = Stopper(train.early_stop)
+    return run
 
 
 def _packed_attention(model: torch.nn.Module) -> None:
@@ -177,18 +190,23 @@ def _loop(run: _Run, start: int, out: Path, tracker: Tracker | None, stop: StopR
                           passes=run.stream.passes_done(plan.step_rows(step)[1]),
                           **{f"tokens/{s}": n for s, n in tokens.items()})
             run.losses.append(record["loss"])
+            if run.stopper is not None and run.stopper.due(step + 1):
+                record["val_loss"] = run.validation.loss(run.model, rt.device)
+                run.stopper.observe(step + 1, record["val_loss"])
             if rt.is_main:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 if tracker is not None:
                     tracker(dict(record), step + 1)
                 _report(bar, record, plan.steps, train.log_every, show)
-            if stop is not None and _ask(stop, run, step + 1):
+            if stop is not None and _ask(stop, run, step + 1) or run.stopper and run.stopper.done(step + 1):
                 run.stopped_at = step + 1
                 break
             if (step + 1) % train.checkpoint_every == 0 and step + 1 < plan.steps:
                 checkpoints.save(rt, out, step + 1, plan.steps)
     bar.close()
+    if run.validation is not None:  # with the packed attention the rows need
+        run.final_val_loss = run.validation.loss(run.model, rt.device)
 
 
 def _ask(stop: StopRule, run: _Run, step: int) -> bool:
@@ -227,7 +245,7 @@ def _tokens_until(run: _Run, step: int) -> dict[str, int]:
 def _step(run: _Run, step: int) -> dict:
     """One optimizer step over the global batch; returns the step's metrics (same on every rank)."""
     rt, plan, train, kd = run.rt, run.plan, run.job.train, run.job.train.kd
-    lr = lr_at(step, plan, train)
+    lr = lr_at(step, plan, train) * (run.stopper.lr_factor(step) if run.stopper else 1.0)
     for group in run.raw_optimizer.param_groups:
         group["lr"] = lr
     denom = max(run.corpus.loss_weight(run.stream.rows(*plan.step_rows(step))), 1e-12)
@@ -325,5 +343,13 @@ def _result(run: _Run, start: int, wall_s: float, used_attention: str) -> TrainR
         padding_waste=_padding_waste(run, steps), truncated=c.truncated,
         world_size=rt.world_size, devices=rt.describe(), resumed_from=start,
         extra={"backend": rt.backend, "accumulation": plan.accumulation, "threads": rt.threads,
-               "attention": used_attention},
+               "attention": used_attention, **_early_stop_summary(run, steps)},
     )
+
+
+def _early_stop_summary(run: _Run, steps: int) -> dict:
+    """Where a run stopped and why, and its final held-out loss (the point on the curve is this model)."""
+    if run.stopper is None:
+        return {}
+    return {"early_stop": {**run.stopper.summary(steps, run.plan.steps),
+                           "final_val_loss": run.final_val_loss}}

@@ -18,6 +18,7 @@ class Task:
     prompts: Callable[[int], list[dict]]  # prompts for the teacher: {id, prompt, meta: {answer}}
     test: Callable[[], list[dict]]  # held-out rows with reference completion and meta.answer
     extract_answer: Callable[[str], str | None]
+    val: Callable[[], list[dict]] = list  # held-out rows of the human distribution for early stopping
 
     def verify(self, row: dict, completion: str) -> bool:
         answer = (row.get("meta") or {}).get("answer")
@@ -45,4 +46,5 @@ def _arithmetic(world: ArithmeticWorld) -> Task:
         prompts=prompts,
         test=lambda: [ar.record(p) for p in ar.problems(world, "test", world.test_size)],
         extract_answer=ar.extract_answer,
+        val=lambda: [ar.record(p) for p in ar.problems(world, "val", world.val_size)],
     )

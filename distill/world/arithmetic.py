@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from distill.recipe.schema import ArithmeticWorld
 
 ANSWER = re.compile(r"A:(-?\d+)")
-STREAMS = ("test", "human", "prompts", "teacher")
+STREAMS = ("test", "human", "prompts", "teacher", "val")
 
 
 @dataclass(frozen=True)

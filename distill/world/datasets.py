@@ -89,13 +89,19 @@ def dataset_task(world: DatasetWorld) -> Task:
                 if r["prompt"] not in held_out]
         return [{"id": r["id"], "prompt": r["prompt"], "meta": r["meta"]} for r in rows[:count]]
 
-    def human() -> list[dict]:
-        rows = _rows(world.human, adapter, "human", "human", world.human_pool)
-        missing = [r["id"] for r in rows if not r["completion"]]
+    def split() -> tuple[list[dict], list[dict]]:
+        """(pool, validation): validation is the human split's last val_size rows, never pooled."""
+        rows = _rows(world.human, adapter, "human", "human", None)
+        if world.val_size and world.val_size >= len(rows):
+            raise ValueError(f"world.val_size={world.val_size} leaves no human rows (dataset "
+                             f"{world.human.path!r} has {len(rows)})")
+        pool, val = (rows[:-world.val_size], rows[-world.val_size:]) if world.val_size else (rows, [])
+        pool = pool[:world.human_pool] if world.human_pool is not None else pool
+        missing = [r["id"] for r in pool + val if not r["completion"]]
         if missing:
             raise ValueError(f"adapter {adapter.name!r} gives no human solution for {missing[0]} "
                              f"(dataset {world.human.path!r})")
-        return rows
+        return pool, val
 
-    return Task(name=adapter.name, human=human, prompts=prompts, test=test,
-                extract_answer=adapter.extract_answer)
+    return Task(name=adapter.name, human=lambda: split()[0], prompts=prompts, test=test,
+                extract_answer=adapter.extract_answer, val=lambda: split()[1])

@@ -1,0 +1,155 @@
+"""Measured claims about a sweep, each with its interval: the verdict is built only from these.
+
+- ``seed_noise``: the seed-to-seed standard deviation of every cell (arm, N) and their median: how
+  precise the instrument is;
+- ``versus_teacher``: each arm's mean at its largest N minus the teacher's score (paired bootstrap
+  over seeds and items), and where it plateaus relative to the teacher;
+- ``wall``: a human-only arm's gain per doubling of N up to the human pool and past it (repeats);
+- ``convergence``: runs retrained with a larger budget against the same seeds' regular runs.
+
+A difference is "outside noise" only when its interval excludes zero. Pure numpy; no I/O.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from evals.uncertainty import Analysis, ArmBootstrap, Interval, interval
+
+
+def outside(iv: Interval | None) -> bool:
+    """The interval excludes zero (NaN bounds never do)."""
+    return iv is not None and (iv.lower > 0 or iv.upper < 0)
+
+
+@dataclass(frozen=True)
+class CellNoise:
+    arm: str
+    n: float
+    seeds: int
+    sd: float  # sample SD of the seeds' scores (NaN with one seed)
+
+
+def seed_noise(result: Analysis) -> list[CellNoise]:
+    return [CellNoise(ab.arm, float(n), len(v), float(np.std(v, ddof=1)) if len(v) > 1 else math.nan)
+            for ab in result.arms.values() for n, v in zip(ab.ns, ab.scores_by_n)]
+
+
+def median_sd(cells: Sequence[CellNoise]) -> float:
+    sds = [c.sd for c in cells if math.isfinite(c.sd)]
+    return float(np.median(sds)) if sds else math.nan
+
+
+@dataclass(frozen=True)
+class TeacherComparison:
+    arm: str
+    n: float  # the arm's largest measured N
+    diff: Interval  # mean score at n minus the teacher's score
+    asymptote_gap: Interval | None  # y_inf minus the teacher; None when y_inf is not identified
+
+    @property
+    def plateau(self) -> str:
+        """'at', 'below' or 'above' the teacher, from the asymptote when identified, else the last mean."""
+        iv = self.asymptote_gap or self.diff
+        return "at" if not outside(iv) else "below" if iv.upper < 0 else "above"
+
+
+def versus_teacher(result: Analysis, level: float) -> list[TeacherComparison]:
+    reps = result.replicates
+    if reps.ceiling is None:
+        return []
+    out = []
+    for arm, ab in result.arms.items():
+        s = result.summaries[arm]
+        dof = reps.dof([arm])
+        diff = interval(ab.mean_reps[:, -1] - reps.ceiling_reps, ab.means[-1] - reps.ceiling.score, level, dof)
+        gap = None
+        if s.identified("y_inf"):
+            gap = interval(ab.params["y_inf"] - reps.ceiling_reps, s.fit.y_inf - reps.ceiling.score, level, dof)
+        out.append(TeacherComparison(arm, float(ab.ns[-1]), diff, gap))
+    return out
+
+
+@dataclass(frozen=True)
+class Wall:
+    arm: str
+    pool: float
+    before: Interval  # points per doubling between the last two N <= pool
+    after: Interval  # points per doubling from the pool's N to the first N past it
+    drop: Interval  # before - after
+
+    @property
+    def binds(self) -> bool:
+        return self.drop.lower > 0
+
+
+def wall(ab: ArmBootstrap, pool: float | None, level: float) -> Wall | None:
+    """Gains per doubling of a human-only arm around its pool; None without two N up to the pool
+    and one past it."""
+    if pool is None:
+        return None
+    below = np.flatnonzero(ab.ns <= pool)
+    above = np.flatnonzero(ab.ns > pool)
+    if below.size < 2 or above.size == 0:
+        return None
+    i, j, k = below[-2], below[-1], above[0]
+    per = lambda a, b: (ab.mean_reps[:, b] - ab.mean_reps[:, a]) / math.log2(ab.ns[b] / ab.ns[a])
+    point = lambda a, b: (ab.means[b] - ab.means[a]) / math.log2(ab.ns[b] / ab.ns[a])
+    dof = ab.replicates.dof([ab.arm])
+    before, after = per(i, j), per(j, k)
+    return Wall(ab.arm, float(pool), interval(before, point(i, j), level, dof),
+                interval(after, point(j, k), level, dof),
+                interval(before - after, point(i, j) - point(j, k), level, dof))
+
+
+@dataclass(frozen=True)
+class Convergence:
+    arm: str
+    n: float
+    factor: float  # budget multiple of the check runs
+    seeds: int  # seeds retrained
+    shift: float  # mean over those seeds of (check score - regular score)
+    seed_sd: float  # the cell's seed-to-seed SD (regular runs)
+
+    @property
+    def converged(self) -> bool:
+        return math.isfinite(self.seed_sd) and abs(self.shift) < self.seed_sd
+
+
+def convergence(checks: Sequence[Mapping], runs: Sequence, cells: Sequence[CellNoise]) -> list[Convergence]:
+    """Pair each check run with the regular run of the same arm, N and seed."""
+    regular = {(r.arm, r.n, r.seed): r.score for r in runs}
+    sd = {(c.arm, c.n): c.sd for c in cells}
+    groups: dict[tuple, list[float]] = {}
+    for c in checks:
+        key = (c["arm"], c["n"], c["seed"])
+        if key in regular and c.get("score") is not None:
+            groups.setdefault((c["arm"], float(c["n"]), float(c["factor"])), []).append(c["score"] - regular[key])
+    return [Convergence(arm, n, factor, len(d), float(np.mean(d)), sd.get((arm, n), math.nan))
+            for (arm, n, factor), d in groups.items()]
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Everything the verdict may state beyond the fits, for one score."""
+
+    score: str  # which score the claims rest on, in words
+    cells: tuple[CellNoise, ...]
+    teacher: tuple[TeacherComparison, ...]
+    walls: tuple[Wall, ...]
+    convergence: tuple[Convergence, ...] = ()
+
+    @property
+    def median_sd(self) -> float:
+        return median_sd(self.cells)
+
+
+def claims(result: Analysis, *, level: float, pool: float | None, score: str,
+           checks: Sequence[Mapping] = ()) -> Claims:
+    cells = seed_noise(result)
+    walls = [wall(ab, pool, level) for ab in result.arms.values() if ab.fraction == 0.0]
+    return Claims(score, tuple(cells), tuple(versus_teacher(result, level)), tuple(w for w in walls if w),
+                  tuple(convergence(checks, result.replicates.runs, cells)))

@@ -1,0 +1,131 @@
+"""The report's precision sections: seed noise per cell, the convergence check, the teacher and wall
+comparisons behind the verdict, and the same curves on the continuous score.
+
+A run record may carry ``continuous: {name, score, items}`` beside its exact-match ``score``/``items``
+(``evals.lmeval.continuous_record``); ceiling and floor likewise. The continuous analysis is the
+exact-match analysis rerun on those values, with the same bootstrap and intervals.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from evals import plots
+from evals.checks import Claims, claims, outside
+from evals.saturation import as_runs
+from evals.uncertainty import Analysis, Interval, analyze
+from evals.verdict import claims_verdict
+
+EXACT = "exact match of the final answer"
+
+
+def strip_continuous(record: Any) -> Any:
+    return {k: v for k, v in record.items() if k != "continuous"} if isinstance(record, Mapping) else record
+
+
+def continuous_view(runs: Sequence[Mapping], ceiling: Any, floor: Any) -> tuple[str, list, Any, Any] | None:
+    """(score name, runs, ceiling, floor) with the continuous score in place of exact match, or None
+    when a feasible run or a reference lacks one."""
+    def swap(record: Any) -> Any:
+        if record is None or not isinstance(record, Mapping) or "continuous" not in record:
+            return None
+        c = record["continuous"]
+        return {**strip_continuous(record), "score": c["score"], "items": c["items"]}
+
+    feasible = [r for r in runs if r.get("feasible", True)]
+    swapped = [swap(r) for r in feasible]
+    refs = [swap(x) if x is not None else None for x in (ceiling, floor)]
+    if not feasible or any(r is None for r in swapped) or any(x is not None and s is None
+                                                               for x, s in zip((ceiling, floor), refs)):
+        return None
+    return feasible[0]["continuous"]["name"], swapped, refs[0], refs[1]
+
+
+def _sd(x: float) -> str:
+    return "–" if not math.isfinite(x) else f"{100 * x:.1f}"
+
+
+def noise_blocks(found: Claims) -> list[tuple]:
+    cells = found.cells
+    arms = list(dict.fromkeys(c.arm for c in cells))
+    ns = sorted({c.n for c in cells})
+    by = {(c.arm, c.n): c for c in cells}
+    rows = [[plots.fmt_n(n)] + [_sd(by[(a, n)].sd) if (a, n) in by else "" for a in arms] for n in ns]
+    worst = max((c for c in cells if math.isfinite(c.sd)), key=lambda c: c.sd, default=None)
+    text = (f"Seed-to-seed standard deviation of each cell (points, {EXACT}). Median over cells: "
+            f"{_sd(found.median_sd)}" + (f"; largest: {_sd(worst.sd)} ({worst.arm}, N={plots.fmt_n(worst.n)})."
+                                         if worst else "."))
+    return [("h", 2, "Seed noise"), ("p", text), ("table", ["N"] + arms, rows)]
+
+
+def convergence_blocks(found: Claims) -> list[tuple]:
+    if not found.convergence:
+        return [("h", 2, "Convergence check"),
+                ("p", "Not run (report.convergence is off): nothing here says the students are trained to "
+                      "their data limit.")]
+    rows = [[c.arm, plots.fmt_n(c.n), f"{c.factor:g}x", str(c.seeds), f"{100 * c.shift:+.1f}", _sd(c.seed_sd),
+             "yes" if c.converged else "NO: undertrained"] for c in found.convergence]
+    head = ["arm", "N", "budget", "seeds", "score change (points)", "seed SD", "converged"]
+    return [("h", 2, "Convergence check"),
+            ("p", "Each arm's largest N retrained with a larger budget on the same data and seed; converged "
+                  "when the change is smaller than the cell's seed SD."), ("table", head, rows)]
+
+
+def _ci(iv: Interval | None, signed: bool = True) -> str:
+    if iv is None or not math.isfinite(iv.estimate):
+        return "–"
+    f = "+.1f" if signed else ".1f"
+    return f"{100 * iv.estimate:{f}} [{100 * iv.lower:{f}}, {100 * iv.upper:{f}}]"
+
+
+def comparison_blocks(found: Claims) -> list[tuple]:
+    """The teacher and wall comparisons the verdict quotes, as tables."""
+    blocks: list[tuple] = []
+    if found.teacher:
+        rows = [[c.arm, plots.fmt_n(c.n), _ci(c.diff), "yes" if outside(c.diff) else "no", _ci(c.asymptote_gap)
+                 if c.asymptote_gap else "not identified", c.plateau] for c in found.teacher]
+        blocks += [("h", 2, "Against the teacher"),
+                   ("table", ["arm", "largest N", "mean − teacher (points) [CI]", "outside noise",
+                              "y∞ − teacher [CI]", "plateau"], rows)]
+    if found.walls:
+        rows = [[w.arm, plots.fmt_n(w.pool), _ci(w.before), _ci(w.after), _ci(w.drop), "yes" if w.binds else "no"]
+                for w in found.walls]
+        blocks += [("h", 2, "The human data wall"),
+                   ("table", ["arm", "pool", "gain/doubling up to pool", "gain/doubling past it", "drop [CI]",
+                              "binds (outside noise)"], rows)]
+    return blocks
+
+
+def claims_summary(found: Claims) -> dict:
+    iv = lambda i: None if i is None else {"estimate": i.estimate, "lower": i.lower, "upper": i.upper}
+    return {"score": found.score, "median_seed_sd": found.median_sd,
+            "cells": [{"arm": c.arm, "n": c.n, "seeds": c.seeds, "sd": c.sd} for c in found.cells],
+            "teacher": [{"arm": c.arm, "n": c.n, "diff": iv(c.diff), "asymptote_gap": iv(c.asymptote_gap),
+                         "plateau": c.plateau} for c in found.teacher],
+            "walls": [{"arm": w.arm, "pool": w.pool, "before": iv(w.before), "after": iv(w.after),
+                       "drop": iv(w.drop), "binds": w.binds} for w in found.walls],
+            "convergence": [{"arm": c.arm, "n": c.n, "factor": c.factor, "seeds": c.seeds, "shift": c.shift,
+                             "seed_sd": c.seed_sd, "converged": c.converged} for c in found.convergence]}
+
+
+def continuous_section(sweep, cfg, out_dir: Path, seed: int, checks: Sequence[Mapping] = ()) -> tuple[list, dict | None, Path | None]:
+    """The curves, fits and claims again on the continuous score; ([], None, None) without one."""
+    view = continuous_view(sweep.runs, sweep.ceiling, sweep.floor)
+    if view is None:
+        return [], None, None
+    name, runs, ceiling, floor = view
+    result: Analysis = analyze(as_runs(runs), ceiling=ceiling, floor=floor, n_boot=cfg.bootstrap,
+                               level=cfg.confidence, eps=cfg.epsilon, seed=seed)
+    found = claims(result, level=cfg.confidence, pool=sweep.human_pool, score=f"the continuous score, {name}")
+    text = claims_verdict(list(result.summaries.values()), result.best, result.crossovers, found)
+    fig = plots.curves(out_dir / "curves_continuous.png", result.summaries, result.replicates.runs, [],
+                       ceiling=None if ceiling is None else ceiling["score"],
+                       floor=None if floor is None else floor["score"], human_pool=sweep.human_pool,
+                       unit=sweep.unit, title=f"{sweep.name}: {name}")
+    blocks = [("h", 2, f"The same curves on a continuous score: {name}"),
+              ("p", "Per item, the probability the model gives the whole reference solution (no generation, "
+                    "no exact-match threshold); scores in points of probability. " + text),
+              ("img", f"{name} vs N per arm", fig)] + comparison_blocks(found)
+    return blocks, {"verdict": text, **claims_summary(found)}, fig
