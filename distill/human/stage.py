@@ -19,7 +19,7 @@ from pathlib import Path
 from distill.artifacts import atomic_write_json
 from distill.human.annotation import AnnotationsPending, tasks_for
 from distill.human.primitives import Work, drafts_by_prompt, simulate
-from distill.recipe.schema import ArithmeticWorld, Experts
+from distill.recipe.schema import Experts
 from distill.sources import load_source, meta_of, save_source
 
 WAITING_FILE = "waiting.json"
@@ -83,7 +83,6 @@ def expert_stage(ctx) -> dict:
             raise ValueError("experts.kind=simulated needs the embedded world's solver; use a model or people")
         from distill.human.expert import SimulatedExpert
 
-        ArithmeticWorld.model_validate(cfg["world"])
         expert = SimulatedExpert(experts.times, experts.error_rate, experts.seed)
         work = simulate(primitive, _twinned(groups, primitive), expert, meta_of, experts.drafts)
     elif experts.kind == "model":
