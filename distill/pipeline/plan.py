@@ -7,6 +7,7 @@ not what it computes.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -83,8 +84,9 @@ def plan(recipe: Recipe) -> list[Step]:
             experts = _expert_steps(recipe, world, b.merge)
             steps.extend(experts.values())
             trains = _train_steps(recipe, student, human, b.merge, experts)
-            steps.extend(trains)
-            evals = _eval_steps(recipe, b.teacher, b.ref, student, trains)
+            checks = _check_steps(recipe, trains)
+            steps.extend(trains + checks)
+            evals = _eval_steps(recipe, b.teacher, b.ref, student, trains + checks)
             steps.extend(evals)
             add(Step("report", {"report": _dump(recipe.report), "mixes": _dump(recipe.mixes),
                                 "human_pool": _human_pool(recipe)}, tuple(e.id for e in evals)))
@@ -222,8 +224,9 @@ def _expert_steps(recipe: Recipe, world: dict, merge: Step) -> dict[str, Step]:
 
 
 def _arm_slice(arm) -> dict:
-    # an arm whose human part is written from scratch keeps the slice (and step ids) it had before
-    return arm.model_dump(mode="json", exclude={"human"} if arm.human == "human" else None)
+    # an arm whose human part is written from scratch keeps the slice (and step ids) it had before;
+    # its ladder is not part of a run (the run's own N is)
+    return arm.model_dump(mode="json", exclude={"human", "sizes"} if arm.human == "human" else {"sizes"})
 
 
 def _train_steps(recipe: Recipe, student: Step, human: Step, merge: Step,
@@ -231,7 +234,7 @@ def _train_steps(recipe: Recipe, student: Step, human: Step, merge: Step,
     m = recipe.mixes
     out = []
     for arm in m.arms:
-        for n in m.sizes:
+        for n in arm.sizes or m.sizes:
             for seed in m.seeds:
                 mix = {"arm": _arm_slice(arm), "n": n, "seed": seed, "unit": m.unit, "wall": _dump(m.wall),
                        "weights": dict(m.weights)}
@@ -241,6 +244,32 @@ def _train_steps(recipe: Recipe, student: Step, human: Step, merge: Step,
                 out.append(Step("train", {"mix": mix, "train": _dump(recipe.train)}, deps,
                                 {"arm": arm.name, "fraction": arm.fraction, "n": n, "seed": seed}))
     return out
+
+
+def _check_steps(recipe: Recipe, trains: list[Step]) -> list[Step]:
+    """The convergence check (``report.convergence``): each arm's largest N retrained with a larger
+    budget for a few seeds; the same data and seed, so the pair differs only in training."""
+    check = recipe.report.convergence
+    if check is None:
+        return []
+    largest: dict[str, int] = {}
+    for t in trains:
+        largest[t.labels["arm"]] = max(largest.get(t.labels["arm"], 0), t.labels["n"])
+    out = []
+    for t in trains:
+        if t.labels["n"] == largest[t.labels["arm"]] and t.labels["seed"] in check.seeds:
+            train = scaled_budget(recipe.train, check.factor)
+            out.append(Step("train", {**t.config, "train": _dump(train)}, t.deps, {**t.labels, "check": check.factor}))
+    return out
+
+
+def scaled_budget(train, factor: float):
+    """``train`` with factor x its budget (tokens or epochs) and, with early stopping, its patience."""
+    budget = {"tokens": round(train.tokens * factor)} if train.tokens is not None else {"epochs": train.epochs * factor}
+    if train.early_stop is not None:
+        budget["early_stop"] = train.early_stop.model_copy(
+            update={"patience": math.ceil(train.early_stop.patience * factor)})
+    return train.model_copy(update=budget)
 
 
 def _eval_steps(recipe: Recipe, teacher: Step | None, teacher_ref: dict, student: Step,
@@ -253,7 +282,8 @@ def _eval_steps(recipe: Recipe, teacher: Step | None, teacher_ref: dict, student
     if recipe.eval.floor:
         out.append(Step("eval", {**cfg, "model": {"step": student.id}}, (student.id,), {"role": "floor"}))
     for t in trains:
-        out.append(Step("eval", {**cfg, "model": {"step": t.id}}, (t.id,), {"role": "student", **t.labels}))
+        role = "check" if "check" in t.labels else "student"
+        out.append(Step("eval", {**cfg, "model": {"step": t.id}}, (t.id,), {"role": role, **t.labels}))
     return out
 
 
