@@ -60,8 +60,8 @@ def test_rendered_scripts_pass_sbatch_test_only(path, tmp_path, two_node_cluster
     monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
     shipped = load_recipe(path)
     recipe = load_recipe(path, [f"output_dir={tmp_path}", *_fit(shipped, two_node_cluster.partition)])
-    assert run_recipe(recipe, launcher="slurm", dry_run=True) == 0
-    scripts = sorted((tmp_path / recipe.name / "slurm" / "scripts").glob("*.sbatch"))
+    assert run_recipe(recipe, launcher="slurm", dry_run=True, scripts_dir=tmp_path / "scripts") == 0
+    scripts = sorted((tmp_path / "scripts").glob("*.sbatch"))
     assert scripts
     for script in scripts:
         slurm.submit(script, test_only=True)  # raises SlurmError with sbatch's one-line answer
