@@ -25,7 +25,7 @@ def lineage_train_stage(ctx: StepContext) -> dict:
     from distill.pipeline.stages import _as_dict, model_ref
     from distill.recipe.schema import Train
     from distill.sources import load_source
-    from distill.training import TrainJob, train
+    from distill.training import TrainJob
 
     cfg = ctx.step.config
     lineage = cfg["lineage"]
@@ -41,9 +41,9 @@ def lineage_train_stage(ctx: StepContext) -> dict:
         raise ValueError(f"generation {lineage['generation']} ({lineage.get('policy')}): no rows to train on "
                          f"(pool sizes {[len(p) for p in pools]})")
     Dataset.from_list(rows).save_to_disk(str(ctx.folder / MIX))
-    result = train(TrainJob(model=student.model, data=str(ctx.folder / MIX), out_dir=str(ctx.folder),
-                            train=Train.model_validate(cfg["train"]), seed=lineage["seed"]),
-                   tracker=ctx.tracker.log)
+    # the student's model spec and the step's allocation (processes, nodes), like the mix train stage
+    result = ctx.train(TrainJob(model=student, data=str(ctx.folder / MIX), out_dir=str(ctx.folder),
+                                train=Train.model_validate(cfg["train"]), seed=lineage["seed"]))
     return {"lineage": lineage, "rows": len(rows), "sources": dict(Counter(r["source"] for r in rows)),
             "train": _as_dict(result)}
 
