@@ -41,9 +41,12 @@ def lineage_train_stage(ctx: StepContext) -> dict:
         raise ValueError(f"generation {lineage['generation']} ({lineage.get('policy')}): no rows to train on "
                          f"(pool sizes {[len(p) for p in pools]})")
     Dataset.from_list(rows).save_to_disk(str(ctx.folder / MIX))
-    # the student's model spec and the step's allocation (processes, nodes), like the mix train stage
+    # the student's model spec and the step's allocation (processes, nodes), like the mix train stage;
+    # early stopping (train.early_stop) reads the world's validation split, as for any student
+    val = ctx.dep("human") / "val"
     result = ctx.train(TrainJob(model=student, data=str(ctx.folder / MIX), out_dir=str(ctx.folder),
-                                train=Train.model_validate(cfg["train"]), seed=lineage["seed"]))
+                                train=Train.model_validate(cfg["train"]), seed=lineage["seed"],
+                                val_data=str(val) if (val / "data").exists() else None))
     return {"lineage": lineage, "rows": len(rows), "sources": dict(Counter(r["source"] for r in rows)),
             "train": _as_dict(result)}
 

@@ -136,6 +136,7 @@ def _teachers_sweep(recipe: Recipe, branches: list[_Branch], student: Step, huma
     for b in branches:
         trains = [replace(t, labels={**t.labels, "teacher": b.name}) if b.merge.id in t.deps else t
                   for t in _train_steps(recipe, student, human, b.merge)]
+        trains += _check_steps(recipe, trains)  # convergence checks keep their run's teacher label
         evals = [replace(e, labels={**e.labels, "teacher": b.name}) if e.labels["role"] == "teacher" else e
                  for e in _eval_steps(recipe, b.teacher, b.ref, student, trains)]
         reports.append(Step("report", {"report": _dump(recipe.report), "mixes": _dump(recipe.mixes),

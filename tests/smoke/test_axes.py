@@ -63,3 +63,9 @@ def test_teachers_share_the_human_arm_and_compare_side_by_side(tmp_path, cache):
     assert rows[0]["human_y_inf"] == rows[1]["human_y_inf"], "the human arm is one set of runs"
     trains = list(run_dir.glob("steps/train-*"))
     assert len(trains) == 3 * 2 + 2 * (2 * 3 * 2), "human arm once, synthetic and hybrid per teacher"
+
+    from distill.pipeline.run import rerun_report
+
+    before = compare.stat().st_mtime_ns
+    assert rerun_report(run_dir) == 0
+    assert compare.stat().st_mtime_ns > before, "`distill report` rewrites the comparison too"
