@@ -39,6 +39,7 @@ class VLLMBackend:
             tensor_parallel_size=gen.vllm.tensor_parallel_size,
             gpu_memory_utilization=gen.vllm.gpu_memory_utilization,
             max_logprobs=max(20, gen.logprobs_topk))
+        self.tokenizer = self.llm.get_tokenizer()
         self.version = getattr(vllm, "__version__", None)
 
     def describe(self) -> dict:
@@ -53,15 +54,22 @@ class VLLMBackend:
                                       max_tokens=sampling.max_new_tokens, seed=r.seed,
                                       logprobs=sampling.logprobs_topk or None) for r in requests]
         outputs = self.llm.generate([r.prompt for r in requests], params, use_tqdm=False)
-        return [to_completion(r, out, sampling.logprobs_topk) for r, out in zip(requests, outputs)]
+        return [to_completion(r, out, sampling.logprobs_topk, self.tokenizer) for r, out in zip(requests, outputs)]
 
 
-def to_completion(request: Request, output, k: int) -> Completion:
-    """A vLLM ``RequestOutput`` as a ``Completion`` (token ids include a final EOS, as vLLM reports)."""
+def to_completion(request: Request, output, k: int, tokenizer=None) -> Completion:
+    """A vLLM ``RequestOutput`` as a ``Completion`` (token ids include a final EOS, as vLLM reports).
+
+    With ``tokenizer`` the text is the decoding of the generated tokens (EOS excluded), as the hf
+    backend writes it: vLLM's incremental detokenizer holds back an unfinished UTF-8 sequence at the
+    end, so its own text is not always the decoding of its tokens."""
     first = output.outputs[0]
     token_ids = list(first.token_ids)
     finish = "stop" if first.finish_reason == "stop" else "length"
-    completion = Completion(request.id, request.sample, first.text, len(token_ids), finish,
+    text = first.text
+    if tokenizer is not None:
+        text = tokenizer.decode(token_ids[:-1] if finish == "stop" else token_ids, skip_special_tokens=True)
+    completion = Completion(request.id, request.sample, text, len(token_ids), finish,
                             len(output.prompt_token_ids or []))
     if k and first.logprobs is not None:
         completion.token_ids = token_ids
