@@ -118,9 +118,11 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
     lines, facts = [], {}
     for c in curves.values():
         keep = c.ratio
+        change = ("within noise of no change" if keep.contains(1.0) else "a loss beyond noise" if keep.upper < 1
+                  else "a gain beyond noise")
         lines.append(f"{c.policy}: the test score {_direction(c.slope, 'points per generation')} over "
                      f"generations {c.generations[0]}–{c.generations[-1]}; the last generation keeps "
-                     f"{_pts(keep, 100, 0)}% of generation 0's score; distinct answers "
+                     f"{_pts(keep, 100, 0)}% of generation 0's score ({change}); distinct answers "
                      f"{_direction(c.diversity_slope['distinct_answers'], 'points per generation')}.")
     rep, acc = curves.get("replace"), curves.get("accumulate")
     if rep is not None and acc is not None:
