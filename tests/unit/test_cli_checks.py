@@ -45,6 +45,7 @@ def test_overrides_after_launcher_and_dry_run_are_overrides():
     ("eval.include_path=/nonexistent/tasks", "eval.include_path='/nonexistent/tasks'"),
     ("student.model=/nonexistent/model", "student.model='/nonexistent/model'"),
     ("teacher.model=./no/such/model", "teacher.model='./no/such/model'"),
+    ("train.accelerate_config=/nonexistent/zero2.yaml", "train.accelerate_config=/nonexistent/zero2.yaml"),
 ])
 def test_validate_catches_what_would_fail_later(override, fragment, capsys, tmp_path):
     assert main(["validate", TINY, f"output_dir={tmp_path}", override]) == 2
@@ -171,3 +172,36 @@ def test_a_truncated_jsonl_row_is_named_with_its_line(tmp_path):
         load_rows(DataRef(path="json", data_files=str(path)))
     line = describe_error(info.value)
     assert line.startswith(f"ValueError: {path} line 2: not a JSON object"), line
+
+
+@pytest.mark.integration  # the first lookup of a name outside our folders indexes lm-eval's registry (15-80 s)
+def test_an_unknown_eval_task_is_caught_before_any_work(tmp_path, capsys):
+    assert main(["run", TINY, f"output_dir={tmp_path}", "eval.tasks=[distill_arith, gsm8k, distill_arihtm]"]) == 2
+    err = _one_error_line(capsys)
+    assert "eval.tasks.2='distill_arihtm'" in err and "did you mean 'distill_arith'" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_bad_row_at_run_time_is_named_in_status(tmp_path, capsys, monkeypatch):
+    """The human step of a dataset world reads a truncated JSON-lines file: the step's error, and so
+    `distill status`, name the file and the line (not datasets' generic wrapper)."""
+    from distill.pipeline.execute import execute_step
+
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"question": "q", "answer": "a #### 1"}) + "\n")
+    bad = tmp_path / "human.jsonl"
+    bad.write_text(good.read_text() + '{"question": "c", "ans\n')
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    refs = [f"world.{k}={{path: json, data_files: {v}}}" for k, v in (("human", bad), ("prompts", good), ("test", good))]
+    recipe = load_recipe(ROOT / "recipes/gsm8k/hybrid.yaml", [*refs, f"output_dir={tmp_path}", "world.val_size=0",
+                                                               f"teacher.model={tmp_path / 'model'}"])
+    run_dir, steps, _ = prepare_run(recipe)
+    human = next(s for s in steps if s.kind == "human")
+    with pytest.raises(ValueError):
+        execute_step(run_dir, human.id, threads=1)
+    capsys.readouterr()
+    assert main(["status", str(run_dir)]) == 1
+    failed = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("failed:")]
+    assert len(failed) == 1 and f"{bad} line 2: not a JSON object" in failed[0], failed
