@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from distill.human.expert import Action, step_offset
+from distill.human.expert import Action, SimulatedExpert, step_offset
 
 PRIMITIVES = ("edited", "first_error", "picked")
 
@@ -48,8 +48,9 @@ def drafts_by_prompt(rows: Sequence[dict], meta_of) -> dict[str, list[dict]]:
 
 def _meta(base: dict, expert, action: Action, draft_id: str, **extra) -> dict:
     meta = {k: v for k, v in base.items() if k in ("answer", "prompt_id")}
+    known = {"expert_erred": action.erred} if isinstance(expert, SimulatedExpert) else {}  # people: unknown
     return {**meta, "expert": expert.name, "simulated": bool(expert.simulated), "action": action.kind,
-            "draft_id": draft_id, "human_s": float(action.seconds), "expert_erred": action.erred, **extra}
+            "draft_id": draft_id, "human_s": float(action.seconds), **known, **extra}
 
 
 def edited_row(draft: dict, meta: dict, action: Action, expert) -> dict:
