@@ -202,3 +202,24 @@ def test_editing_a_local_file_in_place_changes_its_readers(what, expected, local
     finally:
         path.write_text(old)
     assert _changed(base, planned(_gsm8k(local_files))) == NONE, "same content, same ids"
+
+
+def test_a_hub_model_counts_by_its_cached_revision(tmp_path, monkeypatch):
+    """A hub id found in the local HF cache adds the commit it resolves to: a new download of `main`
+    (another commit) changes the steps that read the model."""
+    import huggingface_hub.constants as hf
+
+    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(tmp_path))
+    repo = tmp_path / "models--org--teacher"
+    (repo / "refs").mkdir(parents=True)
+
+    def cached(commit: str) -> list:
+        (repo / "snapshots" / commit).mkdir(parents=True, exist_ok=True)
+        (repo / "snapshots" / commit / "config.json").write_text("{}")
+        (repo / "refs" / "main").write_text(commit)
+        return planned(load_recipe(ROOT / "recipes/gsm8k/hybrid.yaml", ["teacher.model=org/teacher"]))
+
+    first = cached("a" * 40)
+    gen = next(s for s in first if s.kind == "generate")
+    assert gen.inputs == {"org/teacher": "rev:" + "a" * 40}
+    assert _changed(first, cached("b" * 40)) == GEN
