@@ -153,8 +153,19 @@ def with_inputs(steps: list, fingerprints: dict[str, str]) -> list:
     out = []
     for step in steps:
         used = _strings(identity_config(step.kind, step.config)) & fingerprints.keys()
-        new = replace(step, deps=tuple(new_id.get(d, d) for d in step.deps),
+        new = replace(step, deps=tuple(new_id.get(d, d) for d in step.deps), config=_renamed(step.config, new_id),
                       inputs={k: fingerprints[k] for k in sorted(used)})
         new_id[step.id] = new.id
         out.append(new)
     return out
+
+
+def _renamed(node: Any, new_id: dict[str, str]) -> Any:
+    """A config whose references to other steps (``{"step": id}``, e.g. an eval's model) follow their
+    new ids, as ``deps`` do."""
+    if isinstance(node, dict):
+        return {k: new_id.get(v, v) if k == "step" and isinstance(v, str) else _renamed(v, new_id)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_renamed(v, new_id) for v in node]
+    return node
