@@ -65,3 +65,16 @@ def test_validate_refuses_resources_that_cannot_work(recipe, overrides, fragment
     assert main(["validate", recipe, *overrides]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err, err
+
+
+def test_multinode_scripts_give_the_ceiling_its_own_resources(tmp_path, monkeypatch, capsys):
+    """The rendered gsm8k/multinode scripts: training on 2 nodes, the 70B teacher's evaluation with the
+    generation resources (8 GPUs, vLLM tensor parallel 8), the students' evaluations on one GPU."""
+    from distill.pipeline.run import run_recipe
+
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    recipe = load_recipe(ROOT / "recipes/gsm8k/multinode.yaml", [f"output_dir={tmp_path}"])
+    assert run_recipe(recipe, launcher="slurm", dry_run=True, scripts_dir=tmp_path / "s") == 0
+    text = {p.name.split("-", 1)[1]: p.read_text() for p in (tmp_path / "s").glob("*.sbatch")}
+    assert "--gres=gpu:8" in text["ceiling.sbatch"] and "--gres=gpu:1" in text["eval.sbatch"]
+    assert "--nodes=2" in text["train.sbatch"] and "DISTILL_ACCELERATE_CONFIG" not in text["train.sbatch"]
