@@ -93,8 +93,11 @@ def cmd_validate(args) -> int:
 
     axes = []
     if (m := recipe.mixes) is not None:
-        axes.append(f"{len(m.arms)} arms x {len(m.sizes)} sizes x {len(m.seeds)} seeds"
-                    + (f" x {len(recipe.teachers)} teachers" if recipe.teachers else ""))
+        sizes = {len(a.sizes or m.sizes) for a in m.arms}
+        ladder = f"{sizes.pop()} sizes" if len(sizes) == 1 else "their sizes"
+        axes.append(f"{len(m.arms)} arms x {ladder} x {len(m.seeds)} seeds"
+                    + (f" x {len(recipe.teachers)} teachers" if recipe.teachers else "")
+                    + (" + convergence checks" if recipe.report.convergence else ""))
     if (g := recipe.generations) is not None:
         axes.append(f"{g.count} generations x {len(g.policies)} policies x {len(g.seeds)} seeds")
     runs = sum(s.kind == "train" for s in plan(recipe))  # shared steps (the human arm) counted once

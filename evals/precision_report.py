@@ -117,7 +117,8 @@ def continuous_section(sweep, cfg, out_dir: Path, seed: int, checks: Sequence[Ma
         return [], None, None
     name, runs, ceiling, floor = view
     result: Analysis = analyze(as_runs(runs), ceiling=ceiling, floor=floor, n_boot=cfg.bootstrap,
-                               level=cfg.confidence, eps=cfg.epsilon, seed=seed)
+                               level=cfg.confidence, eps=cfg.epsilon, seed=seed,
+                               seed_pool={"cell": "n", "arm": "arm"}[cfg.seed_noise])
     found = claims(result, level=cfg.confidence, pool=sweep.human_pool, score=f"the continuous score, {name}")
     text = claims_verdict(list(result.summaries.values()), result.best, result.crossovers, found)
     fig = plots.curves(out_dir / "curves_continuous.png", result.summaries, result.replicates.runs, [],

@@ -38,6 +38,7 @@ from evals.checks import claims
 from evals.verdict import claims_verdict
 
 SWEEP_FILE = "records.json"
+SEED_POOL = {"cell": "n", "arm": "arm"}  # report.seed_noise -> uncertainty.resample(seed_pool=...)
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
     progress = tqdm(total=5, desc="report", unit="step", postfix=f"bootstrap x{cfg.bootstrap}")
     refs = [precision.strip_continuous(x) for x in (sweep.ceiling, sweep.floor)]
     result = analyze(runs, ceiling=refs[0], floor=refs[1], n_boot=cfg.bootstrap, level=cfg.confidence,
-                     eps=cfg.epsilon, seed=seed)
+                     eps=cfg.epsilon, seed=seed, seed_pool=SEED_POOL[cfg.seed_noise])
     progress.update()
     progress.set_postfix_str("law comparison")
     rows = fit_rows(result, runs)

@@ -21,7 +21,7 @@ def _label(arm: str, fraction: float) -> str:
     return f"{arm} (f={fraction:g})" if math.isfinite(fraction) else arm
 
 
-def _saturation_sentence(s: ArmSummary) -> str:
+def _saturation_sentence(s: ArmSummary, with_gap: bool = True) -> str:
     lvl, est = round(100 * s.n_sat.level), s.n_sat.estimate
     ci = f"{lvl}% CI {_fmt_n(s.n_sat.lower)}–{_fmt_n(s.n_sat.upper)}"
     pts = 100 * s.eps
@@ -39,7 +39,8 @@ def _saturation_sentence(s: ArmSummary) -> str:
                 f"beyond the largest N measured ({_fmt_n(s.n_range[1], True)})")
     else:
         text = f"{s.arm} saturates at N≈{_fmt_n(est)} ({ci})"
-    if s.teacher_gap is not None and math.isfinite(s.teacher_gap.estimate) and s.identified("teacher_gap"):
+    if with_gap and s.teacher_gap is not None and math.isfinite(s.teacher_gap.estimate) \
+            and s.identified("teacher_gap"):
         gap = 100 * s.teacher_gap.estimate
         text += f", {abs(gap):.1f} points {'below' if gap >= 0 else 'above'} the teacher"
     return text + "."
@@ -132,7 +133,8 @@ def claims_verdict(summaries: Sequence[ArmSummary], best: Sequence[BestFraction]
     noise label, crossovers, the convergence check, and which score the claims rest on."""
     by_arm = {s.arm: s for s in summaries}
     sentences = [f"Claims rest on {found.score}; median seed SD per cell {100 * found.median_sd:.1f} points."]
-    sentences += [_saturation_sentence(s) for s in summaries if s.fraction == 1.0][:1]
+    # the teacher sentences below compare with the teacher; the saturation sentence says only where
+    sentences += [_saturation_sentence(s, with_gap=False) for s in summaries if s.fraction == 1.0][:1]
     sentences += [_teacher_sentence(c, by_arm[c.arm]) for c in found.teacher if by_arm[c.arm].fraction == 1.0]
     sentences += [_wall_sentence(w) for w in found.walls]
     more = (_best_sentence(best), _crossover_sentence(crossovers), _noise_sentence(best),

@@ -365,6 +365,9 @@ class ConvergenceCheck(Section):
 class Report(Section):
     epsilon: PosFloat = 0.01  # gain per doubling (score units) below which an arm has saturated
     convergence: ConvergenceCheck | None = None
+    # seed noise for the intervals: each cell's own seeds ("cell"), or pooled over an arm's sizes
+    # ("arm": fewer seeds needed, but one noisy cell, e.g. mid-transition, widens all of the arm's)
+    seed_noise: Literal["cell", "arm"] = "cell"
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.9
     bootstrap: PosInt = 1000
     costs: Costs = Costs()

@@ -8,6 +8,7 @@ the saved student runs under the plain lm-eval CLI.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -161,6 +162,27 @@ def test_stop_rule_ends_training_early(tiny_model_dir, mix_dir, tmp_path):
     result = train(job, stop=stop)
     assert seen == [1, 2, 3] and result.steps == 3 and len(result.loss_tail) == 3
     assert (tmp_path / "run" / "model" / "model.safetensors").exists()
+
+
+def test_early_stop_ends_on_held_out_loss_then_anneals(tiny_model_dir, world, tmp_path):
+    from distill.recipe.schema import EarlyStop
+
+    data = _save(_rows(world, 16), tmp_path / "few")  # 16 examples: held-out loss soon stops falling
+    val = _save(_rows(world, 64, stream="val"), tmp_path / "val")
+    cfg = _train(tokens=400 * 8 * 128, lr=1e-2, schedule="constant", warmup_ratio=0.0,
+                 early_stop=EarlyStop(every=5, patience=2, cooldown=0.5))
+    result = train(TrainJob(model=str(tiny_model_dir), data=data, out_dir=str(tmp_path / "run"), train=cfg,
+                            val_data=val))
+    info = result.extra["early_stop"]
+    assert info["reason"] == "patience" and result.steps == info["stopped_at"] < info["cap"] == 400
+    assert info["cooldown_start"] + math.ceil(0.5 * info["cooldown_start"]) == result.steps
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    checks = [r for r in records if "val_loss" in r]
+    assert [r["step"] for r in checks] == list(range(5, info["cooldown_start"] + 1, 5))
+    assert min(r["val_loss"] for r in checks) == pytest.approx(info["best_val_loss"])
+    assert records[-1]["lr"] < 0.1 * cfg.lr and math.isfinite(info["final_val_loss"])
+    with pytest.raises(ValueError, match="needs validation data"):
+        train(TrainJob(model=str(tiny_model_dir), data=data, out_dir=str(tmp_path / "no-val"), train=cfg))
 
 
 @pytest.mark.parametrize("source", ["stored", "online"])
