@@ -54,23 +54,22 @@ def noise_blocks(found: Claims) -> list[tuple]:
     by = {(c.arm, c.n): c for c in cells}
     rows = [[plots.fmt_n(n)] + [_sd(by[(a, n)].sd) if (a, n) in by else "" for a in arms] for n in ns]
     worst = max((c for c in cells if math.isfinite(c.sd)), key=lambda c: c.sd, default=None)
+    largest = f"; largest: {_sd(worst.sd)} ({worst.arm}, N={plots.fmt_n(worst.n)})." if worst else "."
     text = (f"Seed-to-seed standard deviation of each cell (points, {EXACT}). Median over cells: "
-            f"{_sd(found.median_sd)}" + (f"; largest: {_sd(worst.sd)} ({worst.arm}, N={plots.fmt_n(worst.n)})."
-                                         if worst else "."))
+            f"{_sd(found.median_sd)}{largest}")
     return [("h", 2, "Seed noise"), ("p", text), ("table", ["N"] + arms, rows)]
 
 
 def convergence_blocks(found: Claims) -> list[tuple]:
     if not found.convergence:
-        return [("h", 2, "Convergence check"),
-                ("p", "Not run (report.convergence is off): nothing here says the students are trained to "
-                      "their data limit.")]
+        why = "Not run (report.convergence is off): nothing here says the students are trained to their data limit."
+        return [("h", 2, "Convergence check"), ("p", why)]
     rows = [[c.arm, plots.fmt_n(c.n), f"{c.factor:g}x", str(c.seeds), f"{100 * c.shift:+.1f}", _sd(c.seed_sd),
              "yes" if c.converged else "NO: undertrained"] for c in found.convergence]
     head = ["arm", "N", "budget", "seeds", "score change (points)", "seed SD", "converged"]
-    return [("h", 2, "Convergence check"),
-            ("p", "Each arm's largest N retrained with a larger budget on the same data and seed; converged "
-                  "when the change is smaller than the cell's seed SD."), ("table", head, rows)]
+    how = ("Each arm's largest N retrained with a larger budget on the same data and seed; converged when the "
+           "change is smaller than the cell's seed SD.")
+    return [("h", 2, "Convergence check"), ("p", how), ("table", head, rows)]
 
 
 def _ci(iv: Interval | None, signed: bool = True) -> str:

@@ -28,13 +28,12 @@ from tqdm.auto import tqdm
 
 from distill.artifacts import atomic_write_json, atomic_write_text, stable_hash
 from distill.recipe.schema import Report
-from evals import plots
-from evals import effort_report
+from evals import effort_report, plots
+from evals import precision_report as precision
+from evals.checks import claims
 from evals.frontier import Frontier, Prices, frontier, recommend
 from evals.saturation import as_runs, compare_fits, fit_power, fit_rectified
 from evals.uncertainty import Analysis, Interval, analyze
-from evals import precision_report as precision
-from evals.checks import claims
 from evals.verdict import claims_verdict
 
 SWEEP_FILE = "records.json"
@@ -138,7 +137,9 @@ def _fits_table(result: Analysis, rows: list[dict]) -> tuple[list[str], list[lis
     for row in rows:
         s = result.summaries[row["arm"]]
         law = "–" if row["better_law"] is None else f"{row['better_law']} ({row['delta_aicc']:.1f}, {row['law_strength']})"
-        shown = lambda name, text: text if s.identified(name) else "not identified"
+        def shown(name: str, text: str, s=s) -> str:
+            return text if s.identified(name) else "not identified"
+
         body.append([row["arm"], f"{s.fraction:g}", str(row["runs"]), f"{_n(s.n_range[0])}–{_n(s.n_range[1])}",
                      shown("y_inf", _ci(s.y_inf)), shown("exponent", _ci(s.exponent, _num)),
                      shown("n_sat", _ci(s.n_sat, _n)), shown("pgr_inf", _ci(s.pgr_inf, _pct)),

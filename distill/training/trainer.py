@@ -29,8 +29,8 @@ from distill import distributed
 from distill.artifacts import atomic_write_json, write_meta
 from distill.models import load_model, load_tokenizer
 from distill.training import attention, checkpoints, losses
-from distill.training.early_stop import Stopper, ValidationSet, replay
 from distill.training.data import Corpus, load_corpus
+from distill.training.early_stop import Stopper, ValidationSet, replay
 from distill.training.job import TrainJob, TrainResult, finished_result
 from distill.training.packing import IGNORE, Packed, RowStream, collate
 from distill.training.schedule import Plan, lr_at, make_plan

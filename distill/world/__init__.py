@@ -5,8 +5,8 @@ verifier serves every task: extract the final answer from a completion and compa
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from distill.recipe.schema import ArithmeticWorld, DatasetWorld
 

@@ -57,7 +57,7 @@ def test_flat_within_noise_and_unsaturated_curves_report_not_identified(tmp_path
     rows = {r["arm"]: r for r in out["fits"]}
     assert "exponent" in rows["flat"]["not_identified"] and "y_inf" in rows["rising"]["not_identified"]
     md = (tmp_path / "report.md").read_text()
-    table = [line for line in md.splitlines() if line.startswith("| rising ")][0]
+    table = next(line for line in md.splitlines() if line.startswith("| rising "))
     assert "not identified" in table and "100.0" not in table  # not the bound value
     assert "rising: where it saturates is not identified" in out["verdict"] or "rising" not in out["verdict"]
 
