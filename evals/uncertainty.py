@@ -472,9 +472,10 @@ def best_fraction_per_n(data: Replicates | Sequence[Record], *, level: float = 0
                              [reps.runs[i].score for i in cols[arms[second]]])
         diff = interval(rep_means[:, best] - rep_means[:, second], obs[best] - obs[second], level,
                         reps.dof([arms[best], arms[second]]))
+        # within noise unless the interval of the lead excludes zero (and the lead beats seed SD)
+        within = noise.within or not (diff.lower > 0 or diff.upper < 0)
         out.append(BestFraction(n, arms[best], frac[arms[best]], score, arms[second], frac[arms[second]],
-                                diff,
-                                noise, noise.within, share))
+                                diff, noise, within, share))
     return out
 
 

@@ -73,6 +73,15 @@ def _crossover_sentence(crossovers: Sequence[Crossover]) -> str | None:
     return "; ".join(parts) + "." if parts else None
 
 
+def _lead_sentence(best: Sequence[BestFraction]) -> str | None:
+    """The leads that are outside seed noise, with their intervals (the tied ones: _noise_sentence)."""
+    clear = [b for b in sorted(best, key=lambda b: b.n) if not b.within_noise and b.diff is not None]
+    if not clear:
+        return None
+    parts = [f"{b.arm} leads {b.runner_up} by {_pts_ci(b.diff, True)} at N={_fmt_n(b.n, True)}" for b in clear]
+    return f"Outside seed noise: {'; '.join(parts)}."
+
+
 def _noise_sentence(best: Sequence[BestFraction]) -> str | None:
     tied = [b for b in sorted(best, key=lambda b: b.n) if b.within_noise and b.runner_up is not None]
     if not tied:
@@ -137,7 +146,7 @@ def claims_verdict(summaries: Sequence[ArmSummary], best: Sequence[BestFraction]
     sentences += [_saturation_sentence(s, with_gap=False) for s in summaries if s.fraction == 1.0][:1]
     sentences += [_teacher_sentence(c, by_arm[c.arm]) for c in found.teacher if by_arm[c.arm].fraction == 1.0]
     sentences += [_wall_sentence(w) for w in found.walls]
-    more = (_best_sentence(best), _crossover_sentence(crossovers), _noise_sentence(best),
+    more = (_best_sentence(best), _lead_sentence(best), _crossover_sentence(crossovers), _noise_sentence(best),
             _convergence_sentence(found.convergence))
     return " ".join(sentences + [s for s in more if s])
 
