@@ -26,7 +26,7 @@ from evals.saturation import RunScore, as_runs
 from evals.uncertainty import NoiseCheck, within_noise
 
 COST_KEYS = ("teacher_s", "teacher_devices", "human", "human_s", "train_s", "train_devices", "eval_s",
-             "eval_devices")
+             "eval_devices", "train_steps")  # train_steps: recorded for the reader (early stopping), not priced
 
 
 @dataclass(frozen=True)
