@@ -27,6 +27,9 @@ from distill.recipe.schema import Report
 from evals.uncertainty import Interval, interval, resample
 
 DIVERSITY = ("distinct_ngrams", "distinct_answers")
+# generation 0 below this (score fraction, upper end of its interval) is flagged: a curve that starts
+# near zero cannot degrade visibly, so "flat" or "falls a little" is a floor effect, not a finding
+FLOOR_WARNING = 0.10
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,11 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
     """Sentences on what the curves show, and whether they agree with the published direction
     (replace degrades; accumulate stays bounded: Shumailov et al. 2024, Gerstgrasser et al. 2024)."""
     lines, facts = [], {}
+    first = next(iter(curves.values())).score[0]
+    lines.append(f"Generation 0 (trained on the human pool) scores {_pts(first)} points.")
+    if first.upper < FLOOR_WARNING:
+        lines.append(f"That is near zero: the students learned little, so no policy can fall far and the slopes "
+                     f"below say little about collapse; train the students longer before reading them.")
     for c in curves.values():
         keep = c.ratio
         change = ("within noise of no change" if keep.contains(1.0) else "a loss beyond noise" if keep.upper < 1

@@ -177,3 +177,13 @@ def test_analysis_says_when_the_direction_does_not_agree():
 
     text, facts = verdict(analyze_generations(_simulated({"replace": 0.0, "accumulate": -0.05}), n_boot=300))
     assert not facts["agrees"] and "does NOT agree" in text and "flat within noise" in text
+
+
+def test_a_generation_zero_near_zero_is_flagged_as_a_floor():
+    from evals.generations import analyze_generations, verdict
+
+    runs = _simulated({"replace": 0.0, "accumulate": 0.0})
+    low = [{**r, "score": 0.03, "items": [1] * 12 + [0] * 388} for r in runs]
+    text, _ = verdict(analyze_generations(low, n_boot=200))
+    assert "near zero: the students learned little" in text
+    assert "near zero" not in verdict(analyze_generations(runs, n_boot=200))[0]
