@@ -150,6 +150,7 @@ def demo(workdir):
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(2400)  # the toy demo plus lm_eval take ~2 min on 2 idle cores, 15 on a loaded machine
 def test_readme_status_and_lm_eval_on_the_demo(demo, workdir):
     status = next(c for c in readme_commands() if _kind(c) == "status")
     out = subprocess.run([str(BIN / "distill"), "status", str(demo)], cwd=workdir, env=_env(workdir),
