@@ -130,8 +130,17 @@ def _crossover_sentence(rows: Sequence[Mapping]) -> str:
     return text
 
 
+# students whose best asymptote (human or synthetic) stays below this (score fraction) learned too little
+# for their gap to any teacher to say something about the teacher: flagged as a floor effect
+FLOOR_WARNING = 0.10
+
+
 def verdict(rows: Sequence[Mapping], slope: Interval | None) -> str:
     lines = [_gap_sentence(r) for r in rows]
+    best = max((r[k]["estimate"] for r in rows for k in ("human_y_inf", "synthetic_y_inf") if r[k]), default=None)
+    if best is not None and best < FLOOR_WARNING:
+        lines.append(f"No arm's asymptote reaches {100 * FLOOR_WARNING:.0f} points: the students learned little, so "
+                     "the gaps to the teachers are a floor effect; train the students longer before reading them.")
     if slope is not None:
         kind = ("within noise of one for one" if slope.contains(1.0) else
                 "less than one for one" if slope.upper < 1.0 else "more than one for one")

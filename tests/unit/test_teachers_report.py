@@ -42,3 +42,12 @@ def test_overlapping_crossovers_are_within_noise_and_missing_ones_are_named():
     text = verdict(teacher_rows(records, n_boot=200), None)
     assert "within noise (the intervals overlap)" in text
     assert "mid: no crossover in the measured range" in text and "at the teacher within noise" in text
+
+
+def test_students_near_zero_are_flagged_as_a_floor_effect():
+    records = {"teachers": [_teacher("weak", 0.4, 0.02, None), _teacher("strong", 0.9, 0.03, None)]}
+    rows = teacher_rows(records, n_boot=100)
+    for r in rows:
+        r["human_y_inf"] = _iv(0.04, 0.0, 0.08)
+    assert "floor effect" in verdict(rows, None)
+    assert "floor effect" not in verdict(teacher_rows({"teachers": [_teacher("weak", 0.4, 0.35, None)]}), None)
