@@ -135,7 +135,9 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
     rep, acc = curves.get("replace"), curves.get("accumulate")
     if rep is not None and acc is not None:
         degrades = rep.slope.upper < 0
-        bounded = acc.ratio.upper >= 1.0 or acc.ratio.lower > rep.ratio.upper
+        # bounded: accumulate ends clearly above replace, or keeps generation 0's level while even its
+        # worst case stays above replace's estimate (wide intervals that hold both prove nothing)
+        bounded = acc.ratio.lower > rep.ratio.upper or (acc.ratio.upper >= 1.0 and acc.ratio.lower > rep.ratio.estimate)
         facts = {"replace_degrades": bool(degrades), "accumulate_bounded": bool(bounded),
                  "agrees": bool(degrades and bounded)}
         lines.append(
@@ -143,8 +145,8 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
             + ("agrees." if facts["agrees"] else "does NOT agree here: ")
             + ("" if facts["agrees"] else
                "; ".join(x for x in (None if degrades else "replace's slope interval does not lie below 0",
-                                     None if bounded else "accumulate's last/first ratio is below 1 and not "
-                                                          "clearly above replace's") if x) + "."))
+                                     None if bounded else "accumulate's last/first ratio is not clearly above "
+                                                          "replace's") if x) + "."))
     return " ".join(lines), facts
 
 
