@@ -45,9 +45,8 @@ def lm_eval_command() -> list[str]:
 
 def naive_loop(run_dir: Path, steps: list[Step], cache: Path, work: Path, world: dict) -> float:
     """One training process and one lm_eval CLI process per mix, in sequence."""
-    from distill.pipeline.execute import StepContext
+    from distill.pipeline.context import StepContext, model_ref
     from distill.pipeline.mixes import materialise_mix
-    from distill.pipeline.stages import model_ref
     from distill.recipe.schema import Train
 
     jobs = []

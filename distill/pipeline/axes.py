@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from distill.artifacts import atomic_write_json
-from distill.pipeline.execute import StepContext
+from distill.pipeline.context import StepContext
 
 MIX = "mix"  # the folder of a train step that holds the rows it trained on
 
@@ -22,7 +22,8 @@ def lineage_train_stage(ctx: StepContext) -> dict:
     from datasets import Dataset
 
     from distill.generations import policy_rows
-    from distill.pipeline.stages import _as_dict, model_ref
+    from distill.pipeline.context import as_dict as _as_dict
+    from distill.pipeline.context import model_ref
     from distill.recipe.schema import Train
     from distill.sources import load_source
     from distill.training import TrainJob
@@ -92,7 +93,8 @@ def generation_records(ctx: StepContext) -> dict:
 
     from distill.generations import diversity
     from distill.models import load_tokenizer
-    from distill.pipeline.stages import _world, model_ref
+    from distill.pipeline.context import model_ref
+    from distill.pipeline.context import world_of as _world
     from distill.recipe.schema import Generations
     from distill.world import build_task
     from evals.lmeval import score_record

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from distill.artifacts import read_meta
-from distill.pipeline.execute import StepContext
+from distill.pipeline.context import StepContext
 
 
 def _device_s(meta: dict) -> tuple[float, int]:

@@ -2,28 +2,19 @@
 into its own folder, and returns extra fields for its ``meta.json``."""
 from __future__ import annotations
 
-import json
-
 from distill.artifacts import atomic_write_json
-from distill.pipeline.execute import StepContext
-from distill.recipe.schema import (ArithmeticWorld, DatasetWorld, Eval, Generation, ModelSpec, Student,
-                                   TeacherBuild, Train)
+from distill.pipeline.context import StepContext, model_ref
+from distill.pipeline.context import as_dict as _as_dict
+from distill.pipeline.context import world_of as _world
+from distill.recipe.schema import (
+    ArithmeticWorld,
+    Eval,
+    Generation,
+    Student,
+    TeacherBuild,
+    Train,
+)
 from distill.sources import save_source
-
-
-def _world(cfg: dict) -> ArithmeticWorld | DatasetWorld:
-    return (ArithmeticWorld if cfg["kind"] == "arithmetic" else DatasetWorld).model_validate(cfg)
-
-
-def model_ref(ctx: StepContext, ref: dict) -> ModelSpec:
-    """A model given in the recipe, or the model a finished step wrote (``model/`` or a pointer)."""
-    if "model" in ref:
-        return ModelSpec.model_validate(ref["model"])
-    folder = ctx.step_folder(ref["step"])
-    pointer = folder / "pointer.json"
-    if pointer.exists():
-        return ModelSpec.model_validate(json.loads(pointer.read_text()))
-    return ModelSpec(model=str(folder / "model"))
 
 
 def tokenizer_stage(ctx: StepContext) -> dict:
@@ -149,8 +140,8 @@ def eval_stage(ctx: StepContext) -> dict:
 
 def report_stage(ctx: StepContext) -> dict:
     from distill.pipeline.records import collect_records
-    from evals.report import write_report
     from distill.recipe.schema import Report
+    from evals.report import write_report
 
     if "teachers" in ctx.step.config or "generations" in ctx.step.config:
         from distill.pipeline.axes import axis_report_stage
@@ -161,12 +152,6 @@ def report_stage(ctx: StepContext) -> dict:
     out = write_report(records, ctx.folder, Report.model_validate(ctx.step.config["report"]),
                        tracker=ctx.tracker)
     return {"report": str(ctx.folder / "report.md"), "verdict": out.get("verdict")}
-
-
-def _as_dict(result) -> dict:
-    from dataclasses import asdict, is_dataclass
-
-    return asdict(result) if is_dataclass(result) else dict(result)
 
 
 STAGES = {"tokenizer": tokenizer_stage, "teacher": teacher_stage, "student": student_stage,

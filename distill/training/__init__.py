@@ -8,7 +8,21 @@ __all__ = ["TrainJob", "TrainResult", "train"]
 
 
 def train(job: TrainJob, tracker=None, stop=None) -> TrainResult:
-    """See ``distill.training.trainer.train`` (imported lazily: torch and transformers are slow to load)."""
-    from distill.training.trainer import train as _train
+    """Train ``job`` and return its figures (see ``TrainJob`` for the files written).
 
-    return _train(job, tracker, stop)
+    A job that names an accelerate config, outside a launched process, is handed to ``launch.run``
+    (``accelerate launch`` on every rank); otherwise it trains in this process (``trainer.train_here``).
+    ``stop(model, step) -> bool`` may end training early; it runs in this process only. Imports are lazy:
+    torch and transformers are slow to load.
+    """
+    from distill import distributed
+
+    if job.config_path and not distributed.is_launched():
+        from distill.training.launch import run
+
+        if stop is not None:
+            raise ValueError("train: a stop rule runs in this process; it cannot cross `accelerate launch`")
+        return run(job, tracker)
+    from distill.training.trainer import train_here
+
+    return train_here(job, tracker, stop)

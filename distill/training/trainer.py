@@ -1,8 +1,8 @@
 """The student trainer: SFT on completions, optionally mixed with token-level KD.
 
-``train(job)`` runs in this process. A job that names an accelerate config and is not already inside
-a launched process is handed to ``accelerate launch`` (``launch.run``), which runs
-``python -m distill.training.launch JOB.json`` on every rank; the same loop then runs there.
+``train_here(job)`` runs in this process, as one rank of whatever process group the environment
+describes. ``distill.training.train`` hands a job that names an accelerate config to ``launch.run``,
+which runs ``python -m distill.training.launch JOB.json`` on every rank; this loop then runs there.
 
 The loop, per optimizer step ``s`` (all sizes global, see ``schedule.py``):
 rows ``[s*G, (s+1)*G)`` of the packed row stream are split into micro-batches over ranks; the loss is
@@ -39,17 +39,6 @@ Tracker = Callable[[dict, int], None]
 # called after every optimizer step with the (unwrapped) model and the step count; True ends training
 # there (e.g. the embedded world's teacher stops once it reaches its target accuracy)
 StopRule = Callable[[torch.nn.Module, int], bool]
-
-
-def train(job: TrainJob, tracker: Tracker | None = None, stop: StopRule | None = None) -> TrainResult:
-    """Train ``job`` and return its figures (see ``TrainJob`` for the files written)."""
-    if job.config_path and not distributed.is_launched():
-        from distill.training.launch import run
-
-        if stop is not None:
-            raise ValueError("train: a stop rule runs in this process; it cannot cross `accelerate launch`")
-        return run(job, tracker)
-    return train_here(job, tracker, stop)
 
 
 def train_here(job: TrainJob, tracker: Tracker | None = None, stop: StopRule | None = None) -> TrainResult:

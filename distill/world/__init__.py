@@ -5,24 +5,10 @@ verifier serves every task: extract the final answer from a completion and compa
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from distill.recipe.schema import ArithmeticWorld, DatasetWorld
+from distill.world.task import Task
 
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    human: Callable[[], list[dict]]  # the human pool: source rows {id, prompt, completion, origin, meta}
-    prompts: Callable[[int], list[dict]]  # prompts for the teacher: {id, prompt, meta: {answer}}
-    test: Callable[[], list[dict]]  # held-out rows with reference completion and meta.answer
-    extract_answer: Callable[[str], str | None]
-    val: Callable[[], list[dict]] = list  # held-out rows of the human distribution for early stopping
-
-    def verify(self, row: dict, completion: str) -> bool:
-        answer = (row.get("meta") or {}).get("answer")
-        return answer is not None and self.extract_answer(completion) == str(answer)
+__all__ = ["Task", "build_task"]
 
 
 def build_task(world: ArithmeticWorld | DatasetWorld) -> Task:

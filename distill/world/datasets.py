@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from distill.recipe.schema import DataRef, DatasetWorld
-from distill.world import Task
+from distill.world.task import Task
 from distill.world.adapters import Adapter, get_adapter
 
 

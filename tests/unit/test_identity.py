@@ -30,7 +30,7 @@ NONE: set[str] = set()
 TINY: dict[str, tuple[str, set[str]]] = {
     "name": ("other", NONE), "description": ("x", NONE), "output_dir": ("elsewhere", NONE),
     "world.min_digits": ("1", ALL), "world.max_digits": ("3", ALL), "world.ops": ("['+']", ALL),
-    "world.seed": ("1", ALL), "world.test_size": ("61", ALL), "world.val_size": ("7", ALL),
+    "world.seed": ("1", ALL), "world.test_size": ("61", ALL), "world.val_size": ("7", HUMAN),
     "world.human_pool": ("101", HUMAN),
     "teacher.model": ("MODEL", GEN),
     **{f"teacher.{k}": (v, NONE) for k, v in [("revision", "abc"), ("trust_remote_code", "true"),
@@ -73,7 +73,11 @@ TINY: dict[str, tuple[str, set[str]]] = {
     "eval.teacher": ("false", {"report"}), "eval.floor": ("false", {"report"}),  # one evaluation fewer
     **{f"report.{k}": (v, {"report"}) for k, v in [
         ("epsilon", "0.02"), ("confidence", "0.8"), ("bootstrap", "99"), ("costs.currency", "EUR"),
-        ("costs.human_per_example", "2.0"), ("costs.expert_hour", "50"), ("costs.device_hour", "3.0")]},
+        ("costs.human_per_example", "2.0"), ("costs.expert_hour", "50"), ("costs.device_hour", "3.0"),
+        ("seed_noise", "arm")]},
+    # a convergence check adds the retrained runs (new train and eval steps) and the report reading them
+    "report.convergence.factor": ("3", {"train", "eval", "report"}),
+    "report.convergence.seeds": ("[1]", {"train", "eval", "report"}),
 }
 # context a field needs to be valid at all, applied to both sides of the comparison
 EXTRA = {"train.epochs": ["train.tokens=null", "train.epochs=1"], "train.kd.weight": ["generation.logprobs_topk=2"], "train.early_stop.every": ["world.val_size=10"],

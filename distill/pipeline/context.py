@@ -1,0 +1,114 @@
+"""What a stage may know besides its own config (``StepContext``), and how a stage reads the two
+things every stage kind shares: a model reference and a world config. Its own module so the stage
+modules and the executor import it without importing each other."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from distill.pipeline.plan import Step
+from distill.recipe.schema import ArithmeticWorld, DatasetWorld, ModelSpec
+
+
+class StepContext:
+    """What a stage may know besides its own config: where its inputs and outputs live."""
+
+    def __init__(self, run_dir: Path, step: Step, cache: Path, threads: int):
+        from distill.tracking import NullTracker
+
+        self.run_dir, self.step, self.cache, self.threads = run_dir, step, cache, threads
+        self.folder = step.folder(run_dir, cache)
+        self.tracker = NullTracker()
+        self._steps = None
+
+    def dep(self, kind: str) -> Path:
+        """The folder of this step's (single) upstream step of a kind."""
+        folders = self.deps(kind)
+        if len(folders) != 1:
+            raise ValueError(f"step {self.step.id} has {len(folders)} upstream {kind!r} steps, expected 1")
+        return folders[0]
+
+    @property
+    def steps(self) -> dict[str, Step]:
+        """Every step of the run by id (the DAG is read once)."""
+        from distill.pipeline.state import read_dag
+
+        if self._steps is None:
+            self._steps = {s.id: s for s in read_dag(self.run_dir)[0]}
+        return self._steps
+
+    def deps(self, kind: str) -> list[Path]:
+        return [self.step_folder(d) for d in self.step.deps if self.steps[d].kind == kind]
+
+    def dep_id(self, kind: str) -> str:
+        return next(d for d in self.step.deps if self.steps[d].kind == kind)
+
+    def step_folder(self, step_id: str) -> Path:
+        return self.steps[step_id].folder(self.run_dir, self.cache)
+
+    def _launcher(self) -> dict:
+        import yaml
+
+        return yaml.safe_load((self.run_dir / "recipe.yaml").read_text()).get("launcher") or {}
+
+    def allocation(self):
+        """The training processes this step was given: Slurm's nodes and GPUs (or this machine's GPUs),
+        unless the recipe sets processes per node (``distill.allocation``)."""
+        from distill.allocation import from_environment
+
+        launcher = self._launcher()
+        if os.environ.get("DISTILL_EXECUTOR") == "slurm":
+            requested = ((launcher.get("slurm") or {}).get("train") or {}).get("processes_per_node")
+        else:
+            requested = launcher.get("processes")
+        return from_environment(requested=requested)
+
+    def train(self, job):
+        """Train ``job`` with this step's allocation. This process alone prepared the inputs and will
+        write meta.json, the W&B run and the done-marker; the launched processes only train."""
+        from distill.training import train
+        from distill.training.launch import run
+
+        allocation = self.allocation()
+        if job.config_path:
+            return run(job, self.tracker.log, allocation)
+        if allocation.processes > 1:
+            raise ValueError(f"{allocation.processes} training processes need train.accelerate_config "
+                             f"(a distributed config); `distill validate` names the setting")
+        return train(job, tracker=self.tracker.log)
+
+    def ceiling_engine(self) -> dict:
+        """How the teacher's evaluation spreads over the step's devices: vLLM tensor parallel when the
+        teacher generates with vLLM, else lm-eval's HF model sharded over the visible GPUs."""
+        import yaml
+
+        from distill.allocation import visible_gpus
+
+        gen = yaml.safe_load((self.run_dir / "recipe.yaml").read_text()).get("generation") or {}
+        if gen.get("backend") == "vllm":
+            vllm = gen.get("vllm") or {}
+            return {"backend": "vllm", "parallel": vllm.get("tensor_parallel_size", 1),
+                    "vllm_memory": vllm.get("gpu_memory_utilization", 0.9)}
+        return {"backend": "hf", "parallel": max(1, visible_gpus(os.environ))}
+
+
+def world_of(cfg: dict) -> ArithmeticWorld | DatasetWorld:
+    return (ArithmeticWorld if cfg["kind"] == "arithmetic" else DatasetWorld).model_validate(cfg)
+
+
+def model_ref(ctx: StepContext, ref: dict) -> ModelSpec:
+    """A model given in the recipe, or the model a finished step wrote (``model/`` or a pointer)."""
+    if "model" in ref:
+        return ModelSpec.model_validate(ref["model"])
+    folder = ctx.step_folder(ref["step"])
+    pointer = folder / "pointer.json"
+    if pointer.exists():
+        return ModelSpec.model_validate(json.loads(pointer.read_text()))
+    return ModelSpec(model=str(folder / "model"))
+
+
+def as_dict(result) -> dict:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(result) if is_dataclass(result) else dict(result)
