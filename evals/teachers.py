@@ -60,6 +60,7 @@ def teacher_rows(records: Mapping, *, level: float = 0.9, n_boot: int = 1000, se
             "human_y_inf": human and human["y_inf"], "synthetic_arm": synth and synth["arm"],
             "synthetic_y_inf": synth and synth["y_inf"], "gap": synth and synth["teacher_gap"],
             "crossover": cross, "best": best,
+            "best_measured": max((b["score"]["estimate"] for b in t["best_per_n"]), default=math.nan),
             "best_f_per_n": [(b["n"], b["fraction"], b["within_noise"]) for b in sorted(t["best_per_n"], key=lambda b: b["n"])]})
     return rows
 
@@ -98,6 +99,10 @@ def _gap_sentence(r: Mapping) -> str:
     gap = _iv(r["gap"])
     if gap is None or not math.isfinite(gap.estimate):
         return f"{r['name']} ({100 * r['ceiling']:.1f}): no synthetic-only fit."
+    y = _iv(r["synthetic_y_inf"])
+    if y is not None and y.upper - y.lower > 0.5:  # the interval spans most of the score range
+        return (f"{r['name']} (teacher {_pts(r['ceiling_iv'])}): synthetic-only asymptote {_pts(y)}, not identified "
+                f"by these runs (its interval spans most of the score range).")
     where = ("below the teacher" if gap.lower > 0 else "above the teacher" if gap.upper < 0
              else "at the teacher within noise")
     return (f"{r['name']} (teacher {_pts(r['ceiling_iv'])}): synthetic-only asymptote {_pts(r['synthetic_y_inf'])}, "
@@ -137,9 +142,10 @@ FLOOR_WARNING = 0.10
 
 def verdict(rows: Sequence[Mapping], slope: Interval | None) -> str:
     lines = [_gap_sentence(r) for r in rows]
-    best = max((r[k]["estimate"] for r in rows for k in ("human_y_inf", "synthetic_y_inf") if r[k]), default=None)
+    # measured means, not fitted asymptotes: a fit through points near zero can extrapolate anywhere
+    best = max((r["best_measured"] for r in rows if math.isfinite(r.get("best_measured", math.nan))), default=None)
     if best is not None and best < FLOOR_WARNING:
-        lines.append(f"No arm's asymptote reaches {100 * FLOOR_WARNING:.0f} points: the students learned little, so "
+        lines.append(f"No student's mean score reaches {100 * FLOOR_WARNING:.0f} points: the students learned little, so "
                      "the gaps to the teachers are a floor effect; train the students longer before reading them.")
     if slope is not None:
         kind = ("within noise of one for one" if slope.contains(1.0) else

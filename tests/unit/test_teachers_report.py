@@ -20,7 +20,7 @@ def _teacher(name, acc, y_inf, cross_n):
              "teacher_gap": _iv(acc - y_inf, acc - y_inf - 0.02, acc - y_inf + 0.02)}]
     cross = [{"leader": "human", "trailer": "synthetic", "n": _iv(*cross_n), "share_crossing": 0.9,
               "data_agrees": True}] if cross_n else []
-    best = [{"n": 2000, "arm": "human", "fraction": 0.0, "within_noise": False}]
+    best = [{"n": 2000, "arm": "human", "fraction": 0.0, "within_noise": False, "score": _iv(0.9, 0.85, 0.95)}]
     return {"name": name, "ceiling": {"score": acc, "items": items}, "floor": 0.0, "human_pool": 500,
             "unit": "examples", "fits": fits, "crossovers": cross, "best_per_n": best, "report": "x"}
 
@@ -48,6 +48,6 @@ def test_students_near_zero_are_flagged_as_a_floor_effect():
     records = {"teachers": [_teacher("weak", 0.4, 0.02, None), _teacher("strong", 0.9, 0.03, None)]}
     rows = teacher_rows(records, n_boot=100)
     for r in rows:
-        r["human_y_inf"] = _iv(0.04, 0.0, 0.08)
+        r["best_measured"] = 0.05
     assert "floor effect" in verdict(rows, None)
     assert "floor effect" not in verdict(teacher_rows({"teachers": [_teacher("weak", 0.4, 0.35, None)]}), None)
