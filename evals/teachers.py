@@ -69,7 +69,8 @@ def asymptote_slope(rows: Sequence[Mapping], level: float = 0.9, n_sim: int = 40
     """d(synthetic asymptote) / d(teacher accuracy) by least squares; 1 = one for one. Interval by
     simulating each asymptote as normal with its interval's half-width (the bootstraps are not paired)."""
     ok = [r for r in rows if r["synthetic_y_inf"] and math.isfinite(r["synthetic_y_inf"]["estimate"])
-          and math.isfinite(r["ceiling"])]
+          and math.isfinite(r["ceiling"])  # not identified (interval over most of the range): left out
+          and r["synthetic_y_inf"]["upper"] - r["synthetic_y_inf"]["lower"] <= 0.5]
     x = np.array([r["ceiling"] for r in ok])
     if len(ok) < 2 or np.ptp(x) == 0:
         return None
