@@ -13,7 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
-from distill.artifacts import atomic_write_text, mark_done, write_meta
+from distill.artifacts import atomic_write_text, mark_done, read_meta, write_meta
 from distill.pipeline.context import StepContext
 from distill.pipeline.state import ERROR_FILE, describe_error, find_step
 
@@ -91,8 +91,12 @@ def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Pat
             ctx.tracker.finish(exit_code=1)
             raise
         wall = time.time() - start
+        # a library that describes its own output in the step folder (the trainer: plan, data
+        # fingerprint, seed) is kept inside the step's meta.json instead of being overwritten
+        inner = read_meta(ctx.folder) if (ctx.folder / "meta.json").exists() else {}
+        inner = {"inner": inner} if inner and "step" not in inner else {}  # not a half-finished try's own
         write_meta(ctx.folder, step=step.to_dict(), wall_s=wall, threads=threads,
-                   devices=_devices(), result=extra)
+                   devices=_devices(), result=extra, **inner)
         mark_done(ctx.folder)
         print(f"== done in {wall:.1f}s", file=log)
     return ctx.folder
