@@ -52,8 +52,11 @@ class TeacherComparison:
 
     @property
     def plateau(self) -> str:
-        """'at', 'below' or 'above' the teacher, from the asymptote when identified, else the last mean."""
-        iv = self.asymptote_gap or self.diff
+        """Where the arm levels off against the teacher: 'at', 'below' or 'above' from the fitted
+        asymptote; 'not identified' without one (a curve still rising says nothing of its plateau)."""
+        iv = self.asymptote_gap
+        if iv is None:
+            return "not identified"
         return "at" if not outside(iv) else "below" if iv.upper < 0 else "above"
 
 

@@ -107,12 +107,11 @@ def _teacher_sentence(c: TeacherComparison, s: ArmSummary) -> str:
              f"({lvl}% CI, {_noise_tag(c.diff)})")
     if c.asymptote_gap is not None:
         where += f"; its fitted asymptote is {_pts_ci(c.asymptote_gap, True)} ({_noise_tag(c.asymptote_gap)})"
-    else:
-        where += "; its asymptote is not identified, so the plateau is read from the largest N"
     meaning = {"at": "it plateaus at the teacher: the teacher, not the data size, is its ceiling",
                "below": "it plateaus below the teacher: the student's capacity or training limits it, "
                         "not the teacher",
-               "above": "it goes past the teacher"}[c.plateau]
+               "above": "it goes past the teacher",
+               "not identified": "where it plateaus is not identified by these sizes"}[c.plateau]
     return f"{_label(s.arm, s.fraction)}: {meaning} ({where})."
 
 
