@@ -188,7 +188,7 @@ def _loop(run: _Run, start: int, out: Path, tracker: Tracker | None, stop: StopR
                 if tracker is not None:
                     tracker(dict(record), step + 1)
                 _report(bar, record, plan.steps, train.log_every, show)
-            if stop is not None and _ask(stop, run, step + 1) or run.stopper and run.stopper.done(step + 1):
+            if (stop is not None and _ask(stop, run, step + 1)) or (run.stopper and run.stopper.done(step + 1)):
                 run.stopped_at = step + 1
                 break
             if (step + 1) % train.checkpoint_every == 0 and step + 1 < plan.steps:
