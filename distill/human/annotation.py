@@ -47,6 +47,19 @@ def tasks_for(primitive: str, groups: dict[str, list[dict]], meta_of, limit: int
     return out
 
 
+def read_json_list(path: Path, what: str) -> list:
+    """A tool's JSON export, which must be a list; one-line errors name the file (``what``: the list's kind)."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not JSON ({err.msg} at line {err.lineno})") from None
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: {what}, got {type(data).__name__}")
+    return data
+
+
 def check_seconds(value: object, path, row: int, task_id: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise ImportRowError(path, row, task_id, f"{what}={value!r} is not a non-negative number of seconds")

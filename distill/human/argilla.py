@@ -13,11 +13,10 @@ are priced with the recipe's ``experts.times`` and say so in ``meta.time_source`
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from distill.artifacts import atomic_write_json
-from distill.human.annotation import ImportRowError, Task
+from distill.human.annotation import ImportRowError, Task, read_json_list
 from distill.human.expert import Action, steps
 from distill.human.primitives import Work, edited_row, first_error_row, picked_row
 from distill.recipe.schema import ExpertTimes
@@ -87,12 +86,7 @@ def _action(primitive: str, value: object, task: Task, times: ExpertTimes, path,
 def import_records(path: Path, tasks: list[Task], times: ExpertTimes) -> Work:
     by_id = {t.id: t for t in tasks}
     primitive = tasks[0].primitive if tasks else "edited"
-    try:
-        records = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(records, list):
-        raise ValueError(f"{path}: Argilla records are a list, got {type(records).__name__}")
+    records = read_json_list(path, "Argilla records are a list")
     work, seen = Work(primitive), set()
     for i, record in enumerate(records):
         rid = record.get("id") if isinstance(record, dict) else None

@@ -14,11 +14,10 @@ the annotator spent. Per primitive the annotator:
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from distill.artifacts import atomic_write_json, atomic_write_text
-from distill.human.annotation import ImportRowError, Task, check_seconds
+from distill.human.annotation import ImportRowError, Task, read_json_list, check_seconds
 from distill.human.primitives import Work, edited_row, first_error_row, picked_row
 from distill.human.expert import Action, steps
 
@@ -99,12 +98,7 @@ def import_annotations(path: Path, tasks: list[Task]) -> Work:
     """Read a Label Studio JSON export of these tasks into a primitive's rows (one bad row: an error)."""
     by_id = {t.id: t for t in tasks}
     primitive = tasks[0].primitive if tasks else "edited"
-    try:
-        exported = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(exported, list):
-        raise ValueError(f"{path}: a Label Studio JSON export is a list of tasks, got {type(exported).__name__}")
+    exported = read_json_list(path, "a Label Studio JSON export is a list of tasks")
     work, seen = Work(primitive), set()
     for i, row in enumerate(exported):
         tid = row.get("data", {}).get("distill_id") if isinstance(row, dict) and isinstance(row.get("data"), dict) else None
