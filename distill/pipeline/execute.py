@@ -15,6 +15,7 @@ from pathlib import Path
 
 from distill.artifacts import atomic_write_text, mark_done, read_meta, write_meta
 from distill.pipeline.context import StepContext
+from distill.pipeline.kinds import kind_of
 from distill.pipeline.state import ERROR_FILE, describe_error, find_step
 
 
@@ -48,9 +49,6 @@ def _logged(folder: Path):
             logging.getLogger().removeHandler(handler)
 
 
-TRACKED = ("train", "eval", "report")  # the steps that get a W&B run (group = sweep, job_type = kind)
-
-
 def _start_tracker(ctx: StepContext):
     """The step's W&B run, configured from the run's resolved recipe; the same under every executor."""
     import yaml
@@ -58,7 +56,7 @@ def _start_tracker(ctx: StepContext):
     from distill.recipe.schema import Tracking
     from distill.tracking import NullTracker, start_tracker
 
-    if ctx.step.kind not in TRACKED:
+    if not kind_of(ctx.step.kind).tracked:
         return NullTracker()
     recipe = yaml.safe_load((ctx.run_dir / "recipe.yaml").read_text())
     return start_tracker(Tracking.model_validate(recipe["tracking"]), sweep=recipe["name"], stage=ctx.step.kind,
@@ -69,8 +67,6 @@ def _start_tracker(ctx: StepContext):
 
 def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Path:
     import torch
-
-    from distill.pipeline.stages import STAGES
 
     step, cache = find_step(run_dir, step_id)
     threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or os.cpu_count() or 1
@@ -83,7 +79,7 @@ def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Pat
         print(f"== {step.kind} {step.id} {step.labels} threads={threads} pid={os.getpid()}", file=log)
         try:
             ctx.tracker = _start_tracker(ctx)
-            extra = STAGES[step.kind](ctx) or {}
+            extra = kind_of(step.kind).run_function()(ctx) or {}
             ctx.tracker.finish()
         except BaseException as exc:
             traceback.print_exc(file=log)

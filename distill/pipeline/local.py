@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from distill.artifacts import is_done
 from distill.pipeline.lock import step_lock
-from distill.pipeline.plan import CACHED_KINDS, Step
+from distill.pipeline.kinds import kind_of
+from distill.pipeline.plan import Step
 from distill.pipeline.state import ERROR_FILE, StepState, describe_error, failure_summary, step_state
 
 
@@ -64,7 +65,7 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
                     break
                 todo.remove(sid)
                 step = by_id[sid]
-                shared = str(step.folder(run_dir, cache_dir)) if step.kind in CACHED_KINDS else None
+                shared = str(step.folder(run_dir, cache_dir)) if kind_of(step.kind).cached else None
                 running[pool.submit(_run_in_worker, str(run_dir), sid, threads, shared)] = sid
                 bar.set_postfix_str(f"{by_id[sid].kind} {by_id[sid].label}")
             for sid in _blocked(todo, by_id, outcome):

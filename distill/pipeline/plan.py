@@ -13,13 +13,8 @@ from pathlib import Path
 
 from distill.artifacts import stable_hash
 from distill.pipeline.identity import identity_config
+from distill.pipeline.kinds import STAGES, UNTIL, kind_of
 from distill.recipe.schema import ArithmeticWorld, Recipe, Teacher
-
-STAGE_OF = {"tokenizer": "prepare", "teacher": "prepare", "student": "prepare", "human": "prepare",
-            "generate": "generate", "merge": "generate", "expert": "generate", "train": "train", "eval": "eval",
-            "report": "report"}
-STAGE_ORDER = ("prepare", "generate", "train", "eval", "report")
-CACHED_KINDS = ("tokenizer", "teacher")  # shared across runs through the cache folder: built once
 
 
 @dataclass(frozen=True)
@@ -43,10 +38,10 @@ class Step:
 
     @property
     def stage(self) -> str:
-        return STAGE_OF[self.kind]
+        return kind_of(self.kind).stage
 
     def folder(self, run_dir: Path, cache_dir: Path) -> Path:
-        root = cache_dir / "steps" if self.kind in CACHED_KINDS else run_dir / "steps"
+        root = cache_dir / "steps" if kind_of(self.kind).cached else run_dir / "steps"
         return root / self.id
 
     def to_dict(self) -> dict:
@@ -292,5 +287,7 @@ def select(steps: list[Step], until: str | None) -> list[Step]:
     """The steps of the stages up to and including ``until`` (all of them when None)."""
     if until is None:
         return steps
-    last = STAGE_ORDER.index("generate" if until == "generate" else until)
-    return [s for s in steps if STAGE_ORDER.index(s.stage) <= last]
+    if until not in UNTIL:
+        raise ValueError(f"cannot stop after stage {until!r}; one of {', '.join(UNTIL)}")
+    last = STAGES.index(until)
+    return [s for s in steps if STAGES.index(s.stage) <= last]

@@ -15,22 +15,19 @@ from pathlib import Path
 
 from distill import slurm
 from distill.artifacts import atomic_write_json, atomic_write_text
+from distill.pipeline.kinds import slurm_section
 from distill.pipeline.plan import Step
 from distill.pipeline.state import StepState, step_state
 from distill.recipe import Recipe
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "slurm" / "templates"
-RESOURCES_OF = {"tokenizer": "report", "human": "report", "student": "report", "teacher": "train",
-                "generate": "generate", "merge": "generate", "train": "train", "eval": "eval",
-                "ceiling": "ceiling", "report": "report"}
-TEMPLATE_OF = {"teacher": "train", "train": "train", "eval": "eval", "ceiling": "eval", "report": "report"}
+TEMPLATE = Path(__file__).resolve().parents[2] / "slurm" / "templates" / "step.sbatch"  # every kind's
 ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED", "COMPLETING"}
 
 
 def group_kind(step: Step) -> str:
     """A step's kind, except that the teacher's evaluation is a "ceiling" with its own resources
     (a teacher may need as many GPUs as its generation; the students' evaluations need one)."""
-    return "ceiling" if step.kind == "eval" and step.labels.get("role") == "teacher" else step.kind
+    return "ceiling" if slurm_section(step.kind, step.labels.get("role")) == "ceiling" else step.kind
 
 
 def group_steps(steps: list[Step], todo: set[str]) -> list[tuple[str, list[Step]]]:
@@ -46,8 +43,9 @@ def group_steps(steps: list[Step], todo: set[str]) -> list[tuple[str, list[Step]
     return [(f"{d:02d}-{kind}", members) for (d, kind), members in sorted(groups.items())]
 
 
-def _resources(recipe: Recipe, kind: str) -> dict:
-    res = getattr(recipe.launcher.slurm, RESOURCES_OF.get(kind, "report")) or recipe.launcher.slurm.generate  # ceiling: None
+def _resources(recipe: Recipe, step: Step) -> dict:
+    section = slurm_section(step.kind, step.labels.get("role"))
+    res = getattr(recipe.launcher.slurm, section) or recipe.launcher.slurm.generate  # an unset ceiling: generate's
     return {"partition": res.partition, "account": res.account, "qos": res.qos, "nodes": res.nodes,
             "cpus_per_task": res.cpus_per_task, "mem": res.mem, "time": res.time,
             "gpus": res.gpus_per_node or None, "extra": list(res.extra)}
@@ -88,11 +86,10 @@ def submit_run(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path, *,
     if not dry_run:
         (run_dir / "slurm" / "logs").mkdir(parents=True, exist_ok=True)  # sbatch fails a job whose log dir is missing
     for name, members in group_steps(steps, todo):
-        kind = group_kind(members[0])
         atomic_write_json(scripts / f"{name}.json", [s.id for s in members])
         text = slurm.render_sbatch(
-            (TEMPLATES / f"{TEMPLATE_OF.get(kind, 'generate')}.sbatch").read_text(),
-            job_name=f"distill-{recipe.name}-{name}", resources=_resources(recipe, kind),
+            TEMPLATE.read_text(),
+            job_name=f"distill-{recipe.name}-{name}", resources=_resources(recipe, members[0]),
             command=shlex.join([sys.executable, "-m", "distill.pipeline.task", str(run_dir), name]),
             log_path=run_dir / "slurm" / "logs" / f"{name}_%A_%a.out",
             array=f"0-{len(members) - 1}" + (f"%{recipe.launcher.slurm.array_parallelism}"

@@ -1,4 +1,4 @@
-"""Training on two Slurm nodes: the real train.sbatch template, srun, accelerate launch, ZeRO-3 on CPU.
+"""Training on two Slurm nodes: the real step.sbatch template, srun, accelerate launch, ZeRO-3 on CPU.
 
 Needs the two-node local cluster: sudo DISTILL_SLURM_NODES=2 bash slurm/local/start.sh
 Run: pytest tests/integration/test_multinode.py -q      (about 3-4 minutes on 2 cores)

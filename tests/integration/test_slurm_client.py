@@ -80,7 +80,7 @@ def test_failed_task_cancels_dependant_instead_of_leaving_it_pending(tmp_path: P
 
 def test_every_rendered_template_is_accepted_by_sbatch(tmp_path: Path, slurm_cluster) -> None:
     templates = sorted(TEMPLATES.glob("*.sbatch"))
-    assert {t.stem for t in templates} >= {"generate", "train", "eval", "report"}
+    assert {t.stem for t in templates} >= {"step"}  # one script for every kind of step
     resources = {**SMALL, "partition": slurm_cluster.partition, "nodes": 1, "ntasks_per_node": 1}
     for template in templates:
         script = tmp_path / template.name
@@ -101,7 +101,7 @@ def test_impossible_request_fails_at_submit_naming_the_script(tmp_path: Path, sl
     script = tmp_path / "huge.sbatch"
     script.write_text(
         slurm.render_sbatch(
-            (TEMPLATES / "eval.sbatch").read_text(),
+            (TEMPLATES / "step.sbatch").read_text(),
             job_name="huge",
             resources={**SMALL, "cpus_per_task": slurm_cluster.cpus * 64},
             command="true",
@@ -120,7 +120,7 @@ def test_rendered_scripts_run_the_command_and_keep_its_exit_status(tmp_path: Pat
         script = tmp_path / f"{stem}.sbatch"
         script.write_text(
             slurm.render_sbatch(
-                (TEMPLATES / f"{stem}.sbatch").read_text(),
+                (TEMPLATES / "step.sbatch").read_text(),
                 job_name=stem,
                 resources=SMALL,
                 command=f'{sys.executable} -c "{code}"',
@@ -168,7 +168,7 @@ def test_usr1_is_passed_to_the_step_and_the_job_requeues_with_its_log_kept(
     log = tmp_path / "gen.log"
     script.write_text(
         slurm.render_sbatch(
-            (TEMPLATES / "generate.sbatch").read_text(),
+            (TEMPLATES / "step.sbatch").read_text(),
             job_name="requeue",
             resources=SMALL,
             command=f"{sys.executable} {tmp_path / 'step.py'}",

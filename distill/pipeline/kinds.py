@@ -1,0 +1,76 @@
+"""Every kind of step, one record each: adding a kind is adding one record here (and its runner).
+
+The words, used the same way everywhere in the code and the docs:
+
+- **kind**: what one step does (``tokenizer``, ``train``, ...); a step's id starts with its kind. A
+  record below says everything the rest of the code needs to know about a kind.
+- **stage**: one of the five phases of an experiment, in order: ``prepare``, ``generate``, ``train``,
+  ``eval``, ``report``. Each kind belongs to one stage. ``distill run`` runs every stage;
+  ``distill generate|train|eval`` (the CLI's stage verbs, ``UNTIL``) run the stages up to and
+  including the one named.
+- **runner**: the function that does a kind's work, given a ``StepContext`` (``pipeline/stages.py``
+  and the modules it names); it writes into the step's folder and returns extra fields for its
+  ``meta.json``.
+- **slurm section**: the ``launcher.slurm`` resources a kind's job array asks for. One exception,
+  not a kind: the teacher's evaluation (an ``eval`` step with role ``teacher``) is the ``ceiling``,
+  which may span as many GPUs as the teacher's generation (``slurm_section``).
+
+A kind is **tracked** when its step opens a W&B run (group = the sweep, job type = the kind), and
+**cached** when its folder lives in the shared cache (``<cache>/steps``) instead of the run folder:
+every run of the same world finds it built.
+
+Runners are named by import path, not imported here: planning stays free of torch and of the stage
+modules (which import the planner).
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+STAGES = ("prepare", "generate", "train", "eval", "report")
+UNTIL = ("generate", "train", "eval")  # the CLI's stage verbs: run the stages up to this one
+SLURM_SECTIONS = ("generate", "train", "eval", "report", "ceiling")  # recipe launcher.slurm.<section>
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    stage: str  # one of STAGES
+    runner: str  # "module:function" taking a StepContext
+    slurm: str  # one of SLURM_SECTIONS
+    tracked: bool = False
+    cached: bool = False
+
+    def run_function(self) -> Callable:
+        module, _, function = self.runner.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+_STAGES_PY = "distill.pipeline.stages"
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    # cheap preparation: a tokenizer, the untrained student and the human pool run on report's resources
+    Kind("tokenizer", "prepare", f"{_STAGES_PY}:tokenizer_stage", "report", cached=True),
+    Kind("teacher", "prepare", f"{_STAGES_PY}:teacher_stage", "train", cached=True),  # training a teacher
+    Kind("student", "prepare", f"{_STAGES_PY}:student_stage", "report"),
+    Kind("human", "prepare", f"{_STAGES_PY}:human_stage", "report"),
+    Kind("generate", "generate", f"{_STAGES_PY}:generate_stage", "generate"),
+    Kind("merge", "generate", f"{_STAGES_PY}:merge_stage", "generate"),
+    Kind("expert", "generate", "distill.human.stage:expert_stage", "report"),
+    Kind("train", "train", f"{_STAGES_PY}:train_stage", "train", tracked=True),
+    Kind("eval", "eval", f"{_STAGES_PY}:eval_stage", "eval", tracked=True),
+    Kind("report", "report", f"{_STAGES_PY}:report_stage", "report", tracked=True),
+)}
+
+
+def kind_of(name: str) -> Kind:
+    """The record of a kind; an unknown kind is an error, never a default."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown step kind {name!r}; known: {', '.join(KINDS)}") from None
+
+
+def slurm_section(kind: str, role: str | None) -> str:
+    """The ``launcher.slurm`` section a step's job array uses: its kind's, except the ceiling."""
+    return "ceiling" if kind == "eval" and role == "teacher" else kind_of(kind).slurm

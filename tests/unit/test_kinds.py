@@ -1,0 +1,41 @@
+"""Every step kind is one complete record (distill/pipeline/kinds.py): every kind a shipped recipe plans
+has one, and each record's stage, runner and Slurm section exist. Run: pytest tests/unit/test_kinds.py -q"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from distill.pipeline.kinds import KINDS, SLURM_SECTIONS, STAGES, UNTIL, kind_of, slurm_section
+from distill.pipeline.plan import plan
+from distill.recipe import load_recipe
+from distill.recipe.schema import Slurm
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.relative_to(ROOT).parts)
+
+
+def test_every_planned_kind_has_a_record():
+    planned = {s.kind for path in RECIPES for s in plan(load_recipe(path))}
+    assert planned - set(KINDS) == set()
+    assert {"tokenizer", "generate", "train", "eval", "report", "expert", "teacher"} <= planned  # the recipes reach far
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_each_record_is_complete(name):
+    kind = KINDS[name]
+    assert kind.name == name and kind.stage in STAGES and kind.slurm in SLURM_SECTIONS
+    assert callable(kind.run_function())
+    assert kind.slurm in Slurm.model_fields
+
+
+def test_words_agree():
+    assert set(SLURM_SECTIONS) == set(Slurm.model_fields) - {"array_parallelism"}
+    assert set(UNTIL) < set(STAGES) and {k.stage for k in KINDS.values()} == set(STAGES)
+    assert slurm_section("eval", "teacher") == "ceiling" and slurm_section("eval", "student") == "eval"
+
+
+def test_an_unknown_kind_is_an_error_not_a_default():
+    with pytest.raises(ValueError, match="unknown step kind 'distil'"):
+        kind_of("distil")
