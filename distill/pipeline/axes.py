@@ -2,7 +2,7 @@
 the reports that compare teachers and follow generations.
 
 The planning lives in ``distill.pipeline.plan``; the pure data policies and diversity measures in
-``distill.generations``; the analysis in ``evals.teachers`` and ``evals.generations``.
+``distill.generations``; the analysis in ``evals.analysis.teachers`` and ``evals.analysis.generations``.
 """
 from __future__ import annotations
 
@@ -58,12 +58,12 @@ def axis_report_stage(ctx: StepContext) -> dict:
     cfg = ctx.step.config
     report_cfg = Report.model_validate(cfg["report"])
     if "teachers" in cfg:
-        from evals.teachers import write_teachers_report
+        from evals.analysis.teachers import write_teachers_report
 
         records = teacher_records(ctx)
         write = write_teachers_report
     else:
-        from evals.generations import write_generations_report
+        from evals.analysis.generations import write_generations_report
 
         records = generation_records(ctx)
         write = write_generations_report

@@ -141,7 +141,7 @@ def eval_stage(ctx: StepContext) -> dict:
 def report_stage(ctx: StepContext) -> dict:
     from distill.pipeline.records import collect_records
     from distill.recipe.schema import Report
-    from evals.report import write_report
+    from evals.report.sweep import write_report
 
     if "teachers" in ctx.step.config or "generations" in ctx.step.config:
         from distill.pipeline.axes import axis_report_stage

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from distill.recipe.schema import Costs, Report
-from evals.report import write_report
+from evals.report.sweep import write_report
 from tests.unit.test_effort import MEANS, _records
 
 pytestmark = pytest.mark.smoke

@@ -11,7 +11,7 @@ import pytest
 
 from distill.recipe.schema import Report, Wandb
 from distill.tracking import read_offline_run, start_tracker
-from evals.report import SWEEP_FILE, load_sweep, write_report
+from evals.report.sweep import SWEEP_FILE, load_sweep, write_report
 
 pytestmark = pytest.mark.smoke
 

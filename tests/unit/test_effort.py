@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evals.effort import at_budgets, budgets, curves, gains, verdict
-from evals.frontier import Prices, expert_frontier, frontier, ledger
-from evals.uncertainty import resample
+from evals.analysis.effort import at_budgets, budgets, curves, gains, verdict
+from evals.analysis.frontier import Prices, expert_frontier, frontier, ledger
+from evals.analysis.uncertainty import resample
 
 pytestmark = pytest.mark.unit
 SECONDS = {"human": 30.0, "edited": 18.0, "picked": 6.0, "synthetic": 0.0}

@@ -5,7 +5,7 @@ Run: pytest tests/unit/test_frontier.py -q
 
 import pytest
 
-from evals.frontier import CostLedger, Prices, frontier, ledger, recommend, teacher_seconds
+from evals.analysis.frontier import CostLedger, Prices, frontier, ledger, recommend, teacher_seconds
 
 pytestmark = pytest.mark.unit
 

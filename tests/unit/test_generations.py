@@ -161,7 +161,7 @@ def _simulated(slopes: dict[str, float], gens: int = 6, seeds: int = 3, items: i
 
 
 def test_analysis_recovers_a_falling_replace_and_a_flat_accumulate():
-    from evals.generations import analyze_generations, verdict
+    from evals.analysis.generations import analyze_generations, verdict
 
     curves = analyze_generations(_simulated({"replace": -0.06, "accumulate": 0.0}), n_boot=300)
     rep, acc = curves["replace"], curves["accumulate"]
@@ -173,14 +173,14 @@ def test_analysis_recovers_a_falling_replace_and_a_flat_accumulate():
 
 
 def test_analysis_says_when_the_direction_does_not_agree():
-    from evals.generations import analyze_generations, verdict
+    from evals.analysis.generations import analyze_generations, verdict
 
     text, facts = verdict(analyze_generations(_simulated({"replace": 0.0, "accumulate": -0.05}), n_boot=300))
     assert not facts["agrees"] and "does NOT agree" in text and "flat within noise" in text
 
 
 def test_a_generation_zero_near_zero_is_flagged_as_a_floor():
-    from evals.generations import analyze_generations, verdict
+    from evals.analysis.generations import analyze_generations, verdict
 
     runs = _simulated({"replace": 0.0, "accumulate": 0.0})
     low = [{**r, "score": 0.03, "items": [1] * 12 + [0] * 388} for r in runs]

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from evals.saturation import (
+from evals.analysis.saturation import (
     CurveFit,
     RunScore,
     compare_fits,

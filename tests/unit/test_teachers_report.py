@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.teachers import asymptote_slope, teacher_rows, verdict
+from evals.analysis.teachers import asymptote_slope, teacher_rows, verdict
 
 pytestmark = pytest.mark.unit
 

@@ -9,8 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from evals.saturation import n_sat_power
-from evals.uncertainty import (
+from evals.analysis.saturation import n_sat_power
+from evals.analysis.uncertainty import (
     analyze,
     arm_difference,
     best_fraction_per_n,
@@ -21,7 +21,7 @@ from evals.uncertainty import (
     summarize,
     within_noise,
 )
-from evals.verdict import verdict
+from evals.analysis.verdict import verdict
 
 pytestmark = pytest.mark.unit
 

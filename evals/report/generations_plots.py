@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.plots import _new_axes, _save, arm_colors
+from evals.report.plots import _new_axes, _save, arm_colors
 
 _LABELS = {"distinct_ngrams": "distinct token n-grams (%)", "distinct_answers": "distinct final answers (%)"}
 
@@ -35,7 +35,7 @@ def score_plot(path: Path, curves: Mapping, title: str) -> Path:
 def diversity_plot(path: Path, curves: Mapping, title: str) -> Path:
     from matplotlib.figure import Figure
 
-    from evals.plots import DPI
+    from evals.report.plots import DPI
 
     fig = Figure(figsize=(11, 4.5), dpi=DPI, layout="constrained")
     axes = fig.subplots(1, 2)

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from evals.saturation import RunScore, as_runs
-from evals.uncertainty import NoiseCheck, within_noise
+from evals.analysis.saturation import RunScore, as_runs
+from evals.analysis.uncertainty import NoiseCheck, within_noise
 
 COST_KEYS = ("teacher_s", "teacher_devices", "human", "human_s", "train_s", "train_devices", "eval_s",
              "eval_devices", "train_steps")  # train_steps: recorded for the reader (early stopping), not priced

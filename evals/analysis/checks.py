@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evals.uncertainty import Analysis, ArmBootstrap, Interval, interval
+from evals.analysis.uncertainty import Analysis, ArmBootstrap, Interval, interval
 
 
 def outside(iv: Interval | None) -> bool:

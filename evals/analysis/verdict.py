@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from evals.checks import Claims, Convergence, TeacherComparison, Wall, outside
-from evals.uncertainty import ArmSummary, BestFraction, Crossover, Interval
+from evals.analysis.checks import Claims, Convergence, TeacherComparison, Wall, outside
+from evals.analysis.uncertainty import ArmSummary, BestFraction, Crossover, Interval
 
 
 def _fmt_n(x: float, exact: bool = False) -> str:

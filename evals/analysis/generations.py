@@ -6,8 +6,8 @@ Input (``records.json`` of a generations report step)::
      "runs": [{"policy": "replace", "generation": 0, "seed": 0, "score": 0.9, "items": [1, 0, ...],
                "rows": 500, "diversity": {"distinct_ngrams": 0.2, "distinct_answers": 0.8, ...}}, ...]}
 
-Scores are bootstrapped with ``evals.uncertainty.resample`` (seeds and eval items, paired across every
-run), with the policy as the arm and the generation as N. From the replicates: an interval for each
+Scores are bootstrapped with ``evals.analysis.uncertainty.resample`` (seeds and eval items, paired across
+every run), with the policy as the arm and the generation as N. From the replicates: an interval for each
 generation's mean, the least-squares slope of the mean against generation (points per generation),
 and the ratio of the last generation's mean to generation 0's. Diversity has no items: its
 intervals come from resampling seeds (the same draw for every generation of a policy).
@@ -24,7 +24,7 @@ import numpy as np
 
 from distill.artifacts import atomic_write_json, atomic_write_text
 from distill.recipe.schema import Report
-from evals.uncertainty import Interval, interval, resample
+from evals.analysis.uncertainty import Interval, interval, resample
 
 DIVERSITY = ("distinct_ngrams", "distinct_answers")
 # generation 0 below this (score fraction, upper end of its interval) is flagged: a curve that starts
@@ -153,8 +153,8 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
 def write_generations_report(records: Mapping, out_dir: str | Path, cfg: Report | None = None, *,
                              tracker: Any = None, seed: int = 0) -> dict:
     """report.md (+ report.html), report.json and two PNGs (score and diversity vs generation)."""
-    from evals import generations_plots
-    from evals.report import to_html, to_markdown
+    from evals.report import generations_plots
+    from evals.report.sweep import to_html, to_markdown
 
     cfg, out_dir = cfg or Report(), Path(out_dir)
     curves = analyze_generations(records["runs"], n_boot=cfg.bootstrap, level=cfg.confidence, seed=seed)

@@ -1,8 +1,8 @@
 """The report's figures (matplotlib, Agg, no pyplot state): score vs N per arm, f x N heatmap, cost frontier.
 
 Scores are drawn in points (accuracy %, 0-100); N on a log2 axis in the sweep's unit (examples or
-tokens). Each function takes analysis results (``evals.uncertainty`` / ``evals.frontier``) and the
-run records, writes one PNG and returns its path.
+tokens). Each function takes analysis results (``evals.analysis.uncertainty`` / ``evals.analysis.frontier``)
+and the run records, writes one PNG and returns its path.
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from evals.frontier import Frontier
-from evals.saturation import RunScore
-from evals.uncertainty import ArmSummary
+from evals.analysis.frontier import Frontier
+from evals.analysis.saturation import RunScore
+from evals.analysis.uncertainty import ArmSummary
 
 DPI = 130
 _COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]

@@ -9,8 +9,9 @@ Input, one JSON file (``load_sweep``) or the same as a dict / ``Sweep``::
 
 ``human_pool`` is in the unit of ``n``. Infeasible runs (wall policy ``stop``) may carry ``score: null``;
 they are drawn as such and left out of every fit. ``ceiling``/``floor`` are a score or a record. The
-analysis is ``evals.saturation`` / ``evals.uncertainty`` / ``evals.frontier``; this module only arranges
-it into ``report.md`` (+ ``report.html`` with the images inlined), ``report.json`` and PNGs.
+analysis is ``evals.analysis.saturation`` / ``evals.analysis.uncertainty`` / ``evals.analysis.frontier``; this
+module only arranges it into ``report.md`` (+ ``report.html`` with the images inlined), ``report.json``
+and PNGs.
 """
 from __future__ import annotations
 
@@ -28,13 +29,13 @@ from tqdm.auto import tqdm
 
 from distill.artifacts import atomic_write_json, atomic_write_text, stable_hash
 from distill.recipe.schema import Report
-from evals import effort_report, plots
-from evals import precision_report as precision
-from evals.checks import claims
-from evals.frontier import Frontier, Prices, frontier, recommend
-from evals.saturation import as_runs, compare_fits, fit_power, fit_rectified
-from evals.uncertainty import Analysis, Interval, analyze
-from evals.verdict import claims_verdict
+from evals.report import effort_report, plots
+from evals.report import precision_report as precision
+from evals.analysis.checks import claims
+from evals.analysis.frontier import Frontier, Prices, frontier, recommend
+from evals.analysis.saturation import as_runs, compare_fits, fit_power, fit_rectified
+from evals.analysis.uncertainty import Analysis, Interval, analyze
+from evals.analysis.verdict import claims_verdict
 
 SWEEP_FILE = "records.json"
 SEED_POOL = {"cell": "n", "arm": "arm"}  # report.seed_noise -> uncertainty.resample(seed_pool=...)

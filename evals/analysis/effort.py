@@ -1,6 +1,6 @@
 """Score per expert hour: which way of using an expert's time improves the student most.
 
-Pure analysis on the report's shared bootstrap replicates (``evals.uncertainty.resample``: paired
+Pure analysis on the report's shared bootstrap replicates (``evals.analysis.uncertainty.resample``: paired
 over seeds and items), so every difference below is paired and its interval is a percentile
 interval of the same replicates. Each run's expert time is ``cost.human_s`` (the human-time ledger:
 once per unique example). A point is one (arm, N): mean expert hours over its seeds, mean score.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evals.uncertainty import Interval, Replicates, interval
+from evals.analysis.uncertainty import Interval, Replicates, interval
 
 
 @dataclass(frozen=True)

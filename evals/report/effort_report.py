@@ -1,7 +1,7 @@
 """The report's human-effort section: score vs expert hours, best arm per budget, gain per hour.
 
 ``section`` returns the section's blocks (for report.md / report.html), its JSON summary and the
-plot's path; ``evals.report`` adds it when any run spent expert time (``cost.human_s``).
+plot's path; ``evals.report.sweep`` adds it when any run spent expert time (``cost.human_s``).
 """
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from pathlib import Path
 
 from matplotlib.ticker import FuncFormatter
 
-from evals import plots
-from evals.effort import Budget, Gain, Point, at_budgets, budgets, curves, expert_arms, gains, verdict
-from evals.frontier import Prices, expert_frontier, frontier
-from evals.uncertainty import Interval, Replicates
+from evals.report import plots
+from evals.analysis.effort import (Budget, Gain, Point, at_budgets, budgets, curves, expert_arms, gains,
+                                   verdict)
+from evals.analysis.frontier import Prices, expert_frontier, frontier
+from evals.analysis.uncertainty import Interval, Replicates
 
 
 def has_expert_time(runs) -> bool:

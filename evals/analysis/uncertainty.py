@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from evals.saturation import (
+from evals.analysis.saturation import (
     SCORE_BOUNDS,
     CurveFit,
     Form,

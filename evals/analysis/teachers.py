@@ -2,8 +2,8 @@
 
 Input (``records.json`` of a teachers report step): per teacher, in recipe order, its ceiling and
 floor records and the ``fits`` / ``crossovers`` / ``best_per_n`` of its own data-wall report
-(``evals.report``), whose intervals come from ``evals.uncertainty``'s bootstrap. The human arm is the
-same runs under every teacher (one training per mix), so its fit is identical across columns.
+(``evals.report.sweep``), whose intervals come from ``evals.analysis.uncertainty``'s bootstrap. The human
+arm is the same runs under every teacher (one training per mix), so its fit is identical across columns.
 
 Across teachers the bootstraps are separate (each teacher's report resampled its own runs), so the
 slope of the synthetic asymptote on teacher accuracy gets its interval by treating each teacher's
@@ -21,7 +21,7 @@ from scipy import stats
 
 from distill.artifacts import atomic_write_json, atomic_write_text
 from distill.recipe.schema import Report
-from evals.uncertainty import Interval, interval
+from evals.analysis.uncertainty import Interval, interval
 
 
 def _iv(d: Mapping | None) -> Interval | None:
@@ -163,8 +163,8 @@ def verdict(rows: Sequence[Mapping], slope: Interval | None) -> str:
 
 def write_teachers_report(records: Mapping, out_dir: str | Path, cfg: Report | None = None, *,
                           tracker: Any = None, seed: int = 0) -> dict:
-    from evals.generations_plots import teachers_plot
-    from evals.report import to_html, to_markdown
+    from evals.report.generations_plots import teachers_plot
+    from evals.report.sweep import to_html, to_markdown
 
     cfg, out_dir = cfg or Report(), Path(out_dir)
     rows = teacher_rows(records, level=cfg.confidence, n_boot=cfg.bootstrap, seed=seed)
