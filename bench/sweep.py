@@ -45,20 +45,20 @@ def lm_eval_command() -> list[str]:
 
 def naive_loop(run_dir: Path, steps: list[Step], cache: Path, work: Path, world: dict) -> float:
     """One training process and one lm_eval CLI process per mix, in sequence."""
+    from distill.pipeline.configs import ModelRef
     from distill.pipeline.context import StepContext, model_ref
     from distill.pipeline.mixes import materialise_mix
-    from distill.recipe.schema import Train
 
     jobs = []
     for step in (s for s in steps if s.kind == "train"):  # untimed: the user's data files
         ctx = StepContext(run_dir, step, cache, threads=1)
-        student = model_ref(ctx, {"step": ctx.dep_id("student")})
+        student = model_ref(ctx, ModelRef(step=ctx.dep_id("student")))
         merge = ctx.deps("merge")
         out = work / step.id
-        _, data = materialise_mix(step.config["mix"], student, ctx.dep("human") / "source",
+        _, data = materialise_mix(ctx.config.mix, student, ctx.dep("human") / "source",
                                   merge[0] if merge else None, out / "mix")
         job = TrainJob(model=student.model, data=str(data), out_dir=str(out),
-                       train=Train.model_validate(step.config["train"]), seed=step.config["mix"]["seed"])
+                       train=ctx.config.train, seed=ctx.config.mix.seed)
         jobs.append((job.save(out / "job.json"), out))
     start = time.perf_counter()
     for job_json, out in jobs:

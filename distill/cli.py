@@ -7,14 +7,14 @@ import os
 import sys
 from pathlib import Path
 
+from distill.pipeline.kinds import UNTIL
 from distill.pipeline.lock import BusyError
 from distill.recipe import RecipeError, load_recipe
 
 EXIT_BAD_INPUT = 2
 EXIT_BUSY = 75  # EX_TEMPFAIL: another `distill run` holds the run folder; try again later
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer whose reader went away (`| head`)
-TAKES_OVERRIDES = ("run", "generate", "train", "eval", "validate")
-STAGES = ("generate", "train", "eval", "report")
+TAKES_OVERRIDES = ("run", *UNTIL, "validate")
 
 
 def recipes_root() -> Path:
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plan only: print the steps (for slurm, also the sbatch commands, with their scripts "
                         "in a temporary folder); nothing is written into the run folder")
     p.add_argument("--wait", action="store_true", help="slurm: wait for the submitted jobs to finish")
-    for stage in ("generate", "train", "eval"):
+    for stage in UNTIL:
         q = sub.add_parser(stage, help=f"run the DAG up to and including the {stage} steps")
         _recipe_args(q)
         q.add_argument("--launcher", choices=("local", "slurm"), default="local", help="where steps run")
@@ -142,7 +142,7 @@ def cmd_report(args) -> int:
 
 
 COMMANDS = {"validate": cmd_validate, "ls": cmd_ls, "status": cmd_status, "report": cmd_report,
-            **{name: cmd_pipeline for name in ("run", *STAGES[:-1])}}
+            **{name: cmd_pipeline for name in ("run", *UNTIL)}}
 
 
 def main(argv: list[str] | None = None) -> int:

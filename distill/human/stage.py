@@ -74,12 +74,12 @@ def round_trip(kind: str, tasks, experts: Experts, folder: Path) -> Work:
 
 
 def expert_stage(ctx) -> dict:
-    cfg = ctx.step.config
-    experts, primitive = Experts.model_validate(cfg["experts"]), cfg["primitive"]
+    cfg = ctx.config
+    experts, primitive = cfg.experts, cfg.primitive
     drafts = [dict(r) for r in load_source(ctx.dep("merge") / "synthetic")]
     groups = drafts_by_prompt(drafts, meta_of)
     if experts.kind == "simulated":
-        if cfg["world"].get("kind") != "arithmetic":
+        if cfg.world.kind != "arithmetic":
             raise ValueError("experts.kind=simulated needs the embedded world's solver; use a model or people")
         from distill.human.expert import SimulatedExpert
 

@@ -22,42 +22,41 @@ def lineage_train_stage(ctx: StepContext) -> dict:
     from datasets import Dataset
 
     from distill.generations import policy_rows
+    from distill.pipeline.configs import ModelRef
     from distill.pipeline.context import as_dict as _as_dict
     from distill.pipeline.context import model_ref
-    from distill.recipe.schema import Train
     from distill.sources import load_source
     from distill.training import TrainJob
 
-    cfg = ctx.step.config
-    lineage = cfg["lineage"]
-    student = model_ref(ctx, {"step": ctx.dep_id("student")})
+    cfg = ctx.config
+    lineage = cfg.lineage
+    student = model_ref(ctx, ModelRef(step=ctx.dep_id("student")))
     pools = [load_source(ctx.dep("human") / "source")]
     pools += [load_source(folder / "synthetic") for folder in ctx.deps("merge")]
-    picks = policy_rows(lineage.get("policy"), lineage["generation"], [len(p) for p in pools],
-                        subsample=lineage.get("subsample"), seed=lineage["seed"])
+    picks = policy_rows(lineage.policy, lineage.generation, [len(p) for p in pools],
+                        subsample=lineage.subsample, seed=lineage.seed)
     columns = [(p["prompt"], p["completion"]) for p in pools]  # one column read per pool, not per row
     rows = [{"prompt": columns[k][0][i], "completion": columns[k][1][i],
              "source": "human" if k == 0 else f"generation-{k}", "weight": 1.0} for k, i in picks]
     if not rows:
-        raise ValueError(f"generation {lineage['generation']} ({lineage.get('policy')}): no rows to train on "
+        raise ValueError(f"generation {lineage.generation} ({lineage.policy}): no rows to train on "
                          f"(pool sizes {[len(p) for p in pools]})")
     Dataset.from_list(rows).save_to_disk(str(ctx.folder / MIX))
     # the student's model spec and the step's allocation (processes, nodes), like the mix train stage;
     # early stopping (train.early_stop) reads the world's validation split, as for any student
     val = ctx.dep("human") / "val"
     result = ctx.train(TrainJob(model=student, data=str(ctx.folder / MIX), out_dir=str(ctx.folder),
-                                train=Train.model_validate(cfg["train"]), seed=lineage["seed"],
+                                train=cfg.train, seed=lineage.seed,
                                 val_data=str(val) if (val / "data").exists() else None))
-    return {"lineage": lineage, "rows": len(rows), "sources": dict(Counter(r["source"] for r in rows)),
+    return {"lineage": lineage.model_dump(mode="json", exclude_unset=True), "rows": len(rows),
+            "sources": dict(Counter(r["source"] for r in rows)),
             "train": _as_dict(result)}
 
 
 def axis_report_stage(ctx: StepContext) -> dict:
-    from distill.recipe.schema import Report
-
-    cfg = ctx.step.config
-    report_cfg = Report.model_validate(cfg["report"])
-    if "teachers" in cfg:
+    cfg = ctx.config
+    report_cfg = cfg.report
+    if cfg.teachers is not None:
         from evals.analysis.teachers import write_teachers_report
 
         records = teacher_records(ctx)
@@ -75,7 +74,7 @@ def axis_report_stage(ctx: StepContext) -> dict:
 def teacher_records(ctx: StepContext) -> dict:
     """Each teacher's data-wall report (report.json and its records.json), in recipe order."""
     out = {"name": ctx.run_dir.name, "teachers": []}
-    for name, dep in zip(ctx.step.config["teachers"], ctx.step.deps):
+    for name, dep in zip(ctx.config.teachers, ctx.step.deps):
         folder = ctx.step_folder(dep)
         records = json.loads((folder / "records.json").read_text())
         report = json.loads((folder / "report.json").read_text())
@@ -93,32 +92,32 @@ def generation_records(ctx: StepContext) -> dict:
 
     from distill.generations import diversity
     from distill.models import load_tokenizer
-    from distill.pipeline.context import model_ref
-    from distill.pipeline.context import world_of as _world
-    from distill.recipe.schema import Generations
+    from distill.pipeline.configs import ModelRef
+    from distill.pipeline.context import config_of, model_ref
     from distill.world import build_task
     from evals.lmeval import score_record
 
-    g = Generations.model_validate(ctx.step.config["generations"])
+    g = ctx.config.generations
     evals = [ctx.steps[d] for d in ctx.step.deps]
-    task_name = evals[0].config["eval"]["tasks"][0]
-    world = _world(evals[0].config["world"])
+    first = config_of(evals[0])
+    task_name = first.eval.tasks[0]
+    world = first.world
     task = build_task(world)
     first_train = ctx.steps[evals[0].deps[0]]
-    student = model_ref(ctx, {"step": next(d for d in first_train.deps if ctx.steps[d].kind == "student")})
+    student = model_ref(ctx, ModelRef(step=next(d for d in first_train.deps if ctx.steps[d].kind == "student")))
     tok = load_tokenizer(student.model)
     sample = g.prompts or world.human_pool  # diversity on samples as large as one generation's new data
     runs = []
     for ev in evals:
         results = json.loads((ctx.step_folder(ev.id) / "results.json").read_text())
         train = ctx.steps[ev.deps[0]]
-        lineage = train.config["lineage"]
+        lineage = config_of(train).lineage
         data = load_from_disk(str(ctx.step_folder(train.id) / MIX))
         div = diversity(list(data["completion"]), lambda c: tok(c, add_special_tokens=False)["input_ids"],
-                        task.extract_answer, n=g.ngram, sample=sample, seed=lineage["seed"])
-        record = {"generation": lineage["generation"], "seed": lineage["seed"], "rows": len(data),
+                        task.extract_answer, n=g.ngram, sample=sample, seed=lineage.seed)
+        record = {"generation": lineage.generation, "seed": lineage.seed, "rows": len(data),
                   **score_record(results, task_name), "diversity": div}
-        for policy in [lineage["policy"]] if "policy" in lineage else g.policies:
+        for policy in [lineage.policy] if lineage.policy is not None else g.policies:
             runs.append({**record, "policy": policy})
     return {"name": ctx.run_dir.name, "task": task_name, "policies": list(g.policies), "runs": runs,
             "run_dir": str(Path(ctx.run_dir))}

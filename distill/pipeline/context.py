@@ -1,14 +1,15 @@
-"""What a stage may know besides its own config (``StepContext``), and how a stage reads the two
-things every stage kind shares: a model reference and a world config. Its own module so the stage
-modules and the executor import it without importing each other."""
+"""What a runner may know besides its own config (``StepContext``), and how it reads a model
+reference. Its own module so the runner modules and the executor import it without importing each
+other."""
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
 
+from distill.pipeline.configs import ModelRef
 from distill.pipeline.plan import Step
-from distill.recipe.schema import ArithmeticWorld, DatasetWorld, ModelSpec
+from distill.recipe.schema import ModelSpec
 
 
 class StepContext:
@@ -18,6 +19,7 @@ class StepContext:
         from distill.tracking import NullTracker
 
         self.run_dir, self.step, self.cache, self.threads = run_dir, step, cache, threads
+        self.config = config_of(step)  # the step's typed slice, validated once as the step starts
         self.folder = step.folder(run_dir, cache)
         self.tracker = NullTracker()
         self._steps = None
@@ -93,15 +95,18 @@ class StepContext:
         return {"backend": "hf", "parallel": max(1, visible_gpus(os.environ))}
 
 
-def world_of(cfg: dict) -> ArithmeticWorld | DatasetWorld:
-    return (ArithmeticWorld if cfg["kind"] == "arithmetic" else DatasetWorld).model_validate(cfg)
+def config_of(step: Step):
+    """A step's config as its kind's typed slice (``pipeline/configs.py``)."""
+    from distill.pipeline.kinds import kind_of
+
+    return kind_of(step.kind).config.model_validate(step.config)
 
 
-def model_ref(ctx: StepContext, ref: dict) -> ModelSpec:
+def model_ref(ctx: StepContext, ref: ModelRef) -> ModelSpec:
     """A model given in the recipe, or the model a finished step wrote (``model/`` or a pointer)."""
-    if "model" in ref:
-        return ModelSpec.model_validate(ref["model"])
-    folder = ctx.step_folder(ref["step"])
+    if ref.model is not None:
+        return ref.model
+    folder = ctx.step_folder(ref.step)
     pointer = folder / "pointer.json"
     if pointer.exists():
         return ModelSpec.model_validate(json.loads(pointer.read_text()))

@@ -8,6 +8,8 @@ The words, used the same way everywhere in the code and the docs:
   ``eval``, ``report``. Each kind belongs to one stage. ``distill run`` runs every stage;
   ``distill generate|train|eval`` (the CLI's stage verbs, ``UNTIL``) run the stages up to and
   including the one named.
+- **config**: a kind's slice of the recipe, a typed model (``pipeline/configs.py``): ``plan()`` stores
+  its dump (the step id hashes it), the runner reads it validated (``StepContext.config``).
 - **runner**: the function that does a kind's work, given a ``StepContext`` (``pipeline/stages.py``
   and the modules it names); it writes into the step's folder and returns extra fields for its
   ``meta.json``.
@@ -28,6 +30,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from distill.pipeline import configs
+
 STAGES = ("prepare", "generate", "train", "eval", "report")
 UNTIL = ("generate", "train", "eval")  # the CLI's stage verbs: run the stages up to this one
 SLURM_SECTIONS = ("generate", "train", "eval", "report", "ceiling")  # recipe launcher.slurm.<section>
@@ -37,6 +41,7 @@ SLURM_SECTIONS = ("generate", "train", "eval", "report", "ceiling")  # recipe la
 class Kind:
     name: str
     stage: str  # one of STAGES
+    config: type[configs.StepConfig]  # its config slice (pipeline/configs.py)
     runner: str  # "module:function" taking a StepContext
     slurm: str  # one of SLURM_SECTIONS
     tracked: bool = False
@@ -50,16 +55,17 @@ class Kind:
 _STAGES_PY = "distill.pipeline.stages"
 KINDS: dict[str, Kind] = {k.name: k for k in (
     # cheap preparation: a tokenizer, the untrained student and the human pool run on report's resources
-    Kind("tokenizer", "prepare", f"{_STAGES_PY}:tokenizer_stage", "report", cached=True),
-    Kind("teacher", "prepare", f"{_STAGES_PY}:teacher_stage", "train", cached=True),  # training a teacher
-    Kind("student", "prepare", f"{_STAGES_PY}:student_stage", "report"),
-    Kind("human", "prepare", f"{_STAGES_PY}:human_stage", "report"),
-    Kind("generate", "generate", f"{_STAGES_PY}:generate_stage", "generate"),
-    Kind("merge", "generate", f"{_STAGES_PY}:merge_stage", "generate"),
-    Kind("expert", "generate", "distill.human.stage:expert_stage", "report"),
-    Kind("train", "train", f"{_STAGES_PY}:train_stage", "train", tracked=True),
-    Kind("eval", "eval", f"{_STAGES_PY}:eval_stage", "eval", tracked=True),
-    Kind("report", "report", f"{_STAGES_PY}:report_stage", "report", tracked=True),
+    Kind("tokenizer", "prepare", configs.TokenizerConfig, f"{_STAGES_PY}:tokenizer_stage", "report", cached=True),
+    Kind("teacher", "prepare", configs.TeacherConfig, f"{_STAGES_PY}:teacher_stage", "train",  # trains a model
+         cached=True),
+    Kind("student", "prepare", configs.StudentConfig, f"{_STAGES_PY}:student_stage", "report"),
+    Kind("human", "prepare", configs.HumanConfig, f"{_STAGES_PY}:human_stage", "report"),
+    Kind("generate", "generate", configs.GenerateConfig, f"{_STAGES_PY}:generate_stage", "generate"),
+    Kind("merge", "generate", configs.MergeConfig, f"{_STAGES_PY}:merge_stage", "generate"),
+    Kind("expert", "generate", configs.ExpertConfig, "distill.human.stage:expert_stage", "report"),
+    Kind("train", "train", configs.TrainConfig, f"{_STAGES_PY}:train_stage", "train", tracked=True),
+    Kind("eval", "eval", configs.EvalConfig, f"{_STAGES_PY}:eval_stage", "eval", tracked=True),
+    Kind("report", "report", configs.ReportConfig, f"{_STAGES_PY}:report_stage", "report", tracked=True),
 )}
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from distill.artifacts import is_done
-from distill.pipeline.lock import step_lock
 from distill.pipeline.kinds import kind_of
+from distill.pipeline.lock import step_lock
 from distill.pipeline.plan import Step
 from distill.pipeline.state import ERROR_FILE, StepState, describe_error, failure_summary, step_state
 

@@ -10,7 +10,8 @@ from datasets import Dataset
 
 from distill.artifacts import atomic_write_json
 from distill.human.ledger import per_row_overhead, run_seconds
-from distill.mixing import Arm, Pool, Wall, plan_mix, MixPlan
+from distill.mixing import Arm, MixPlan, Pool, Wall, plan_mix
+from distill.pipeline.configs import Mix
 from distill.recipe.schema import ModelSpec
 from distill.sources import load_source, meta_of
 from distill.training.data import LEARN_COLUMN
@@ -70,7 +71,7 @@ def _ledger(plan: MixPlan, pools: dict, worked: Mapping[str, Path]) -> dict:
     return run_seconds(((e.source, e.id) for e in plan.entries), seconds, overhead)
 
 
-def materialise_mix(mix: dict, student: ModelSpec, human_dir: Path, merge_dir: Path | None,
+def materialise_mix(mix: Mix, student: ModelSpec, human_dir: Path, merge_dir: Path | None,
                     out: Path, worked: Mapping[str, Path] | None = None) -> tuple[MixPlan, Path]:
     """Plan the mix described by a train step's ``mix`` slice and write its rows as a dataset.
 
@@ -79,12 +80,11 @@ def materialise_mix(mix: dict, student: ModelSpec, human_dir: Path, merge_dir: P
     """
     worked = dict(worked or {})
     pools = _pools(human_dir, merge_dir, student.model, worked)
-    arm_cfg = mix["arm"]
-    fraction = arm_cfg["fraction"]
-    arm = Arm(arm_cfg["name"], fraction, human=arm_cfg.get("human", "human") if fraction < 1 else None,
-              synthetic=arm_cfg["synthetic"] if fraction > 0 or mix["wall"]["policy"] == "fill" else None)
-    plan = plan_mix(arm, mix["n"], mix["seed"], {k: v[0] for k, v in pools.items()}, unit=mix["unit"],
-                    wall=Wall(**mix["wall"]), weights=mix["weights"] or None)
+    fraction = mix.arm.fraction
+    arm = Arm(mix.arm.name, fraction, human=mix.arm.human if fraction < 1 else None,
+              synthetic=mix.arm.synthetic if fraction > 0 or mix.wall.policy == "fill" else None)
+    plan = plan_mix(arm, mix.n, mix.seed, {k: v[0] for k, v in pools.items()}, unit=mix.unit,
+                    wall=Wall(mix.wall.policy, mix.wall.max_epochs), weights=mix.weights or None)
     if not plan.feasible:
         return plan, out
     marks = any(e.source == "first_error" for e in plan.entries)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from distill.artifacts import stable_hash
+from distill.pipeline.configs import dumped
 from distill.pipeline.identity import identity_config
 from distill.pipeline.kinds import STAGES, UNTIL, kind_of
 from distill.recipe.schema import ArithmeticWorld, Recipe, Teacher
@@ -53,6 +54,11 @@ def _dump(section) -> dict:
     return section.model_dump(mode="json")
 
 
+def _step(kind: str, config: dict, deps: tuple[str, ...] = (), labels: dict | None = None) -> Step:
+    """A step whose config went through its kind's typed slice (pipeline/configs.py)."""
+    return Step(kind, dumped(kind_of(kind).config, config), deps, dict(labels or {}))
+
+
 def plan(recipe: Recipe) -> list[Step]:
     """Every step of the experiment, in a topological order."""
     world = _dump(recipe.world)
@@ -61,13 +67,13 @@ def plan(recipe: Recipe) -> list[Step]:
 
     tokenizer = None
     if isinstance(recipe.world, ArithmeticWorld):
-        tokenizer = Step("tokenizer", {"world": _tokenizer_slice(recipe.world)})
+        tokenizer = _step("tokenizer", {"world": _tokenizer_slice(recipe.world)})
         add(tokenizer)
     tok_deps = (tokenizer.id,) if tokenizer else ()
 
-    student = Step("student", {"student": _dump(recipe.student), "seed": 0}, tok_deps)
+    student = _step("student", {"student": _dump(recipe.student), "seed": 0}, tok_deps)
     add(student)
-    human = Step("human", _human_slice(recipe, world))
+    human = _step("human", _human_slice(recipe, world))
     add(human)
     if recipe.mixes is not None:
         branches = [_teacher_branch(recipe, name, spec, world, tok_deps) for name, spec in _teacher_specs(recipe)]
@@ -83,7 +89,7 @@ def plan(recipe: Recipe) -> list[Step]:
             steps.extend(trains + checks)
             evals = _eval_steps(recipe, b.teacher, b.ref, student, trains + checks)
             steps.extend(evals)
-            add(Step("report", {"report": _dump(recipe.report), "mixes": _dump(recipe.mixes),
+            add(_step("report", {"report": _dump(recipe.report), "mixes": _dump(recipe.mixes),
                                 "human_pool": _human_pool(recipe)}, tuple(e.id for e in evals)))
     if recipe.generations is not None:
         steps.extend(_generation_steps(recipe, world, student, human))
@@ -110,16 +116,16 @@ def _teacher_branch(recipe: Recipe, name: str | None, spec: Teacher, world: dict
     named = {"teacher": name} if name else {}
     teacher, out = None, []
     if spec.model is None:
-        teacher = Step("teacher", {"world": world, "build": _dump(spec.build)}, tok_deps, dict(named))
+        teacher = _step("teacher", {"world": world, "build": _dump(spec.build)}, tok_deps, dict(named))
         out.append(teacher)
         ref = {"step": teacher.id}
     else:  # the name is a label, not content: two names for one model would be one teacher
         ref = {"model": spec.model_dump(mode="json", exclude={"build", "name"})}
     gen = recipe.generation.model_dump(mode="json", exclude={"filters", "shards"})
-    shards = [Step("generate", {"generation": gen, "world": world, "teacher": ref, "shard": i,
+    shards = [_step("generate", {"generation": gen, "world": world, "teacher": ref, "shard": i,
                                 "shards": recipe.generation.shards}, (teacher.id,) if teacher else (),
                    {**named, "shard": i}) for i in range(recipe.generation.shards)]
-    merge = Step("merge", {"filters": _dump(recipe.generation.filters), "world": world},
+    merge = _step("merge", {"filters": _dump(recipe.generation.filters), "world": world},
                  tuple(s.id for s in shards), dict(named))
     return _Branch(name, teacher, ref, (*out, *shards, merge), merge)
 
@@ -134,12 +140,12 @@ def _teachers_sweep(recipe: Recipe, branches: list[_Branch], student: Step, huma
         trains += _check_steps(recipe, trains)  # convergence checks keep their run's teacher label
         evals = [replace(e, labels={**e.labels, "teacher": b.name}) if e.labels["role"] == "teacher" else e
                  for e in _eval_steps(recipe, b.teacher, b.ref, student, trains)]
-        reports.append(Step("report", {"report": _dump(recipe.report), "mixes": _dump(recipe.mixes),
+        reports.append(_step("report", {"report": _dump(recipe.report), "mixes": _dump(recipe.mixes),
                                        "human_pool": _human_pool(recipe)}, tuple(e.id for e in evals),
                             {"teacher": b.name}))
         out += trains + evals
     names = [b.name for b in branches]
-    return out + reports + [Step("report", {"report": _dump(recipe.report), "teachers": names},
+    return out + reports + [_step("report", {"report": _dump(recipe.report), "teachers": names},
                                  tuple(r.id for r in reports), {"role": "teachers"})]
 
 
@@ -161,7 +167,7 @@ def _generation_steps(recipe: Recipe, world: dict, student: Step, human: Step) -
     train = _dump(recipe.train)
     out: list[Step] = []
     for seed in g.seeds:
-        gen0 = Step("train", {"lineage": {"generation": 0, "seed": seed}, "train": train},
+        gen0 = _step("train", {"lineage": {"generation": 0, "seed": seed}, "train": train},
                     (student.id, human.id), {"generation": 0, "seed": seed})
         out.append(gen0)
         for policy in g.policies:
@@ -171,13 +177,13 @@ def _generation_steps(recipe: Recipe, world: dict, student: Step, human: Step) -
                 merges += (made[-1].id,)
                 lineage = {"policy": policy, "generation": k, "seed": seed,
                            "subsample": (g.subsample or size) if policy == "accumulate-subsample" else None}
-                parent = Step("train", {"lineage": lineage, "train": train}, (student.id, human.id, *merges),
+                parent = _step("train", {"lineage": lineage, "train": train}, (student.id, human.id, *merges),
                               {"policy": policy, "generation": k, "seed": seed})
                 out += made + [parent]
     cfg = {"eval": _dump(recipe.eval), "world": world}
-    evals = [Step("eval", {**cfg, "model": {"step": t.id}}, (t.id,), {"role": "generation", **t.labels})
+    evals = [_step("eval", {**cfg, "model": {"step": t.id}}, (t.id,), {"role": "generation", **t.labels})
              for t in _unique(out) if t.kind == "train"]
-    return out + evals + [Step("report", {"report": _dump(recipe.report), "generations": _dump(g)},
+    return out + evals + [_step("report", {"report": _dump(recipe.report), "generations": _dump(g)},
                                tuple(e.id for e in evals), {"role": "generations"})]
 
 
@@ -186,10 +192,10 @@ def _lineage_data(recipe: Recipe, world: dict, parent: Step, k: int, size: int) 
     answered by ``parent``, then merged and filtered like any teacher's data."""
     gen = {**recipe.generation.model_dump(mode="json", exclude={"filters", "shards"}), "num_prompts": size}
     labels = {k_: v for k_, v in parent.labels.items() if k_ in ("policy", "seed")} | {"generation": k}
-    shards = [Step("generate", {"generation": gen, "world": world, "teacher": {"step": parent.id}, "shard": i,
+    shards = [_step("generate", {"generation": gen, "world": world, "teacher": {"step": parent.id}, "shard": i,
                                 "shards": recipe.generation.shards, "prompt_start": (k - 1) * size},
                    (parent.id,), {**labels, "shard": i}) for i in range(recipe.generation.shards)]
-    return shards + [Step("merge", {"filters": _dump(recipe.generation.filters), "world": world},
+    return shards + [_step("merge", {"filters": _dump(recipe.generation.filters), "world": world},
                           tuple(s.id for s in shards), labels)]
 
 
@@ -215,7 +221,7 @@ def _expert_steps(recipe: Recipe, world: dict, merge: Step) -> dict[str, Step]:
     worked = sorted({a.human for a in recipe.mixes.arms} - {"human"})
     experts = _dump(recipe.experts) if worked else None
     # the expert reads the drafts, not the world: only its kind (the simulated expert needs the embedded one)
-    return {p: Step("expert", {"primitive": p, "experts": experts, "world": {"kind": world["kind"]}}, (merge.id,),
+    return {p: _step("expert", {"primitive": p, "experts": experts, "world": {"kind": world["kind"]}}, (merge.id,),
                     {"primitive": p}) for p in worked}
 
 
@@ -237,7 +243,7 @@ def _train_steps(recipe: Recipe, student: Step, human: Step, merge: Step,
                 needs_synthetic = arm.fraction > 0 or m.wall.policy == "fill"
                 worked = (experts[arm.human].id,) if experts and arm.human in experts and arm.fraction < 1 else ()
                 deps = (student.id, human.id) + ((merge.id,) if needs_synthetic else ()) + worked
-                out.append(Step("train", {"mix": mix, "train": _dump(recipe.train)}, deps,
+                out.append(_step("train", {"mix": mix, "train": _dump(recipe.train)}, deps,
                                 {"arm": arm.name, "fraction": arm.fraction, "n": n, "seed": seed}))
     return out
 
@@ -255,7 +261,7 @@ def _check_steps(recipe: Recipe, trains: list[Step]) -> list[Step]:
     for t in trains:
         if t.labels["n"] == largest[t.labels["arm"]] and t.labels["seed"] in check.seeds:
             train = scaled_budget(recipe.train, check.factor)
-            out.append(Step("train", {**t.config, "train": _dump(train)}, t.deps, {**t.labels, "check": check.factor}))
+            out.append(_step("train", {**t.config, "train": _dump(train)}, t.deps, {**t.labels, "check": check.factor}))
     return out
 
 
@@ -274,12 +280,12 @@ def _eval_steps(recipe: Recipe, teacher: Step | None, teacher_ref: dict, student
     out = []
     if recipe.eval.teacher:
         deps = (teacher.id,) if teacher else ()
-        out.append(Step("eval", {**cfg, "model": teacher_ref}, deps, {"role": "teacher"}))
+        out.append(_step("eval", {**cfg, "model": teacher_ref}, deps, {"role": "teacher"}))
     if recipe.eval.floor:
-        out.append(Step("eval", {**cfg, "model": {"step": student.id}}, (student.id,), {"role": "floor"}))
+        out.append(_step("eval", {**cfg, "model": {"step": student.id}}, (student.id,), {"role": "floor"}))
     for t in trains:
         role = "check" if "check" in t.labels else "student"
-        out.append(Step("eval", {**cfg, "model": {"step": t.id}}, (t.id,), {"role": role, **t.labels}))
+        out.append(_step("eval", {**cfg, "model": {"step": t.id}}, (t.id,), {"role": role, **t.labels}))
     return out
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 
 from distill.artifacts import read_meta
-from distill.pipeline.context import StepContext
+from distill.pipeline.context import StepContext, config_of
+from distill.recipe.schema import Mixes
 
 
 def _device_s(meta: dict) -> tuple[float, int]:
@@ -34,9 +35,9 @@ def _generation_cost(ctx: StepContext, steps: dict) -> tuple[float, dict[str, in
     return seconds, accepted
 
 
-def _arm_sources(mixes: dict) -> dict:
+def _arm_sources(mixes: Mixes) -> dict:
     """Per arm, the source of its human part: human (written) or an expert primitive on drafts."""
-    return {a["name"]: {"human": a.get("human", "human"), "fraction": a["fraction"]} for a in mixes["arms"]}
+    return {a.name: {"human": a.human, "fraction": a.fraction} for a in mixes.arms}
 
 
 def _experts(ctx: StepContext, steps: dict) -> dict:
@@ -54,13 +55,13 @@ def collect_records(ctx: StepContext) -> dict:
     from evals.lmeval import score_record
 
     steps = ctx.steps
-    cfg = ctx.step.config
+    cfg = ctx.config
     evals = [steps[d] for d in ctx.step.deps]
-    task = evals[0].config["eval"]["tasks"][0]
+    task = config_of(evals[0]).eval.tasks[0]
     teacher_s, accepted = _generation_cost(ctx, steps)
-    out = {"name": ctx.run_dir.name, "unit": cfg["mixes"]["unit"], "human_pool": cfg["human_pool"],
+    out = {"name": ctx.run_dir.name, "unit": cfg.mixes.unit, "human_pool": cfg.human_pool,
            "ceiling": None, "floor": None, "runs": [], "checks": [], "meta": {"task": task, "run_dir": str(ctx.run_dir),
-                                                                "arms": _arm_sources(cfg["mixes"]),
+                                                                "arms": _arm_sources(cfg.mixes),
                                                                 "experts": _experts(ctx, steps)}}
     for ev in evals:
         folder = ctx.step_folder(ev.id)
@@ -83,12 +84,12 @@ def collect_records(ctx: StepContext) -> dict:
         train_meta = read_meta(ctx.step_folder(train_step.id))
         counts = {u["pool"]: u["examples"] for u in train_meta["result"]["mix"]["sources"]}
         synthetic = sum(v for k, v in counts.items() if k != "human")
-        source = train_step.config["mix"]["arm"]["synthetic"]
+        source = config_of(train_step).mix.arm.synthetic
         train_s, train_dev = _device_s(train_meta)
         eval_s, eval_dev = _device_s(read_meta(folder))
         cost = {"teacher_s": teacher_s * synthetic / accepted[source] if synthetic and accepted.get(source)
                 else 0.0, "teacher_devices": 1,
-                "human": min(counts.get("human", 0), cfg["human_pool"] or counts.get("human", 0)),
+                "human": min(counts.get("human", 0), cfg.human_pool or counts.get("human", 0)),
                 "train_s": train_s, "train_devices": train_dev, "eval_s": eval_s, "eval_devices": eval_dev}
         ledger = ctx.step_folder(train_step.id) / "human_time.json"  # expert seconds, once per unique row
         if ledger.exists():

@@ -39,3 +39,18 @@ def test_words_agree():
 def test_an_unknown_kind_is_an_error_not_a_default():
     with pytest.raises(ValueError, match="unknown step kind 'distil'"):
         kind_of("distil")
+
+
+def test_every_planned_config_is_its_typed_slice():
+    """A step's stored config is exactly its typed slice's dump (so typing the slices changed no id)."""
+    for path in RECIPES:
+        for step in plan(load_recipe(path)):
+            config = KINDS[step.kind].config.model_validate(step.config)
+            assert config.model_dump(mode="json", exclude_unset=True) == step.config, (path.name, step.kind)
+
+
+def test_a_config_with_an_unknown_key_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="extra"):
+        kind_of("student").config.model_validate({"student": {}, "seed": 0, "sed": 1})

@@ -1,0 +1,146 @@
+"""Each step kind's config slice as a typed model: what ``plan()`` writes and what a runner reads.
+
+``plan()`` builds every slice through its model and stores the model's dump (only the fields it was
+given: ``exclude_unset``), so a step's id is computed from exactly the dict it was before the slices
+were typed. A runner gets the slice validated once, when its step starts (``StepContext.config``);
+nothing reads a config dict by string key. The recipe sections inside a slice are the recipe's own
+models (``recipe/schema.py``); the models here only say how a kind's slice puts them together.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from distill.recipe.schema import (
+    ArithmeticWorld,
+    Arm,
+    DatasetWorld,
+    Eval,
+    Experts,
+    Filters,
+    Generation,
+    Generations,
+    Mixes,
+    ModelSpec,
+    Report,
+    Student,
+    TeacherBuild,
+    Train,
+    Wall,
+)
+
+World = Annotated[ArithmeticWorld | DatasetWorld, Field(discriminator="kind")]
+
+
+class StepConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ModelRef(StepConfig):
+    """A model given in the recipe, or the model a finished step wrote (``{"step": id}``)."""
+
+    model: ModelSpec | None = None
+    step: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.model is None) == (self.step is None):
+            raise ValueError("a model reference names a model or a step, not both or neither")
+        return self
+
+
+class TokenizerConfig(StepConfig):
+    world: ArithmeticWorld
+
+
+class TeacherConfig(StepConfig):
+    world: World
+    build: TeacherBuild
+
+
+class StudentConfig(StepConfig):
+    student: Student
+    seed: int
+
+
+class HumanConfig(StepConfig):
+    world: World
+    write_s: float | None = None  # with an experts section: each human row's writing seconds
+
+
+class GenerateConfig(StepConfig):
+    generation: Generation  # without filters and shards (the merge's, and the plan's)
+    world: World
+    teacher: ModelRef
+    shard: int
+    shards: int
+    prompt_start: int = 0  # generations: each one answers its own block of the prompt stream
+
+
+class MergeConfig(StepConfig):
+    filters: Filters
+    world: World
+
+
+class ExpertWorld(StepConfig):
+    kind: Literal["arithmetic", "dataset"]  # the expert reads the drafts, not the world
+
+
+class ExpertConfig(StepConfig):
+    primitive: str
+    experts: Experts | None
+    world: ExpertWorld
+
+
+class Mix(StepConfig):
+    """One training run of a mixes sweep: an arm at one N and seed."""
+
+    arm: Arm  # without its ladder (sizes); without `human` when written from scratch
+    n: int
+    seed: int
+    unit: Literal["examples", "tokens"]
+    wall: Wall
+    weights: dict[str, float]
+
+
+class Lineage(StepConfig):
+    """One student of iterated self-training (recipe section ``generations``)."""
+
+    generation: int
+    seed: int
+    policy: str | None = None  # None: generation 0, shared by every policy
+    subsample: int | None = None
+
+
+class TrainConfig(StepConfig):
+    train: Train
+    mix: Mix | None = None
+    lineage: Lineage | None = None
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.mix is None) == (self.lineage is None):
+            raise ValueError("a train step has a mix or a lineage, not both or neither")
+        return self
+
+
+class EvalConfig(StepConfig):
+    eval: Eval
+    world: World
+    model: ModelRef
+
+
+class ReportConfig(StepConfig):
+    """A mixes sweep's report (mixes, human_pool), the teachers' comparison or the generations'."""
+
+    report: Report
+    mixes: Mixes | None = None
+    human_pool: int | None = None
+    teachers: list[str] | None = None
+    generations: Generations | None = None
+
+
+def dumped(model: type[StepConfig], config: dict) -> dict:
+    """``config`` validated by ``model`` and dumped as the step stores it (and hashes it for its id)."""
+    return model.model_validate(config).model_dump(mode="json", exclude_unset=True)
