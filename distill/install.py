@@ -26,12 +26,12 @@ CPU_TORCH = "2.13.0"
 
 def has_nvidia_gpu() -> bool:
     smi = shutil.which("nvidia-smi")
-    return bool(smi) and subprocess.run([smi, "-L"], capture_output=True).returncode == 0
+    return bool(smi) and subprocess.run([smi, "-L"], capture_output=True, check=False).returncode == 0
 
 
 def installed_torch() -> str | None:
     out = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     return out.stdout.strip() if out.returncode == 0 else None
 
 

@@ -29,6 +29,7 @@ import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 from distill.generation.backends.base import Completion, Request, Sampling, row_seed
 from distill.generation.errors import GenerationError
@@ -88,7 +89,7 @@ class Batcher:
     def _run(self, jobs: list[_Job], sampling: Sampling) -> None:
         try:
             done = self.backend.generate([r for j in jobs for r in j.requests], sampling)
-        except Exception as exc:  # the clients get a 500 naming it; the server keeps serving
+        except Exception as exc:  # noqa: BLE001 -- any model failure: the clients get a 500 naming it
             for job in jobs:
                 job.future.set_exception(exc)
             return
@@ -211,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, _error(f"invalid JSON body ({exc.msg})"))
         except RequestError as exc:
             self._send(exc.status, _error(exc.message, exc.code))
-        except Exception as exc:  # a model failure: tell the client, keep serving
+        except Exception as exc:  # noqa: BLE001 -- a model failure: tell the client, keep serving
             self._send(500, _error(f"{type(exc).__name__}: {exc}", "server_error"))
 
     def _send(self, status: int, payload: dict) -> None:
@@ -251,7 +252,7 @@ class LocalServer:
         self.server.server_close()
         self.server.batcher.close()
 
-    def __enter__(self) -> LocalServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

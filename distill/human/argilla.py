@@ -18,7 +18,7 @@ from pathlib import Path
 from distill.artifacts import atomic_write_json
 from distill.human.annotation import ImportRowError, Task, read_json_list
 from distill.human.expert import Action, steps
-from distill.human.primitives import Work, edited_row, first_error_row, picked_row
+from distill.human.primitives import Work, row_of
 from distill.recipe.schema import ExpertTimes
 
 QUESTION = {"edited": "solution", "first_error": "first_error", "picked": "pick"}
@@ -98,9 +98,7 @@ def import_records(path: Path, tasks: list[Task], times: ExpertTimes) -> Work:
         action = _action(primitive, response.get("value"), task, times, path, i)
         who = _Annotator(response.get("user_id"))
         extra = {"time_source": "recipe experts.times (Argilla records no annotation time)"}
-        made = {"edited": lambda: edited_row(task.drafts[0], task.meta, action, who),
-                "first_error": lambda: first_error_row(task.drafts[0], task.meta, action, who),
-                "picked": lambda: picked_row(task.drafts[0], task.drafts[1], task.meta, action, who)}[primitive]()
+        made = row_of(primitive, task.drafts, task.meta, action, who)
         work.items += 1
         if made is None:
             work.discarded_s += action.seconds

@@ -17,9 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill.artifacts import atomic_write_json, atomic_write_text
-from distill.human.annotation import ImportRowError, Task, read_json_list, check_seconds
-from distill.human.primitives import Work, edited_row, first_error_row, picked_row
+from distill.human.annotation import ImportRowError, Task, check_seconds, read_json_list
 from distill.human.expert import Action, steps
+from distill.human.primitives import Work, row_of
 
 CONFIG = {
     "edited": '<TextArea name="solution" toName="prompt" editable="true" rows="4" required="true"/>',
@@ -112,9 +112,7 @@ def import_annotations(path: Path, tasks: list[Task]) -> Work:
         action = _action(primitive, ann, task, path, i)
         who = _Annotator(ann.get("completed_by"))
         meta = task.meta
-        made = {"edited": lambda: edited_row(task.drafts[0], meta, action, who),
-                "first_error": lambda: first_error_row(task.drafts[0], meta, action, who),
-                "picked": lambda: picked_row(task.drafts[0], task.drafts[1], meta, action, who)}[primitive]()
+        made = row_of(primitive, task.drafts, meta, action, who)
         work.items += 1
         if made is None:
             work.discarded_s += action.seconds

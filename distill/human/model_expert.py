@@ -12,7 +12,7 @@ import re
 
 from distill.human.annotation import Task
 from distill.human.expert import Action
-from distill.human.primitives import Work, edited_row, first_error_row, picked_row
+from distill.human.primitives import Work, row_of
 from distill.recipe.schema import Experts, Generation
 
 HEAD = "Problem: {prompt}\nReference answer: {answer}\n"
@@ -78,10 +78,7 @@ class ModelExpert:
         for task, reply in zip(tasks, replies):
             out.items += 1
             action = read_reply(primitive, reply.text, task, seconds)
-            row = None if action is None else {
-                "edited": lambda: edited_row(task.drafts[0], task.meta, action, self),
-                "first_error": lambda: first_error_row(task.drafts[0], task.meta, action, self),
-                "picked": lambda: picked_row(task.drafts[0], task.drafts[1], task.meta, action, self)}[primitive]()
+            row = None if action is None else row_of(primitive, task.drafts, task.meta, action, self)
             if row is None:
                 out.discarded_s += seconds
             else:

@@ -73,6 +73,17 @@ def picked_row(a: dict, b: dict, meta: dict, action: Action, expert) -> dict | N
             "origin": "picked", "meta": _meta(meta, expert, action, chosen["id"], rejected_id=other["id"])}
 
 
+def row_of(primitive: str, drafts: Sequence[dict], meta: dict, action: Action, expert) -> dict | None:
+    """The row an expert's action on one prompt's drafts makes (None: a pick of neither)."""
+    if primitive == "picked":
+        return picked_row(drafts[0], drafts[1], meta, action, expert)
+    if primitive == "edited":
+        return edited_row(drafts[0], meta, action, expert)
+    if primitive == "first_error":
+        return first_error_row(drafts[0], meta, action, expert)
+    raise ValueError(f"unknown primitive {primitive!r}; expected one of {PRIMITIVES}")
+
+
 def simulate(primitive: str, groups: dict[str, list[dict]], expert, meta_of, limit: int) -> Work:
     """The simulated (or model) expert's work on the drafts of the first ``limit`` prompts."""
     if primitive not in PRIMITIVES:
@@ -86,13 +97,11 @@ def simulate(primitive: str, groups: dict[str, list[dict]], expert, meta_of, lim
                 raise ValueError(f"prompt {meta.get('prompt_id', first['id'])!r} has {len(drafts)} draft; "
                                  "picks need generation.samples_per_prompt >= 2")
             action = expert.pick(first["id"], first["prompt"], first["completion"], drafts[1]["completion"])
-            row = picked_row(first, drafts[1], meta, action, expert)
         elif primitive == "edited":
             action = expert.edit(first["id"], first["prompt"], first["completion"])
-            row = edited_row(first, meta, action, expert)
         else:
             action = expert.mark(first["id"], first["prompt"], first["completion"])
-            row = first_error_row(first, meta, action, expert)
+        row = row_of(primitive, drafts, meta, action, expert)
         work.items += 1
         if row is None:
             work.discarded_s += action.seconds

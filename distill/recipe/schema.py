@@ -7,7 +7,7 @@ optimizer step); per-rank numbers are derived at launch time, never written here
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -48,7 +48,7 @@ class ArithmeticWorld(Section):
     seed: int = 0
 
     @model_validator(mode="after")
-    def _digits(self) -> "ArithmeticWorld":
+    def _digits(self) -> ArithmeticWorld:
         if self.min_digits > self.max_digits:
             raise ValueError(f"min_digits={self.min_digits} is larger than max_digits={self.max_digits}")
         return self
@@ -80,7 +80,7 @@ class DatasetWorld(Section):
     seed: int = 0
 
 
-World = Annotated[Union[ArithmeticWorld, DatasetWorld], Field(discriminator="kind")]
+World = Annotated[ArithmeticWorld | DatasetWorld, Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- models
@@ -94,7 +94,7 @@ class Arch(Section):
     max_position_embeddings: PosInt = 256
 
     @model_validator(mode="after")
-    def _heads(self) -> "Arch":
+    def _heads(self) -> Arch:
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}")
         return self
@@ -207,7 +207,7 @@ class Mixes(Section):
         Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _unique(self) -> "Mixes":
+    def _unique(self) -> Mixes:
         names = [a.name for a in self.arms]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -241,7 +241,7 @@ class Experts(Section):
     max_new_tokens: PosInt = 64
 
     @model_validator(mode="after")
-    def _model(self) -> "Experts":
+    def _model(self) -> Experts:
         if (self.kind == "model") != (self.model is not None):
             raise ValueError(f"experts.model is {'required' if self.kind == 'model' else 'only used'} "
                              f"with kind=model (kind={self.kind!r})")
@@ -293,7 +293,7 @@ class Train(Section):
     early_stop: EarlyStop | None = None  # None: train the whole budget
 
     @model_validator(mode="after")
-    def _budget(self) -> "Train":
+    def _budget(self) -> Train:
         if (self.epochs is None) == (self.tokens is None):
             raise ValueError(
                 f"set exactly one training budget: epochs={self.epochs} tokens={self.tokens}"
@@ -327,7 +327,7 @@ class Generations(Section):
     ngram: PosInt = 3  # n of the distinct-n-gram diversity measure
 
     @model_validator(mode="after")
-    def _unique(self) -> "Generations":
+    def _unique(self) -> Generations:
         for what, values in (("policies", self.policies), ("seeds", self.seeds)):
             if len(set(values)) != len(values):
                 raise ValueError(f"{what} has repeated values: {values}")
@@ -432,7 +432,7 @@ class Recipe(Section):
     launcher: Launcher = Launcher()
 
     @model_validator(mode="after")
-    def _axes(self) -> "Recipe":
+    def _axes(self) -> Recipe:
         if self.mixes is None and self.generations is None:
             raise ValueError("mixes is required (or a generations section): the recipe trains no student")
         if self.teachers and "teacher" in self.model_fields_set:
@@ -448,7 +448,7 @@ class Recipe(Section):
         return self
 
     @model_validator(mode="after")
-    def _cross(self) -> "Recipe":
+    def _cross(self) -> Recipe:
         arms = self.mixes.arms if self.mixes else []
         if any(a.synthetic == "verified" for a in arms) and not self.generation.filters.verify:
             raise ValueError("an arm uses synthetic: verified but generation.filters.verify is false")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 def _number(text: str) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 
 from distill.recipe.schema import DataRef, DatasetWorld
-from distill.world.task import Task
 from distill.world.adapters import Adapter, get_adapter
+from distill.world.task import Task
 
 
 def load_rows(ref: DataRef) -> list[dict]:

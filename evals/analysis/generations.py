@@ -122,8 +122,8 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
     first = next(iter(curves.values())).score[0]
     lines.append(f"Generation 0 (trained on the human pool) scores {_pts(first)} points.")
     if first.upper < FLOOR_WARNING:
-        lines.append(f"That is near zero: the students learned little, so no policy can fall far and the slopes "
-                     f"below say little about collapse; train the students longer before reading them.")
+        lines.append("That is near zero: the students learned little, so no policy can fall far and the slopes "
+                     "below say little about collapse; train the students longer before reading them.")
     for c in curves.values():
         keep = c.ratio
         change = ("within noise of no change" if keep.contains(1.0) else "a loss beyond noise" if keep.upper < 1

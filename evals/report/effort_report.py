@@ -11,11 +11,20 @@ from pathlib import Path
 
 from matplotlib.ticker import FuncFormatter
 
-from evals.report import plots
-from evals.analysis.effort import (Budget, Gain, Point, at_budgets, budgets, curves, expert_arms, gains,
-                                   verdict)
+from evals.analysis.effort import (
+    Budget,
+    Gain,
+    Point,
+    at_budgets,
+    budgets,
+    curves,
+    expert_arms,
+    gains,
+    verdict,
+)
 from evals.analysis.frontier import Prices, expert_frontier, frontier
 from evals.analysis.uncertainty import Interval, Replicates
+from evals.report import plots
 
 
 def has_expert_time(runs) -> bool:
@@ -38,7 +47,7 @@ def _labels(points: Mapping[str, list[Point]], arms_meta: Mapping[str, dict]) ->
 def _ci(iv: Interval | None, scale: float = 100.0, fmt: str = "{:.1f}") -> str:
     if iv is None or not math.isfinite(iv.estimate):
         return "–"
-    f = lambda x: fmt.format(scale * x)  # noqa: E731
+    f = lambda x: fmt.format(scale * x)
     return f"{f(iv.estimate)} [{f(iv.lower)}, {f(iv.upper)}]"
 
 

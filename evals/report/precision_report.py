@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evals.report import plots
 from evals.analysis.checks import Claims, claims, outside
 from evals.analysis.saturation import as_runs
 from evals.analysis.uncertainty import Analysis, Interval, analyze
 from evals.analysis.verdict import claims_verdict
+from evals.report import plots
 
 EXACT = "exact match of the final answer"
 

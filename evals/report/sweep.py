@@ -29,13 +29,13 @@ from tqdm.auto import tqdm
 
 from distill.artifacts import atomic_write_json, atomic_write_text, stable_hash
 from distill.recipe.schema import Report
-from evals.report import effort_report, plots
-from evals.report import precision_report as precision
 from evals.analysis.checks import claims
 from evals.analysis.frontier import Frontier, Prices, frontier, recommend
 from evals.analysis.saturation import as_runs, compare_fits, fit_power, fit_rectified
 from evals.analysis.uncertainty import Analysis, Interval, analyze
 from evals.analysis.verdict import claims_verdict
+from evals.report import effort_report, plots
+from evals.report import precision_report as precision
 
 SWEEP_FILE = "records.json"
 SEED_POOL = {"cell": "n", "arm": "arm"}  # report.seed_noise -> uncertainty.resample(seed_pool=...)

@@ -21,8 +21,8 @@ import torch
 
 from distill.generation import GenerationError, run_generation
 from distill.generation.backends import Sampling, make_backend, requests_for
-from distill.recipe.schema import Filters, Generation, ModelSpec, OpenAIBackend
 from distill.generation.serve import start_server
+from distill.recipe.schema import Filters, Generation, ModelSpec, OpenAIBackend
 from distill.world import build_task
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ def shared_cache(tmp_path, monkeypatch):
 
 def _records(run_dir):
     data = json.loads(next(run_dir.glob("steps/report-*/records.json")).read_text())
-    key = lambda r: (r["arm"], r["n"], r["seed"])  # noqa: E731
+    key = lambda r: (r["arm"], r["n"], r["seed"])
     return (data["ceiling"], data["floor"],
             sorted(((key(r), r["score"], r["items"]) for r in data["runs"]), key=lambda t: t[0]))
 

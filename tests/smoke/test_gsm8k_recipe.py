@@ -90,7 +90,7 @@ def gsm8k_files(tmp_path_factory):
 
 
 def local_overrides(f: dict, out: Path) -> list[str]:
-    data = lambda split: f"{{path: json, split: train, data_files: {f[split]}}}"  # noqa: E731
+    data = lambda split: f"{{path: json, split: train, data_files: {f[split]}}}"
     return [
         f"output_dir={out}", f"teacher.model={f['teacher']}", "teacher.dtype=float32",
         f"student.model={f['student']}", "student.dtype=float32",

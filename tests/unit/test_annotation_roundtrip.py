@@ -66,7 +66,7 @@ def test_label_studio_edit_round_trip(tmp_path):
     for row in work.rows:
         assert row["origin"] == "edited" and row["meta"]["human_s"] == 41.5
         assert row["meta"]["simulated"] is False and row["meta"]["expert"] == "label-studio:10"
-        assert row["meta"]["draft"] == dict((f"{d[0]}#0", d[2]) for d in DRAFTS)[row["id"]]
+        assert row["meta"]["draft"] == {f"{d[0]}#0": d[2] for d in DRAFTS}[row["id"]]
 
 
 def test_label_studio_marks_and_picks(tmp_path):

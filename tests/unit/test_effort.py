@@ -3,6 +3,8 @@ and the expert-hour axis of the cost frontier.
 Run: pytest tests/unit/test_effort.py -q"""
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -80,6 +82,6 @@ def test_the_frontier_prices_expert_time_and_has_an_expert_hour_axis():
     front = frontier(_records(MEANS), prices)
     axis = expert_frontier(front)
     assert axis[0].human_hours == 0 and axis[0].arm == "synthetic"
-    assert all(a.human_hours < b.human_hours and a.score < b.score for a, b in zip(axis, axis[1:]))
+    assert all(a.human_hours < b.human_hours and a.score < b.score for a, b in pairwise(axis))
     with pytest.raises(ValueError, match="unknown keys"):
         ledger({"human_hours": 1}, prices)

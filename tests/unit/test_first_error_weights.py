@@ -46,7 +46,7 @@ def test_weights_are_zero_from_the_first_wrong_step_on_in_the_packed_batch(tmp_p
                     tokenizer.pad_token_id or 0, learn=corpus.learn)
     start = 0
     for i in rows[0]:
-        prompt, draft, k = ROWS[i]
+        _, draft, k = ROWS[i]
         n, p = len(corpus.ids[i]), corpus.n_prompt[i]
         w = batch.weights[0, start + p - 1:start + n - 1]  # weights of the completion tokens and the EOS
         assert (batch.targets[0, start + p - 1:start + n - 1] != IGNORE).all()  # still targets, just weight 0

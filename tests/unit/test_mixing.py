@@ -5,6 +5,7 @@ import math
 import subprocess
 import sys
 from collections import Counter
+from itertools import pairwise
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_smaller_mix_is_a_per_source_prefix_of_larger(unit, sizes, fraction):
     arm = Arm("a", fraction)
     plans = [plan_mix(arm, n, 7, POOLS, unit=unit, wall=Wall("repeat", 8)) for n in sizes]
     assert all(p.feasible for p in plans)
-    for small, big in zip(plans, plans[1:]):
+    for small, big in pairwise(plans):
         for pool in ("human", "synthetic"):
             a, b = small.source_entries(pool), big.source_entries(pool)
             assert len(a) <= len(b)
@@ -52,7 +53,7 @@ def test_smaller_mix_is_a_per_source_prefix_of_larger(unit, sizes, fraction):
 def test_nesting_holds_across_the_fill_wall():
     arm = Arm("a", 0.5)
     plans = [plan_mix(arm, n, 3, POOLS, wall=Wall("fill")) for n in (40, 80, 81, 120)]
-    for small, big in zip(plans, plans[1:]):
+    for small, big in pairwise(plans):
         for pool in ("human", "synthetic"):
             assert ids(big, pool)[: len(ids(small, pool))] == ids(small, pool)
 
@@ -202,7 +203,8 @@ print(plan.content_hash)
 
 def test_content_hash_is_identical_across_processes():
     namespace: dict = {}
-    exec(SUBPROCESS_CODE.replace("print(plan.content_hash)", ""), namespace)
+    # exec on purpose: the same source runs here and in the subprocess below
+    exec(SUBPROCESS_CODE.replace("print(plan.content_hash)", ""), namespace)  # noqa: S102
     here = namespace["plan"].content_hash
     out = subprocess.run([sys.executable, "-c", SUBPROCESS_CODE], capture_output=True, text=True,
                          check=True, env={"PYTHONHASHSEED": "123", "PATH": ""})
@@ -247,10 +249,10 @@ def test_unknown_pool_names_are_rejected_with_a_suggestion():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(arms=[], sizes=[10], seeds=[0]), "no arms"),
-    (dict(arms=[Arm("a", 0.5)], sizes=[], seeds=[0]), "no sizes"),
-    (dict(arms=[Arm("a", 0.5)], sizes=[10], seeds=[]), "no seeds"),
-    (dict(arms=[Arm("a", 0.5), Arm("a", 0.2)], sizes=[10], seeds=[0]), "'a' appears twice"),
+    ({"arms": [], "sizes": [10], "seeds": [0]}, "no arms"),
+    ({"arms": [Arm("a", 0.5)], "sizes": [], "seeds": [0]}, "no sizes"),
+    ({"arms": [Arm("a", 0.5)], "sizes": [10], "seeds": []}, "no seeds"),
+    ({"arms": [Arm("a", 0.5), Arm("a", 0.2)], "sizes": [10], "seeds": [0]}, "'a' appears twice"),
 ])
 def test_bad_grids_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):

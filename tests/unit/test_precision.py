@@ -12,10 +12,10 @@ import pytest
 from distill.recipe.schema import EarlyStop
 from distill.training.early_stop import Stopper, replay
 from evals.analysis.checks import claims, convergence, seed_noise
-from evals.report.sweep import write_report
 from evals.analysis.saturation import identified
 from evals.analysis.uncertainty import analyze
 from evals.analysis.verdict import claims_verdict
+from evals.report.sweep import write_report
 
 pytestmark = pytest.mark.unit
 

@@ -31,7 +31,7 @@ def test_readme_names_paths_and_they_exist():
 
 
 def test_ci_runs_exactly_the_readme_test_command():
-    block = re.search(r"```bash\n# 1\..*?\n(.*?)\n\n# 2\..*?\n(.*?)\n```", README, re.S)
+    block = re.search(r"```bash\n# 1\..*?\n(.*?)\n\n# 2\..*?\n(.*?)\n```", README, re.DOTALL)
     assert block, "README lost its two set-up commands"
     install_and_demo, tests = block.group(1).strip(), block.group(2).strip()
     assert "distill/install.py" in install_and_demo and "distill run recipes/demo.yaml" in install_and_demo

@@ -36,7 +36,7 @@ def test_malformed_recipe_exits_2_naming_key_and_value(path, capsys):
 def test_validate_subprocess_exit_code():
     bad = ROOT / "tests/fixtures/bad_recipes/fraction_above_one.yaml"
     out = subprocess.run([sys.executable, "-m", "distill.cli", "validate", str(bad)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert out.returncode == 2 and "mixes.arms.1.fraction" in out.stderr and out.stdout == ""
 
 
