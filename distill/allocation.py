@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from distill.recipe.schema import Recipe, Resources
+from distill.runtime import visible_gpus
 
 _KINDS = ("NO", "MULTI_GPU", "MULTI_CPU", "DEEPSPEED")
 _DS_KEYS = {"zero_stage", "offload_optimizer_device", "offload_param_device", "zero3_init_flag",
@@ -34,16 +35,6 @@ class Allocation:
     @property
     def processes(self) -> int:
         return self.nodes * self.processes_per_node
-
-
-def visible_gpus(env: Mapping[str, str]) -> int:
-    """GPUs this process may use: ``CUDA_VISIBLE_DEVICES`` when set, else what torch sees."""
-    listed = env.get("CUDA_VISIBLE_DEVICES")
-    if listed is not None:
-        return len([d for d in listed.split(",") if d.strip() and d.strip() != "-1"])
-    import torch  # only at run time: validation never gets here
-
-    return torch.cuda.device_count()
 
 
 def from_environment(env: Mapping[str, str] | None = None, requested: int | None = None) -> Allocation:

@@ -1,4 +1,5 @@
-"""Ranks, devices, process groups, accelerate and DeepSpeed: the only module that touches them.
+"""Process groups, accelerate and DeepSpeed: the only module that touches them (this process's
+threads, devices and rank are ``distill.runtime``'s).
 
 ``setup()`` builds one ``Runtime`` per process from an accelerate YAML (``recipes/accelerate/*.yaml``)
 or from nothing (one process, plain PyTorch). The YAML is read here, not only by ``accelerate
@@ -28,24 +29,7 @@ from typing import Any
 import torch
 
 from distill.allocation import read_config, resolve_config  # noqa: F401  (re-exported: launchers use them)
-
-_LAUNCH_ENV = ("LOCAL_RANK", "RANK")
-
-
-def is_launched() -> bool:
-    """True inside a process started by ``accelerate launch``, ``torchrun`` or Slurm's launcher."""
-    return any(k in os.environ for k in _LAUNCH_ENV)
-
-
-def configure_threads() -> int:
-    """Intra-op threads: ``OMP_NUM_THREADS`` if set, else this node's cores shared by its ranks."""
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
-        threads = int(os.environ["OMP_NUM_THREADS"])
-    else:
-        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        threads = max(1, (os.cpu_count() or 1) // max(1, local))
-    torch.set_num_threads(max(1, threads))
-    return torch.get_num_threads()
+from distill.runtime import is_launched, thread_count, use_threads
 
 
 def _deepspeed_plugin(config: dict[str, Any]):
@@ -190,7 +174,8 @@ def setup(config_path: str | None, bf16: bool = False) -> Runtime:
     from accelerate import Accelerator
     from accelerate.utils import InitProcessGroupKwargs
 
-    threads = configure_threads()
+    # this node's cores (or Slurm CPUs) shared by its ranks, unless the step set OMP_NUM_THREADS
+    threads = use_threads(thread_count(sharing=int(os.environ.get("LOCAL_WORLD_SIZE") or 1)))
     if not is_launched():  # one process: forget state another library left here (e.g. a TRL Trainer)
         from accelerate.state import AcceleratorState
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.recipe.schema import Tracking, Wandb
+from distill.runtime import rank
 
 REDACTED = "<redacted>"
 # Key names that hold a credential. Not every "*token*": eos_token, max_new_tokens, token counts are data.
@@ -88,10 +89,6 @@ def resolve_mode(cfg: Wandb, env: Mapping[str, str] | None = None) -> str:
     if "mode" in cfg.model_fields_set:
         return cfg.mode
     return "online" if env.get("WANDB_API_KEY") else "offline"
-
-
-def _rank(env: Mapping[str, str]) -> int:
-    return int(env.get("RANK", env.get("SLURM_PROCID", "0")) or 0)
 
 
 # ----------------------------------------------------------------------------- trackers
@@ -169,7 +166,7 @@ def start_tracker(cfg: Tracking | Wandb, *, sweep: str, stage: str, step_id: str
     env = os.environ if env is None else env
     cfg = cfg.wandb if isinstance(cfg, Tracking) else cfg
     mode = resolve_mode(cfg, env)
-    if mode == "disabled" or _rank(env) != 0:
+    if mode == "disabled" or rank(env) != 0:
         return NullTracker()
     if mode not in ("offline", "online", "shared"):
         raise ValueError(f"WANDB_MODE={mode!r} is not one of offline, online, disabled")

@@ -125,17 +125,17 @@ def _make_lm(model, tokenizer, backend: str, batch_size: int, max_gen_toks: int,
         return _vllm_lm(model, tokenizer, max_gen_toks, parallel, vllm_memory)
     if backend != "hf":
         raise ValueError(f"eval backend {backend!r} is unknown; expected 'hf' or 'vllm'")
-    import torch
     from lm_eval.models.huggingface import HFLM
 
     from distill.models import load_model, load_tokenizer
+    from distill.runtime import device_for
 
     if isinstance(model, ModelSpec):
         tokenizer = tokenizer or model
         if parallel > 1:
             model = load_model(model, device_map="auto")
         else:
-            model = load_model(model, device="cuda" if torch.cuda.is_available() else "cpu")
+            model = load_model(model, device=device_for(0))
     if tokenizer is None:
         raise ValueError("evaluate_model: a loaded model needs its tokenizer (object or path)")
     if isinstance(tokenizer, ModelSpec):

@@ -76,9 +76,9 @@ def build_backend(teacher: ModelSpec, gen: Generation, device: str | None = None
     """``gen.backend`` for ``teacher``; the hf backend lands on ``device`` or the shard's default device."""
     if gen.backend != "hf":
         return make_backend(gen.backend, teacher, gen)
-    from distill.generation.backends.hf import default_device  # imports torch: only for hf
+    from distill.runtime import device_for
 
-    return make_backend("hf", teacher, gen, device=device or default_device(shard))
+    return make_backend("hf", teacher, gen, device=device or device_for(shard))
 
 
 def _generate_chunk(chunk: list[tuple[int, dict]], index: int, backend: Backend, gen: Generation,

@@ -20,6 +20,7 @@ class StepContext:
 
         self.run_dir, self.step, self.cache, self.threads = run_dir, step, cache, threads
         self.config = config_of(step)  # the step's typed slice, validated once as the step starts
+        self.devices: int | None = None  # devices the runner spread over, when not only this process's
         self.folder = step.folder(run_dir, cache)
         self.tracker = NullTracker()
         self._steps = None
@@ -49,22 +50,24 @@ class StepContext:
     def step_folder(self, step_id: str) -> Path:
         return self.steps[step_id].folder(self.run_dir, self.cache)
 
-    def _launcher(self) -> dict:
+    def _recipe(self, section: str):
+        """A section of the run's resolved recipe (launcher, generation): where the step runs, not what
+        it computes, so not part of its config slice."""
         import yaml
 
-        return yaml.safe_load((self.run_dir / "recipe.yaml").read_text()).get("launcher") or {}
+        from distill.recipe.schema import Recipe
+
+        data = yaml.safe_load((self.run_dir / "recipe.yaml").read_text()).get(section)
+        return Recipe.model_fields[section].annotation.model_validate(data or {})
 
     def allocation(self):
         """The training processes this step was given: Slurm's nodes and GPUs (or this machine's GPUs),
         unless the recipe sets processes per node (``distill.allocation``)."""
         from distill.allocation import from_environment
 
-        launcher = self._launcher()
-        if os.environ.get("DISTILL_EXECUTOR") == "slurm":
-            requested = ((launcher.get("slurm") or {}).get("train") or {}).get("processes_per_node")
-        else:
-            requested = launcher.get("processes")
-        return from_environment(requested=requested)
+        launcher = self._recipe("launcher")
+        slurm = os.environ.get("DISTILL_EXECUTOR") == "slurm"
+        return from_environment(requested=launcher.slurm.train.processes_per_node if slurm else launcher.processes)
 
     def train(self, job):
         """Train ``job`` with this step's allocation. This process alone prepared the inputs and will
@@ -73,7 +76,8 @@ class StepContext:
         from distill.training.launch import run
 
         allocation = self.allocation()
-        if job.config_path:
+        if job.config_path:  # the launched processes' devices are the step's (cost ledger)
+            self.devices = allocation.processes
             return run(job, self.tracker.log, allocation)
         if allocation.processes > 1:
             raise ValueError(f"{allocation.processes} training processes need train.accelerate_config "
@@ -83,16 +87,16 @@ class StepContext:
     def ceiling_engine(self) -> dict:
         """How the teacher's evaluation spreads over the step's devices: vLLM tensor parallel when the
         teacher generates with vLLM, else lm-eval's HF model sharded over the visible GPUs."""
-        import yaml
+        from distill.runtime import visible_gpus
 
-        from distill.allocation import visible_gpus
-
-        gen = yaml.safe_load((self.run_dir / "recipe.yaml").read_text()).get("generation") or {}
-        if gen.get("backend") == "vllm":
-            vllm = gen.get("vllm") or {}
-            return {"backend": "vllm", "parallel": vllm.get("tensor_parallel_size", 1),
-                    "vllm_memory": vllm.get("gpu_memory_utilization", 0.9)}
-        return {"backend": "hf", "parallel": max(1, visible_gpus(os.environ))}
+        gen = self._recipe("generation")
+        if gen.backend == "vllm":
+            engine = {"backend": "vllm", "parallel": gen.vllm.tensor_parallel_size,
+                      "vllm_memory": gen.vllm.gpu_memory_utilization}
+        else:
+            engine = {"backend": "hf", "parallel": max(1, visible_gpus())}
+        self.devices = engine["parallel"]  # the devices this evaluation spans (cost ledger)
+        return engine
 
 
 def config_of(step: Step):

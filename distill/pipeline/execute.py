@@ -17,6 +17,7 @@ from distill.artifacts import atomic_write_text, mark_done, read_meta, write_met
 from distill.pipeline.context import StepContext
 from distill.pipeline.kinds import kind_of
 from distill.pipeline.state import ERROR_FILE, describe_error, find_step
+from distill.runtime import thread_count, use_threads, used_devices
 
 
 @contextlib.contextmanager
@@ -66,12 +67,8 @@ def _start_tracker(ctx: StepContext):
 
 
 def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Path:
-    import torch
-
     step, cache = find_step(run_dir, step_id)
-    threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)  # the trainer (and anything it launches) reads this
+    threads = use_threads(thread_count(requested=threads))  # the trainer (and what it launches) reads OMP_NUM_THREADS
     ctx = StepContext(run_dir, step, cache, threads)
     (ctx.folder / ERROR_FILE).unlink(missing_ok=True)
     start = time.time()
@@ -92,15 +89,7 @@ def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Pat
         inner = read_meta(ctx.folder) if (ctx.folder / "meta.json").exists() else {}
         inner = {"inner": inner} if inner and "step" not in inner else {}  # not a half-finished try's own
         write_meta(ctx.folder, step=step.to_dict(), wall_s=wall, threads=threads,
-                   devices=_devices(), result=extra, **inner)
+                   devices=used_devices(ctx.devices), result=extra, **inner)
         mark_done(ctx.folder)
         print(f"== done in {wall:.1f}s", file=log)
     return ctx.folder
-
-
-def _devices() -> dict:
-    import torch
-
-    if torch.cuda.is_available():
-        return {"type": "cuda", "count": torch.cuda.device_count(), "name": torch.cuda.get_device_name(0)}
-    return {"type": "cpu", "count": 1}

@@ -2,7 +2,7 @@
 
 Workers are long-lived processes, so torch, transformers and lm-eval are imported once per worker
 and reused across the many tiny steps of a sweep, instead of once per step. Every step gets
-``cores // workers`` threads, whatever runs beside it: a step's numbers never depend on timing, and
+``cores // workers`` threads (``runtime.thread_count``), whatever runs beside it: a step's numbers never depend on timing, and
 tiny models lose far more to threads competing for a core than they gain from a second thread
 (human-only students train while the teacher is still being built).
 """
@@ -21,6 +21,7 @@ from distill.pipeline.kinds import kind_of
 from distill.pipeline.lock import step_lock
 from distill.pipeline.plan import Step
 from distill.pipeline.state import ERROR_FILE, StepState, describe_error, failure_summary, step_state
+from distill.runtime import thread_count
 
 
 def _init_worker() -> None:
@@ -52,9 +53,8 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
     outcome: dict[str, str] = {}
     if not todo:
         return outcome
-    cores = os.cpu_count() or 1
-    workers = max(1, min(workers, cores))
-    threads = max(1, cores // workers)
+    workers = max(1, min(workers, os.cpu_count() or 1))
+    threads = thread_count(sharing=workers)
     running: dict[Future, str] = {}
     bar = tqdm(total=len(todo), desc="steps", unit="step", dynamic_ncols=True)
     ctx = mp.get_context("spawn")  # fork after torch import is unsafe; spawn workers start clean

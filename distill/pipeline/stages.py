@@ -67,6 +67,8 @@ def generate_stage(ctx: StepContext) -> dict:
 
     cfg = ctx.config
     gen, start = cfg.generation, cfg.prompt_start  # generations: each one answers its own block of prompts
+    if gen.backend == "vllm":  # its engine spans this many devices (cost ledger)
+        ctx.devices = gen.vllm.tensor_parallel_size
     task = build_task(cfg.world)
     return generate_shard(task.prompts(start + gen.num_prompts)[start:], model_ref(ctx, cfg.teacher), gen,
                           ctx.folder / "shard", cfg.shard, shards=cfg.shards, progress=False)

@@ -15,9 +15,9 @@ def train(job: TrainJob, tracker=None, stop=None) -> TrainResult:
     ``stop(model, step) -> bool`` may end training early; it runs in this process only. Imports are lazy:
     torch and transformers are slow to load.
     """
-    from distill import distributed
+    from distill.runtime import is_launched
 
-    if job.config_path and not distributed.is_launched():
+    if job.config_path and not is_launched():
         from distill.training.launch import run
 
         if stop is not None:

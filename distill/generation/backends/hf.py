@@ -30,6 +30,7 @@ from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 from distill.generation.backends.base import Completion, Request, Sampling
 from distill.generation.errors import GenerationError
 from distill.recipe.schema import Generation, ModelSpec
+from distill.runtime import device_for
 
 
 class SeededSampler(LogitsProcessor):
@@ -84,13 +85,6 @@ class TopKRecorder(LogitsProcessor):
                 torch.stack(self.chosen, 1).cpu())
 
 
-def default_device(shard: int = 0) -> str:
-    """``cuda:<shard mod GPUs>`` when GPUs are visible (data-parallel shards), else ``cpu``."""
-    if torch.cuda.is_available():
-        return f"cuda:{shard % torch.cuda.device_count()}"
-    return "cpu"
-
-
 def load_teacher(spec: ModelSpec, device: str):
     """(model, tokenizer) for a local path or hub id; ``device="auto"`` shards it with device_map."""
     from distill.models import load_model, load_tokenizer
@@ -115,10 +109,10 @@ class HFBackend:
 
     def __init__(self, teacher: ModelSpec, gen: Generation, device: str | None = None,
                  model=None, tokenizer=None):
-        """Load ``teacher`` on ``device`` (None: ``default_device()``; "auto": device_map="auto"),
+        """Load ``teacher`` on ``device`` (None: ``runtime.device_for()``; "auto": device_map="auto"),
         or use an already loaded ``model``/``tokenizer`` pair (the server and benchmarks do)."""
         self.teacher, self.batch_size = teacher, gen.batch_size
-        device = device or (str(model.device) if model is not None else default_device())
+        device = device or (str(model.device) if model is not None else device_for())
         if model is None:
             model, tokenizer = load_teacher(teacher, device)
         self.model, self.tokenizer = model, tokenizer
