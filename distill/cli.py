@@ -148,7 +148,7 @@ COMMANDS = {"validate": cmd_validate, "ls": cmd_ls, "status": cmd_status, "repor
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:  # its own parser: `distill serve --help` must reach it
-        from distill.generation.serve import main as serve_main
+        from distill.generation.backends.serve import main as serve_main
 
         return serve_main(argv[1:]) or 0
     args = parse_args(argv)

@@ -2,7 +2,8 @@
 the reports that compare teachers and follow generations.
 
 The planning lives in ``distill.pipeline.plan``; the pure data policies and diversity measures in
-``distill.generations``; the analysis in ``evals.analysis.teachers`` and ``evals.analysis.generations``.
+``distill.generations``; the analysis in ``evals.analysis.teachers`` and ``evals.analysis.generations``;
+their files are written by ``evals.report.teachers_report`` and ``evals.report.generations_report``.
 """
 from __future__ import annotations
 
@@ -57,12 +58,12 @@ def axis_report_stage(ctx: StepContext) -> dict:
     cfg = ctx.config
     report_cfg = cfg.report
     if cfg.teachers is not None:
-        from evals.analysis.teachers import write_teachers_report
+        from evals.report.teachers_report import write_teachers_report
 
         records = teacher_records(ctx)
         write = write_teachers_report
     else:
-        from evals.analysis.generations import write_generations_report
+        from evals.report.generations_report import write_generations_report
 
         records = generation_records(ctx)
         write = write_generations_report

@@ -17,13 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from distill.artifacts import atomic_write_json, atomic_write_text
-from distill.recipe.schema import Report
 from evals.analysis.uncertainty import Interval, interval, resample
 
 DIVERSITY = ("distinct_ngrams", "distinct_answers")
@@ -98,7 +95,8 @@ def analyze_generations(runs: Sequence[Mapping[str, Any]], *, n_boot: int = 1000
     return out
 
 
-def _pts(iv: Interval, scale: float = 100.0, digits: int = 1) -> str:
+def pts(iv: Interval, scale: float = 100.0, digits: int = 1) -> str:
+    """An interval in points, ``estimate [lower, upper]`` (shared by the verdict and the report tables)."""
     if not math.isfinite(iv.estimate):
         return "–"
     f = lambda v: f"{scale * v:.{digits}f}" if math.isfinite(v) else "–"
@@ -109,10 +107,10 @@ def _direction(iv: Interval, unit: str, scale: float = 100.0) -> str:
     if not (math.isfinite(iv.lower) and math.isfinite(iv.upper)):
         return "no interval (one seed and no item resampling?)"
     if iv.upper < 0:
-        return f"falls ({_pts(iv, scale)} {unit}; the interval is below 0)"
+        return f"falls ({pts(iv, scale)} {unit}; the interval is below 0)"
     if iv.lower > 0:
-        return f"rises ({_pts(iv, scale)} {unit}; the interval is above 0)"
-    return f"flat within noise ({_pts(iv, scale)} {unit}; the interval spans 0)"
+        return f"rises ({pts(iv, scale)} {unit}; the interval is above 0)"
+    return f"flat within noise ({pts(iv, scale)} {unit}; the interval spans 0)"
 
 
 def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
@@ -120,7 +118,7 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
     (replace degrades; accumulate stays bounded: Shumailov et al. 2024, Gerstgrasser et al. 2024)."""
     lines, facts = [], {}
     first = next(iter(curves.values())).score[0]
-    lines.append(f"Generation 0 (trained on the human pool) scores {_pts(first)} points.")
+    lines.append(f"Generation 0 (trained on the human pool) scores {pts(first)} points.")
     if first.upper < FLOOR_WARNING:
         lines.append("That is near zero: the students learned little, so no policy can fall far and the slopes "
                      "below say little about collapse; train the students longer before reading them.")
@@ -130,7 +128,7 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
                   else "a gain beyond noise")
         lines.append(f"{c.policy}: the test score {_direction(c.slope, 'points per generation')} over "
                      f"generations {c.generations[0]}–{c.generations[-1]}; the last generation keeps "
-                     f"{_pts(keep, 100, 0)}% of generation 0's score ({change}); distinct answers "
+                     f"{pts(keep, 100, 0)}% of generation 0's score ({change}); distinct answers "
                      f"{_direction(c.diversity_slope['distinct_answers'], 'points per generation')}.")
     rep, acc = curves.get("replace"), curves.get("accumulate")
     if rep is not None and acc is not None:
@@ -148,57 +146,3 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
                                      None if bounded else "accumulate's last/first ratio is not clearly above "
                                                           "replace's") if x) + "."))
     return " ".join(lines), facts
-
-
-def write_generations_report(records: Mapping, out_dir: str | Path, cfg: Report | None = None, *,
-                             tracker: Any = None, seed: int = 0) -> dict:
-    """report.md (+ report.html), report.json and two PNGs (score and diversity vs generation)."""
-    from evals.report import generations_plots
-    from evals.report.sweep import to_html, to_markdown
-
-    cfg, out_dir = cfg or Report(), Path(out_dir)
-    curves = analyze_generations(records["runs"], n_boot=cfg.bootstrap, level=cfg.confidence, seed=seed)
-    text, facts = verdict(curves)
-    figs = {"score": generations_plots.score_plot(out_dir / "generations_score.png", curves, records.get("name", "")),
-            "diversity": generations_plots.diversity_plot(out_dir / "generations_diversity.png", curves,
-                                                          records.get("name", ""))}
-    blocks = _blocks(records, curves, text, figs, cfg)
-    paths = {"markdown": atomic_write_text(out_dir / "report.md", to_markdown(blocks, out_dir)),
-             "html": atomic_write_text(out_dir / "report.html", to_html(blocks, f"generations: {records.get('name')}"))}
-    summary = {"name": records.get("name"), "verdict": text, **facts, "policies": {p: _plain_curve(c) for p, c in curves.items()},
-               "settings": {"bootstrap": cfg.bootstrap, "confidence": cfg.confidence, "seed": seed}}
-    paths["json"] = atomic_write_json(out_dir / "report.json", summary)
-    if tracker is not None:
-        tracker.log_images({f"report/generations_{k}": v for k, v in figs.items()})
-        tracker.summary({"verdict": text, **{f"{p}/slope": c.slope.estimate for p, c in curves.items()},
-                         **{f"{p}/ratio": c.ratio.estimate for p, c in curves.items()}})
-    return {**summary, "paths": {k: str(v) for k, v in {**paths, **figs}.items()}}
-
-
-def _iv(iv: Interval) -> dict:
-    return {"estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper, "level": iv.level}
-
-
-def _plain_curve(c: PolicyCurve) -> dict:
-    return {"generations": list(c.generations), "seeds": c.seeds, "score": [_iv(i) for i in c.score],
-            "slope": _iv(c.slope), "ratio_last_first": _iv(c.ratio),
-            "diversity": {k: [_iv(i) for i in v] for k, v in c.diversity.items()},
-            "diversity_slope": {k: _iv(v) for k, v in c.diversity_slope.items()}}
-
-
-def _blocks(records: Mapping, curves: Mapping[str, PolicyCurve], text: str, figs: dict, cfg: Report) -> list[tuple]:
-    head = ["policy", "slope (points/generation) [CI]", "last / generation 0 (%) [CI]", "seeds",
-            "distinct answers slope (points/gen) [CI]"]
-    summary = [[c.policy, _pts(c.slope), _pts(c.ratio, 100, 0), str(c.seeds),
-                _pts(c.diversity_slope["distinct_answers"])] for c in curves.values()]
-    per_gen = [[c.policy, str(g), _pts(c.score[k]), _pts(c.diversity["distinct_ngrams"][k]),
-                _pts(c.diversity["distinct_answers"][k])] for c in curves.values() for k, g in enumerate(c.generations)]
-    notes = (f"Scores on the world's true (human-distribution) test split, in points; {100 * cfg.confidence:.0f}% "
-             f"bootstrap intervals ({cfg.bootstrap} replicates over seeds and test items, widened for few seeds). "
-             "Diversity of the rows each generation trained on, on equal-size samples: distinct token n-grams / "
-             "all n-grams, and distinct final answers / rows (both in %); intervals over seeds only.")
-    return [("h", 1, f"Generations report: {records.get('name', '')}"), ("h", 2, "Verdict"), ("p", text),
-            ("h", 2, "Per policy"), ("table", head, summary), ("img", "score vs generation", figs["score"]),
-            ("h", 2, "Per generation"),
-            ("table", ["policy", "generation", "score [CI]", "distinct n-grams % [CI]", "distinct answers % [CI]"],
-             per_gen), ("p", notes), ("img", "diversity vs generation", figs["diversity"])]

@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from distill.artifacts import atomic_write_json, atomic_write_text
-from distill.recipe.schema import Report
 from evals.analysis.uncertainty import Interval, interval
 
 
@@ -83,7 +79,8 @@ def asymptote_slope(rows: Sequence[Mapping], level: float = 0.9, n_sim: int = 40
     return interval(slope(sims), float(slope(est[None, :])[0]), level)
 
 
-def _pts(d: Mapping | Interval | None, scale: float = 100.0) -> str:
+def pts(d: Mapping | Interval | None, scale: float = 100.0) -> str:
+    """An interval in points, ``estimate [lower, upper]`` (shared by the verdict and the report table)."""
     iv = _iv(d) if isinstance(d, Mapping) else d
     if iv is None or not math.isfinite(iv.estimate):
         return "–"
@@ -91,7 +88,8 @@ def _pts(d: Mapping | Interval | None, scale: float = 100.0) -> str:
     return f"{f(iv.estimate)} [{f(iv.lower)}, {f(iv.upper)}]"
 
 
-def _n(d: Mapping) -> str:
+def n_range(d: Mapping) -> str:
+    """An interval of N (examples or tokens), ``estimate [lower, upper]``."""
     f = lambda v: f"{v:,.0f}" if math.isfinite(v) else ("∞" if v > 0 else "–")
     return f"{f(d['estimate'])} [{f(d['lower'])}, {f(d['upper'])}]"
 
@@ -102,12 +100,12 @@ def _gap_sentence(r: Mapping) -> str:
         return f"{r['name']} ({100 * r['ceiling']:.1f}): no synthetic-only fit."
     y = _iv(r["synthetic_y_inf"])
     if y is not None and y.upper - y.lower > 0.5:  # the interval spans most of the score range
-        return (f"{r['name']} (teacher {_pts(r['ceiling_iv'])}): synthetic-only asymptote {_pts(y)}, not identified "
+        return (f"{r['name']} (teacher {pts(r['ceiling_iv'])}): synthetic-only asymptote {pts(y)}, not identified "
                 f"by these runs (its interval spans most of the score range).")
     where = ("below the teacher" if gap.lower > 0 else "above the teacher" if gap.upper < 0
              else "at the teacher within noise")
-    return (f"{r['name']} (teacher {_pts(r['ceiling_iv'])}): synthetic-only asymptote {_pts(r['synthetic_y_inf'])}, "
-            f"{where} (teacher − y∞ = {_pts(gap)} points).")
+    return (f"{r['name']} (teacher {pts(r['ceiling_iv'])}): synthetic-only asymptote {pts(r['synthetic_y_inf'])}, "
+            f"{where} (teacher − y∞ = {pts(gap)} points).")
 
 
 def _crossover_sentence(rows: Sequence[Mapping]) -> str:
@@ -120,7 +118,7 @@ def _crossover_sentence(rows: Sequence[Mapping]) -> str:
             lead = r["best"]["arm"] if r["best"] else "?"
             parts.append(f"{r['name']}: no crossover in the measured range ({lead} best at the largest N)")
         else:
-            parts.append(f"{r['name']}: {c['leader']} overtakes {c['trailer']} at N≈{_n(c['n'])}")
+            parts.append(f"{r['name']}: {c['leader']} overtakes {c['trailer']} at N≈{n_range(c['n'])}")
             found.append((r, _iv(c["n"])))
     text = "Crossover of the human and synthetic-only arms, teachers from weakest to strongest: " + "; ".join(parts) + "."
     if len(found) >= 2:
@@ -151,7 +149,7 @@ def verdict(rows: Sequence[Mapping], slope: Interval | None) -> str:
     if slope is not None:
         kind = ("within noise of one for one" if slope.contains(1.0) else
                 "less than one for one" if slope.upper < 1.0 else "more than one for one")
-        lines.append(f"Across teachers the synthetic asymptote rises {_pts(slope, 1.0)} points per point of teacher "
+        lines.append(f"Across teachers the synthetic asymptote rises {pts(slope, 1.0)} points per point of teacher "
                      f"accuracy ({kind}; approximate interval, see notes).")
     lines.append(_crossover_sentence(rows))
     best = [f"{r['name']}: {r['best']['arm']} (f={r['best']['fraction']:g}"
@@ -159,38 +157,3 @@ def verdict(rows: Sequence[Mapping], slope: Interval | None) -> str:
     if best:
         lines.append(f"Best mix at the largest N: {'; '.join(best)}.")
     return " ".join(lines)
-
-
-def write_teachers_report(records: Mapping, out_dir: str | Path, cfg: Report | None = None, *,
-                          tracker: Any = None, seed: int = 0) -> dict:
-    from evals.report.generations_plots import teachers_plot
-    from evals.report.sweep import to_html, to_markdown
-
-    cfg, out_dir = cfg or Report(), Path(out_dir)
-    rows = teacher_rows(records, level=cfg.confidence, n_boot=cfg.bootstrap, seed=seed)
-    slope = asymptote_slope(rows, cfg.confidence, seed=seed)
-    text = verdict(rows, slope)
-    fig = teachers_plot(out_dir / "teachers.png", rows, records.get("name", ""))
-    head = ["teacher", "accuracy [CI]", "synthetic y∞ [CI]", "teacher − y∞ [CI]", "human y∞ [CI]",
-            "crossover N [CI] (leader)", "best f per N (*: within noise of the runner-up)"]
-    body = [[r["name"], _pts(r["ceiling_iv"]), _pts(r["synthetic_y_inf"]), _pts(r["gap"]), _pts(r["human_y_inf"]),
-             f"{_n(r['crossover']['n'])} ({r['crossover']['leader']})" if r["crossover"] else "none in range",
-             ", ".join(f"{n:g}: {f:g}{'*' if within else ''}" for n, f, within in r["best_f_per_n"]) or "–"]
-            for r in rows]
-    notes = (f"Points (accuracy %), {100 * cfg.confidence:.0f}% bootstrap intervals from each teacher's own "
-             "data-wall report (linked below). The slope across teachers treats each asymptote's interval as "
-             "normal (teachers' bootstraps are not paired), so its interval is approximate.")
-    blocks = [("h", 1, f"Teachers report: {records.get('name', '')}"), ("h", 2, "Verdict"), ("p", text),
-              ("h", 2, "Side by side"), ("table", head, body), ("p", notes), ("img", "asymptote vs teacher", fig),
-              ("list", [f"{t['name']}: {t['report']}" for t in records["teachers"]])]
-    paths = {"markdown": atomic_write_text(out_dir / "report.md", to_markdown(blocks, out_dir)),
-             "html": atomic_write_text(out_dir / "report.html", to_html(blocks, f"teachers: {records.get('name')}"))}
-    plain = lambda iv: None if iv is None else {"estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper}
-    summary = {"name": records.get("name"), "verdict": text, "asymptote_slope": plain(slope),
-               "teachers": [{**{k: v for k, v in r.items() if k != "ceiling_iv"}, "ceiling_iv": plain(r["ceiling_iv"])}
-                            for r in rows]}
-    paths["json"] = atomic_write_json(out_dir / "report.json", summary)
-    if tracker is not None:
-        tracker.log_images({"report/teachers": fig})
-        tracker.summary({"verdict": text})
-    return {**summary, "paths": {k: str(v) for k, v in {**paths, "plot": fig}.items()}}

@@ -216,7 +216,7 @@ def test_the_cli_synopsis_matches_the_parser():
     assert len(lines) >= 6
     for words in lines:
         for name in words[1].split("|"):
-            if name == "serve":  # own parser (distill.generation.serve); `distill serve --help` reaches it
+            if name == "serve":  # its own parser (generation/backends/serve.py) reached by `distill serve --help`
                 continue
             assert name in subparsers, f"README shows `distill {name}`, the CLI has no such command"
             flags = {f for a in subparsers[name]._actions for f in a.option_strings}

@@ -21,7 +21,7 @@ import torch
 
 from distill.generation import GenerationError, run_generation
 from distill.generation.backends import Sampling, make_backend, requests_for
-from distill.generation.serve import start_server
+from distill.generation.backends.serve import start_server
 from distill.recipe.schema import Filters, Generation, ModelSpec, OpenAIBackend
 from distill.world import build_task
 
@@ -149,7 +149,7 @@ def test_retries_with_backoff_then_succeeds_or_gives_up(teacher_dir, server, fla
 
 def test_distill_serve_cli_in_a_subprocess(teacher_dir):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "distill.generation.serve", str(teacher_dir),
+    proc = subprocess.Popen([sys.executable, "-m", "distill.generation.backends.serve", str(teacher_dir),
                              "--port", "0", "--name", "teacher", "--device", "cpu"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -179,6 +179,6 @@ def test_distill_serve_cli_in_a_subprocess(teacher_dir):
 
 
 def test_distill_serve_missing_model_is_one_line(tmp_path):
-    from distill.generation.serve import main
+    from distill.generation.backends.serve import main
 
     assert main([str(tmp_path / "missing"), "--port", "0"]) == 2

@@ -74,7 +74,7 @@ def test_training_loads_student_and_online_teacher_with_their_specs(loads, spec,
 @pytest.mark.parametrize("device", ["cpu", "auto"])
 def test_hf_generation_and_the_server_load_with_the_spec(loads, spec, device):
     from distill.generation.backends import make_backend
-    from distill.generation.serve import start_server
+    from distill.generation.backends.serve import start_server
 
     backend = make_backend("hf", spec, Generation(), device=device)
     assert backend.model.dtype == torch.bfloat16 and backend.model.config._attn_implementation == "eager"

@@ -1,4 +1,5 @@
-"""The README's promises: every path it names exists, and CI runs exactly its test command.
+"""The README's promises: every path it (and docs/architecture.md) names exists, and CI runs exactly
+its test command.
 Run: pytest tests/unit/test_readme.py -q"""
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import pytest
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
-PATH = re.compile(r"(?<![\w/.~-])((?:distill|evals|recipes|slurm|tests|bench|\.ci)/[\w./-]*[\w/])")
+ARCHITECTURE = (ROOT / "docs/architecture.md").read_text()
+PATH = re.compile(r"(?<![\w/.~-])((?:distill|evals|recipes|slurm|tests|bench|docs|\.ci)/[\w./-]*[\w/])")
 
 
-def _named_paths() -> list[str]:
+def _named_paths(text: str = README) -> list[str]:
     found = set()
-    for match in PATH.finditer(README):
+    for match in PATH.finditer(text):
         path = match.group(1).rstrip(".")
         if "<" in path or "*" in path or "{" in path:
             continue
@@ -28,6 +30,14 @@ def test_readme_names_paths_and_they_exist():
     assert len(paths) >= 10, paths
     missing = [p for p in paths if not (ROOT / p).exists()]
     assert not missing, f"README names paths that do not exist: {missing}"
+    assert "docs/architecture.md" in paths
+
+
+def test_architecture_names_paths_and_they_exist():
+    paths = _named_paths(ARCHITECTURE)
+    assert len(paths) >= 20, paths
+    missing = [p for p in paths if not (ROOT / p).exists()]
+    assert not missing, f"docs/architecture.md names paths that do not exist: {missing}"
 
 
 def test_ci_runs_exactly_the_readme_test_command():

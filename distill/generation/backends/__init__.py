@@ -1,7 +1,9 @@
 """Backend registry: a name -> constructor table with a "did you mean" error.
 
 Backends are imported only when asked for: ``hf`` pulls in transformers, ``vllm`` needs vLLM (CUDA),
-``openai`` only httpx.
+``openai`` only httpx. ``serve`` is not a backend but the other side of ``openai``: ``distill serve``
+puts the ``hf`` backend behind the OpenAI completions API (``openai`` starts it on loopback when
+``generation.openai.base_url`` is unset).
 """
 from __future__ import annotations
 

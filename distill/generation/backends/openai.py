@@ -34,7 +34,7 @@ class OpenAIBackend:
         self.server = None
         base_url = base_url or cfg.base_url
         if base_url is None:
-            from distill.generation.serve import start_server
+            from distill.generation.backends.serve import start_server
 
             self.server = start_server(teacher, port=0, batch_size=gen.batch_size)
             base_url = self.server.url
