@@ -40,17 +40,17 @@ import itertools
 import json
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
+from distill.recipe.schema import Wall  # the recipe's wall policy, validated where the recipe is read
+
 Origin = Literal["human", "synthetic"]
 Unit = Literal["examples", "tokens"]
-Policy = Literal["repeat", "fill", "stop"]
 _ORIGINS = ("human", "synthetic")
 _UNITS = ("examples", "tokens")
-_POLICIES = ("repeat", "fill", "stop")
 
 
 @dataclass(frozen=True)
@@ -86,18 +86,6 @@ class Arm:
     fraction: float
     human: str | None = "human"
     synthetic: str | None = "synthetic"
-
-
-@dataclass(frozen=True)
-class Wall:
-    policy: Policy
-    max_epochs: int = 4
-
-    def __post_init__(self) -> None:
-        if self.policy not in _POLICIES:
-            raise ValueError(f"wall policy {self.policy!r} is not one of {_POLICIES}")
-        if isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int) or self.max_epochs < 1:
-            raise ValueError(f"wall max_epochs {self.max_epochs!r} is not a positive int")
 
 
 @dataclass(frozen=True)
@@ -204,21 +192,6 @@ def plan_mix(arm: Arm, n: int, seed: int, pools: Mapping[str, Pool], *, unit: Un
             return _infeasible(arm, n, seed, unit, wall, _wall_reason(synth, synth_target, unit, wall))
         parts.append(synth)
     return _feasible(arm, n, seed, unit, wall, parts, weights)
-
-
-def plan_grid(arms: Sequence[Arm], sizes: Sequence[int], seeds: Sequence[int], pools: Mapping[str, Pool],
-              *, unit: Unit = "examples", wall: Wall,
-              weights: Mapping[str, float] | None = None) -> list[MixPlan]:
-    """Plans for arms x sizes x seeds, in that nesting order (arm slowest, seed fastest)."""
-    for label, values in (("arms", arms), ("sizes", sizes), ("seeds", seeds)):
-        if len(values) == 0:
-            raise ValueError(f"empty grid: no {label}")
-    names = [a.name for a in arms]
-    dup = next((x for x in names if names.count(x) > 1), None)
-    if dup is not None:
-        raise ValueError(f"arm name {dup!r} appears twice in the grid")
-    return [plan_mix(a, n, s, pools, unit=unit, wall=wall, weights=weights)
-            for a in arms for n in sizes for s in seeds]
 
 
 def _check_point(arm: Arm, n: int, seed: int, unit: str, pools: Mapping[str, Pool],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from pathlib import Path
 
 from datasets import Dataset, Features, Value, load_from_disk
@@ -20,6 +19,11 @@ FEATURES = Features({
     "id": Value("string"), "prompt": Value("string"), "completion": Value("string"),
     "origin": Value("string"), "meta": Value("string"),
 })
+# Knowledge distillation: a synthetic source generated with ``logprobs_topk`` > 0 also holds the
+# teacher's tokens and, per completion token, its top-k token ids and log-probs; training reads the
+# top-k columns (``kd.source=stored``).
+KD_COLUMNS = ("teacher_token_ids", "teacher_topk_ids", "teacher_topk_logprobs")
+TOPK_COLUMNS = KD_COLUMNS[1:]
 
 
 def normalise(row: dict) -> dict:
@@ -35,12 +39,13 @@ def normalise(row: dict) -> dict:
     }
 
 
-def rows_hash(rows: Iterable[dict]) -> str:
-    """Order-sensitive content hash of a source's rows."""
+def content_hash(dataset: Dataset) -> str:
+    """Order-sensitive sha256 of every column of every row of a source (a ``datasets.Dataset`` as
+    written, read back from disk), so anyone can recompute it."""
     digest = hashlib.sha256()
-    for row in rows:
-        row = normalise(row)
-        digest.update(json.dumps([row[k] for k in FEATURES], ensure_ascii=False).encode())
+    digest.update(json.dumps(sorted(dataset.column_names)).encode())
+    for row in dataset:
+        digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
         digest.update(b"\n")
     return digest.hexdigest()
 

@@ -24,9 +24,10 @@ from distill.generation.backends import Backend, Sampling, make_backend, request
 from distill.generation.errors import GenerationError
 from distill.generation.filters import Verifier, run_filters
 from distill.generation.prompts import PROMPT_TEMPLATE, check_prompts, prompts_hash, template_hash
-from distill.generation.provenance import KD_COLUMNS, publish, weights_hash
+from distill.generation.provenance import publish, weights_hash
 from distill.generation.shards import ShardStore, shard_folder, shard_prompts
 from distill.recipe.schema import Filters, Generation, ModelSpec
+from distill.sources import KD_COLUMNS
 
 LOGPROB_DIGITS = 5  # stored log-probs are rounded: 1e-5 nats is far below what KD can notice
 # plan keys that differ between the shards of one generation; every other key must agree

@@ -2,7 +2,7 @@
 
 A source folder appears whole or not at all: dataset, card and meta are written into a hidden
 staging folder beside it, which is then renamed into place. The content hash is computed from the
-dataset as written (read back from disk), so anyone can recompute it with ``dataset_hash``.
+dataset as written (read back from disk), so anyone can recompute it with ``sources.content_hash``.
 
 Teacher log-probs for KD live in the dataset itself, as three extra columns with one entry per token
 of ``tokenizer(completion, add_special_tokens=False)`` plus one for EOS when generation stopped on it
@@ -11,14 +11,11 @@ of ``tokenizer(completion, add_special_tokens=False)`` plus one for EOS when gen
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 from distill.artifacts import atomic_dir, atomic_write_text, tree_hash, write_meta
 from distill.recipe.schema import ModelSpec
-
-KD_COLUMNS = ("teacher_token_ids", "teacher_topk_ids", "teacher_topk_logprobs")
+from distill.sources import KD_COLUMNS, content_hash
 
 
 def weights_hash(spec: ModelSpec) -> str | None:
@@ -27,16 +24,6 @@ def weights_hash(spec: ModelSpec) -> str | None:
         return None
     folder = Path(spec.model).expanduser()
     return tree_hash(folder, "*.safetensors") if any(folder.rglob("*.safetensors")) else None
-
-
-def dataset_hash(dataset) -> str:
-    """Order-sensitive sha256 of every column of every row of a ``datasets.Dataset``."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps(sorted(dataset.column_names)).encode())
-    for row in dataset:
-        digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
 
 
 def _save_dataset(rows: list[dict], folder: Path, kd: bool) -> None:
@@ -65,7 +52,7 @@ def publish(rows: list[dict], folder: str | Path, meta: dict, kd: bool = False) 
 
     with atomic_dir(folder) as ready:
         _save_dataset(rows, ready, kd)
-        digest = dataset_hash(load_from_disk(str(ready / "data")))
+        digest = content_hash(load_from_disk(str(ready / "data")))
         meta = {**meta, "content_hash": digest}
         write_meta(ready, **meta)
         atomic_write_text(ready / "README.md", dataset_card(meta))

@@ -10,18 +10,16 @@ from datasets import Dataset
 
 from distill.artifacts import atomic_write_json
 from distill.human.ledger import per_row_overhead, run_seconds
-from distill.mixing import Arm, MixPlan, Pool, Wall, plan_mix
+from distill.mixing import Arm, MixPlan, Pool, plan_mix
 from distill.pipeline.configs import Mix
 from distill.recipe.schema import ModelSpec
-from distill.sources import load_source, meta_of
-from distill.training.data import LEARN_COLUMN
-
-KD_COLUMNS = ("teacher_topk_ids", "teacher_topk_logprobs")
+from distill.sources import TOPK_COLUMNS, load_source, meta_of
+from distill.training.data import LEARN_COLUMN, example_length, tokenize
 
 
 @lru_cache(maxsize=8)
 def _source_table(folder: str, tokenizer_name: str) -> tuple[Dataset, dict[str, int], tuple[int, ...]]:
-    """A source, its id -> row index, and each row's token count (prompt + completion) for one tokenizer.
+    """A source, its id -> row index, and each row's token count (as the trainer counts it) for one tokenizer.
 
     Cached per worker process: a sweep plans dozens of mixes from the same few sources.
     """
@@ -31,9 +29,8 @@ def _source_table(folder: str, tokenizer_name: str) -> tuple[Dataset, dict[str, 
     tok = load_tokenizer(tokenizer_name)
     if len(data) == 0:  # e.g. nothing passed the verifier: an empty pool, planned as such
         return data, {}, ()
-    prompts = tok(list(data["prompt"]), add_special_tokens=False)["input_ids"]
-    completions = tok(list(data["completion"]), add_special_tokens=False)["input_ids"]
-    tokens = tuple(len(p) + len(c) + 1 for p, c in zip(prompts, completions))  # +1: EOS
+    prompts, completions = tokenize(tok, list(data["prompt"]), list(data["completion"]))
+    tokens = tuple(example_length(p, c) for p, c in zip(prompts, completions))  # as the trainer counts them
     index = {row_id: i for i, row_id in enumerate(list(data["id"]))}
     return data, index, tokens
 
@@ -84,7 +81,7 @@ def materialise_mix(mix: Mix, student: ModelSpec, human_dir: Path, merge_dir: Pa
     arm = Arm(mix.arm.name, fraction, human=mix.arm.human if fraction < 1 else None,
               synthetic=mix.arm.synthetic if fraction > 0 or mix.wall.policy == "fill" else None)
     plan = plan_mix(arm, mix.n, mix.seed, {k: v[0] for k, v in pools.items()}, unit=mix.unit,
-                    wall=Wall(mix.wall.policy, mix.wall.max_epochs), weights=mix.weights or None)
+                    wall=mix.wall, weights=mix.weights or None)
     if not plan.feasible:
         return plan, out
     marks = any(e.source == "first_error" for e in plan.entries)
@@ -96,7 +93,7 @@ def materialise_mix(mix: Mix, student: ModelSpec, human_dir: Path, merge_dir: Pa
                 "weight": entry.weight}
         if marks:  # first_error rows learn only before the mark (-1: no mark, or not a first_error row)
             item[LEARN_COLUMN] = int(meta_of(row).get("learn_chars", -1))
-        item.update({c: row[c] for c in KD_COLUMNS if c in row})
+        item.update({c: row[c] for c in TOPK_COLUMNS if c in row})  # what training reads
         rows.append(item)
     Dataset.from_list(rows).save_to_disk(str(out))
     atomic_write_json(out.parent / "human_time.json", _ledger(plan, pools, worked))

@@ -52,6 +52,7 @@ def _experts(ctx: StepContext, steps: dict) -> dict:
 
 
 def collect_records(ctx: StepContext) -> dict:
+    from evals.analysis.frontier import teacher_seconds
     from evals.lmeval import score_record
 
     steps = ctx.steps
@@ -87,7 +88,8 @@ def collect_records(ctx: StepContext) -> dict:
         source = config_of(train_step).mix.arm.synthetic
         train_s, train_dev = _device_s(train_meta)
         eval_s, eval_dev = _device_s(read_meta(folder))
-        cost = {"teacher_s": teacher_s * synthetic / accepted[source] if synthetic and accepted.get(source)
+        # the teacher's device-seconds per accepted example (rejected samples included), times those used
+        cost = {"teacher_s": teacher_seconds(synthetic, teacher_s, accepted[source]) if accepted.get(source)
                 else 0.0, "teacher_devices": 1,
                 "human": min(counts.get("human", 0), cfg.human_pool or counts.get("human", 0)),
                 "train_s": train_s, "train_devices": train_dev, "eval_s": eval_s, "eval_devices": eval_dev}

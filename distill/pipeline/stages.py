@@ -45,7 +45,7 @@ def student_stage(ctx: StepContext) -> dict:
 
 
 def human_stage(ctx: StepContext) -> dict:
-    from distill.sources import rows_hash
+    from distill.sources import content_hash, load_source
     from distill.world import build_task
 
     task = build_task(ctx.config.world)
@@ -58,7 +58,7 @@ def human_stage(ctx: StepContext) -> dict:
 
         rows = priced_human_rows(rows, ctx.config.write_s)
     save_source(rows, ctx.folder / "source")
-    return {"rows": len(rows), "val_rows": len(val), "content_hash": rows_hash(rows)}
+    return {"rows": len(rows), "val_rows": len(val), "content_hash": content_hash(load_source(ctx.folder / "source"))}
 
 
 def generate_stage(ctx: StepContext) -> dict:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from datasets import Dataset, load_from_disk
 
+from distill.sources import TOPK_COLUMNS
 from distill.training.packing import build_example, n_learnable
 
-TOPK_COLUMNS = ("teacher_topk_ids", "teacher_topk_logprobs")
 LEARN_COLUMN = "learn_chars"  # first_error rows: characters before the first wrong step; -1: no mark
 
 
@@ -66,6 +66,17 @@ def open_dataset(path: str | Path) -> Dataset:
     return data
 
 
+def tokenize(tokenizer, prompts: list[str], completions: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+    """The one tokenization of examples: prompts with the tokenizer's own special tokens (e.g. a
+    BOS), completions without; an example is both then EOS (``example_length``)."""
+    return tokenizer(prompts)["input_ids"], tokenizer(completions, add_special_tokens=False)["input_ids"]
+
+
+def example_length(prompt: list[int], completion: list[int]) -> int:
+    """Tokens of one example before any cut to ``seq_len``: prompt, completion and EOS."""
+    return len(prompt) + len(completion) + 1
+
+
 def load_corpus(path: str | Path, tokenizer, seq_len: int, want_topk: bool = False) -> Corpus:
     data = open_dataset(path)
     n = len(data)
@@ -73,8 +84,7 @@ def load_corpus(path: str | Path, tokenizer, seq_len: int, want_topk: bool = Fal
         raise ValueError(f"training data {str(path)!r} is empty")
     if want_topk and not set(TOPK_COLUMNS) <= set(data.column_names):
         raise ValueError(f"training data {str(path)!r}: kd.source=stored needs columns {list(TOPK_COLUMNS)}")
-    prompts = tokenizer(list(data["prompt"]))["input_ids"]
-    completions = tokenizer(list(data["completion"]), add_special_tokens=False)["input_ids"]
+    prompts, completions = tokenize(tokenizer, list(data["prompt"]), list(data["completion"]))
     eos = tokenizer.eos_token_id
     if eos is None:
         raise ValueError(f"tokenizer of {tokenizer.name_or_path!r} has no EOS token")

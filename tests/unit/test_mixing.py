@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import pytest
 
-from distill.mixing import Arm, MixPlan, Pool, Wall, plan_grid, plan_mix
+from distill.mixing import Arm, MixPlan, Pool, Wall, plan_mix
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +25,7 @@ POOLS = {
     "synthetic": make_pool("synthetic", "synthetic", 300, salt=3),
     "verified": make_pool("verified", "synthetic", 120, salt=5),
 }
-STOP = Wall("stop")
+STOP = Wall(policy="stop")
 
 
 def ids(plan: MixPlan, pool: str) -> list[str]:
@@ -38,7 +38,7 @@ def ids(plan: MixPlan, pool: str) -> list[str]:
 @pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5, 0.9, 1.0])
 def test_smaller_mix_is_a_per_source_prefix_of_larger(unit, sizes, fraction):
     arm = Arm("a", fraction)
-    plans = [plan_mix(arm, n, 7, POOLS, unit=unit, wall=Wall("repeat", 8)) for n in sizes]
+    plans = [plan_mix(arm, n, 7, POOLS, unit=unit, wall=Wall(policy="repeat", max_epochs=8)) for n in sizes]
     assert all(p.feasible for p in plans)
     for small, big in pairwise(plans):
         for pool in ("human", "synthetic"):
@@ -52,7 +52,7 @@ def test_smaller_mix_is_a_per_source_prefix_of_larger(unit, sizes, fraction):
 
 def test_nesting_holds_across_the_fill_wall():
     arm = Arm("a", 0.5)
-    plans = [plan_mix(arm, n, 3, POOLS, wall=Wall("fill")) for n in (40, 80, 81, 120)]
+    plans = [plan_mix(arm, n, 3, POOLS, wall=Wall(policy="fill")) for n in (40, 80, 81, 120)]
     for small, big in pairwise(plans):
         for pool in ("human", "synthetic"):
             assert ids(big, pool)[: len(ids(small, pool))] == ids(small, pool)
@@ -102,7 +102,7 @@ def test_token_budgets_include_the_boundary_example(fraction, n):
 # --- wall policies --------------------------------------------------------------------------------
 
 def test_repeat_reads_fresh_permutations_epoch_by_epoch():
-    plan = plan_mix(Arm("h", 0.0), 100, 5, POOLS, wall=Wall("repeat", 4))
+    plan = plan_mix(Arm("h", 0.0), 100, 5, POOLS, wall=Wall(policy="repeat", max_epochs=4))
     assert plan.feasible and plan.epochs["human"] == 3 and plan.counts["human"] == 100
     human = plan.source_entries("human")
     assert [e.epoch for e in human] == [0] * 40 + [1] * 40 + [2] * 20
@@ -114,33 +114,33 @@ def test_repeat_reads_fresh_permutations_epoch_by_epoch():
 
 
 def test_repeat_caps_at_max_epochs():
-    ok = plan_mix(Arm("h", 0.0), 160, 5, POOLS, wall=Wall("repeat", 4))
+    ok = plan_mix(Arm("h", 0.0), 160, 5, POOLS, wall=Wall(policy="repeat", max_epochs=4))
     assert ok.feasible and ok.epochs["human"] == 4
-    over = plan_mix(Arm("h", 0.0), 161, 5, POOLS, wall=Wall("repeat", 4))
+    over = plan_mix(Arm("h", 0.0), 161, 5, POOLS, wall=Wall(policy="repeat", max_epochs=4))
     assert not over.feasible and "max_epochs=4" in over.reason and "'human'" in over.reason
     tokens = plan_mix(Arm("h", 0.0), 4 * POOLS["human"].total_tokens + 1, 5, POOLS, unit="tokens",
-                      wall=Wall("repeat", 4))
+                      wall=Wall(policy="repeat", max_epochs=4))
     assert not tokens.feasible
 
 
 def test_fill_tops_up_with_synthetic_and_records_realised_fraction():
-    plan = plan_mix(Arm("a", 0.5), 100, 2, POOLS, wall=Wall("fill"))
+    plan = plan_mix(Arm("a", 0.5), 100, 2, POOLS, wall=Wall(policy="fill"))
     assert plan.feasible and plan.counts == {"human": 40, "synthetic": 60}
     assert sorted(ids(plan, "human")) == sorted(POOLS["human"].ids)
     assert plan.fraction == 0.5 and plan.realised_fraction_examples == 0.6
-    human_only = plan_mix(Arm("h", 0.0), 100, 2, POOLS, wall=Wall("fill"))
+    human_only = plan_mix(Arm("h", 0.0), 100, 2, POOLS, wall=Wall(policy="fill"))
     assert human_only.counts == {"human": 40, "synthetic": 60}
 
 
 def test_fill_in_tokens_takes_the_whole_pool_then_the_rest_of_the_budget():
     h = POOLS["human"].total_tokens
-    plan = plan_mix(Arm("a", 0.2), 2 * h, 2, POOLS, unit="tokens", wall=Wall("fill"))
+    plan = plan_mix(Arm("a", 0.2), 2 * h, 2, POOLS, unit="tokens", wall=Wall(policy="fill"))
     assert plan.feasible and plan.tokens["human"] == h
     assert plan.tokens["synthetic"] >= h and plan.realised_fraction_tokens > 0.2
 
 
 def test_fill_without_a_synthetic_pool_is_infeasible():
-    plan = plan_mix(Arm("h", 0.0, synthetic=None), 50, 0, POOLS, wall=Wall("fill"))
+    plan = plan_mix(Arm("h", 0.0, synthetic=None), 50, 0, POOLS, wall=Wall(policy="fill"))
     assert not plan.feasible and "no synthetic pool" in plan.reason
 
 
@@ -156,7 +156,7 @@ def test_stop_marks_the_point_infeasible_and_still_returns_it():
 
 @pytest.mark.parametrize("policy, feasible", [("repeat", True), ("fill", False), ("stop", False)])
 def test_synthetic_exhaustion_repeats_or_is_infeasible(policy, feasible):
-    plan = plan_mix(Arm("s", 1.0, human=None, synthetic="verified"), 200, 0, POOLS, wall=Wall(policy))
+    plan = plan_mix(Arm("s", 1.0, human=None, synthetic="verified"), 200, 0, POOLS, wall=Wall(policy=policy))
     assert plan.feasible is feasible
     if feasible:
         assert plan.epochs == {"verified": 2} and plan.counts == {"verified": 200}
@@ -196,7 +196,7 @@ SUBPROCESS_CODE = """
 from distill.mixing import Arm, Pool, Wall, plan_mix
 pools = {n: Pool(n, o, tuple(f"{n}-{i}" for i in range(k)), tuple(1 + i % 13 for i in range(k)))
          for n, o, k in (("human", "human", 50), ("synthetic", "synthetic", 500))}
-plan = plan_mix(Arm("a", 0.4), 120, 42, pools, wall=Wall("repeat"), weights={"human": 2.0})
+plan = plan_mix(Arm("a", 0.4), 120, 42, pools, wall=Wall(policy="repeat"), weights={"human": 2.0})
 print(plan.content_hash)
 """
 
@@ -212,19 +212,11 @@ def test_content_hash_is_identical_across_processes():
 
 
 def test_to_dict_is_json_ready():
-    plan = plan_mix(Arm("a", 0.5), 100, 2, POOLS, wall=Wall("fill"), weights={"human": 2.0})
+    plan = plan_mix(Arm("a", 0.5), 100, 2, POOLS, wall=Wall(policy="fill"), weights={"human": 2.0})
     d = json.loads(json.dumps(plan.to_dict()))
     assert d["realised_fraction"]["examples"] == 0.6 and d["wall"] == {"policy": "fill", "max_epochs": 4}
     assert d["content_hash"] == plan.content_hash and d["n_entries"] == 100
     assert {s["pool"]: s["examples"] for s in d["sources"]} == {"human": 40, "synthetic": 60}
-
-
-def test_plan_grid_covers_arms_sizes_seeds_in_order():
-    arms = [Arm("human", 0.0), Arm("hybrid", 0.5), Arm("synth", 1.0, human=None)]
-    plans = plan_grid(arms, [10, 100], [0, 1], POOLS, wall=STOP)
-    assert [(p.arm, p.n, p.seed) for p in plans] == [
-        (a.name, n, s) for a in arms for n in (10, 100) for s in (0, 1)]
-    assert [p.feasible for p in plans if p.arm == "human"] == [True, True, False, False]
 
 
 # --- validation -----------------------------------------------------------------------------------
@@ -248,25 +240,12 @@ def test_unknown_pool_names_are_rejected_with_a_suggestion():
         plan_mix(Arm("a", 0.5), 10, 0, POOLS, wall=STOP, weights={"hum": 2.0})
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"arms": [], "sizes": [10], "seeds": [0]}, "no arms"),
-    ({"arms": [Arm("a", 0.5)], "sizes": [], "seeds": [0]}, "no sizes"),
-    ({"arms": [Arm("a", 0.5)], "sizes": [10], "seeds": []}, "no seeds"),
-    ({"arms": [Arm("a", 0.5), Arm("a", 0.2)], "sizes": [10], "seeds": [0]}, "'a' appears twice"),
-])
-def test_bad_grids_are_rejected(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        plan_grid(pools=POOLS, wall=STOP, **kwargs)
-
-
 @pytest.mark.parametrize("make, message", [
     (lambda: plan_mix(Arm("a", 0.5, human=None), 10, 0, POOLS, wall=STOP), "needs a human pool"),
     (lambda: plan_mix(Arm("a", 0.5, human="synthetic"), 10, 0, POOLS, wall=STOP), "origin 'synthetic'"),
     (lambda: plan_mix(Arm("a", 0.5), 10, 0, POOLS, wall=STOP, weights={"human": 0}), "weights\\['human'\\]"),
     (lambda: plan_mix(Arm("a", 0.5), 10, 0, POOLS, unit="bytes", wall=STOP), "unit 'bytes'"),
     (lambda: plan_mix(Arm("a", 0.5), 10, 0, {"h": POOLS["human"]}, wall=STOP), "pools\\['h'\\]"),
-    (lambda: Wall("forever"), "wall policy 'forever'"),
-    (lambda: Wall("repeat", 0), "max_epochs 0"),
     (lambda: Pool("p", "human", ("a", "b"), (1,)), "2 ids but 1 token counts"),
     (lambda: Pool("p", "human", ("a", "a"), (1, 1)), "not unique"),
     (lambda: Pool("p", "human", ("a",), (0,)), "token count 0"),
@@ -276,3 +255,10 @@ def test_bad_inputs_are_rejected_in_one_line(make, message):
     with pytest.raises(ValueError, match=message) as info:
         make()
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, field", [({"policy": "forever"}, "policy"), ({"policy": "repeat", "max_epochs": 0},
+                                                                             "max_epochs")])
+def test_bad_walls_are_rejected(kwargs, field):
+    with pytest.raises(ValueError, match=field):  # the recipe's Wall: a recipe names file and key in one line
+        Wall(**kwargs)
