@@ -304,8 +304,3 @@ def eval_kwargs(cfg: Eval) -> dict:
     """``evaluate_model`` keyword arguments from the recipe's ``eval`` section (tasks included)."""
     return {"tasks": list(cfg.tasks), "include_path": cfg.include_path, "limit": cfg.limit,
             "batch_size": cfg.batch_size, "max_gen_toks": cfg.max_gen_toks, "num_fewshot": cfg.num_fewshot}
-
-
-def load_results(path: str | Path) -> dict:
-    path = Path(path)
-    return json.loads((path / RESULTS if path.is_dir() else path).read_text())

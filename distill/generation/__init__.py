@@ -4,7 +4,6 @@ Importing this package does not import torch: backends load lazily (see ``backen
 """
 from distill.generation.errors import GenerationError
 from distill.generation.pipeline import generate_shard, merge_and_filter, run_generation
-from distill.generation.prompts import load_prompts
 from distill.generation.shards import shard_of
 
-__all__ = ["GenerationError", "generate_shard", "load_prompts", "merge_and_filter", "run_generation", "shard_of"]
+__all__ = ["GenerationError", "generate_shard", "merge_and_filter", "run_generation", "shard_of"]

@@ -1,15 +1,14 @@
-"""Prompt rows for the teacher: ``{id, prompt, meta?}``, from a task or a user's JSONL file.
+"""Prompt rows for the teacher: ``{id, prompt, meta?}``, from a task.
 
-Every problem is reported as one line naming the file and line (or the row index for rows built in
-code), so a user can fix a prompt file without reading a traceback.
+Every problem is reported as one line naming the row index, so a bad row is found without reading a
+traceback.
 """
 from __future__ import annotations
 
 import difflib
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 
 from distill.generation.errors import GenerationError
 
@@ -17,31 +16,6 @@ KEYS = ("id", "prompt", "meta")
 # Prompts are sent to the teacher verbatim; the template is recorded so that provenance changes the
 # day a template (e.g. a chat template) is applied.
 PROMPT_TEMPLATE = "{prompt}"
-
-
-def load_prompts(path: str | Path) -> list[dict]:
-    """Read a JSONL prompt file: one object ``{"id": str|int, "prompt": str, "meta": {...}?}`` per line."""
-    path = Path(path)
-    if not path.is_file():
-        raise GenerationError(f"{path}: no such prompt file")
-    return _validated(_jsonl_objects(path), f"{path}: no prompts (empty file)")
-
-
-def _jsonl_objects(path: Path) -> Iterator[tuple[str, str, object]]:
-    """(where, how a later duplicate names it, parsed object) for each non-blank line."""
-    with open(path, "rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            where = f"{path}:{lineno}"
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise GenerationError(f"{where}: not valid UTF-8") from None
-            if not text.strip():
-                continue
-            try:
-                yield where, f"on line {lineno}", json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise GenerationError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
 
 
 def _validated(items: Iterable[tuple[str, str, object]], empty: str) -> list[dict]:

@@ -178,7 +178,6 @@ class Generation(Section):
 
 
 # ----------------------------------------------------------------------------- mixes
-SOURCES = ("human", "synthetic", "verified", "edited", "first_error", "picked")
 HumanSource = Literal["human", "edited", "first_error", "picked"]
 
 

@@ -20,12 +20,10 @@ from lm_eval.api.model import LM
 from distill.world import build_task
 from distill.world.arithmetic import solve
 from evals.lmeval import (
-    RESULTS,
     TASKS_DIR,
     eval_kwargs,
     evaluate_model,
     item_vector,
-    load_results,
     score_record,
     task_manager,
 )
@@ -75,7 +73,6 @@ def test_task_manager_is_cached_and_skips_builtins(world):
 def test_in_process_random_model(tiny, world, tmp_path):
     model, tok = tiny
     res = evaluate_model(model, tok, TASKS, world=world, out_dir=tmp_path, batch_size=50, max_gen_toks=24)
-    assert json.loads((tmp_path / RESULTS).read_text()) == load_results(tmp_path)
     gen, lp = res["tasks"]["distill_arith"], res["tasks"]["distill_arith_logprob"]
     expected_ids = [f"test-{i}" for i in range(world.test_size)]
     for task in (gen, lp):

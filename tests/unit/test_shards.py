@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from distill.generation import GenerationError, load_prompts, shard_of
+from distill.generation import GenerationError, shard_of
 from distill.generation.backends import backend_class, requests_for, row_seed
 from distill.generation.shards import ShardStore, shard_prompts
 
@@ -60,33 +60,6 @@ def test_store_refuses_a_different_plan(tmp_path):
     ShardStore(tmp_path, PLAN).commit(0, [{"id": "a"}], {"wall_s": 0.1})
     with pytest.raises(GenerationError, match=r"plan.json: this shard was started with seed=0, now 1"):
         ShardStore(tmp_path, {**PLAN, "seed": 1})
-
-
-@pytest.mark.parametrize("line, message", [
-    ('{"id": 1, "prompt": "a"}\n{"id": 2, "prompt": "b"\n', r"prompts.jsonl:2: invalid JSON"),
-    ('{"id": 1, "prompt": "a"}\n\n{"id": 1, "prompt": "b"}\n', r"prompts.jsonl:3: duplicate id '1' \(first on line 1\)"),
-    ('{"id": 1, "promt": "a"}\n', r"prompts.jsonl:1: unknown key 'promt'; did you mean 'prompt'\?"),
-    ('{"id": 1}\n', r"prompts.jsonl:1: missing key 'prompt'"),
-    ('{"id": 1, "prompt": ""}\n', r"prompts.jsonl:1: 'prompt' must be a non-empty string"),
-    ('[1, 2]\n', r"prompts.jsonl:1: expected a JSON object, got list"),
-    ('{"id": 1, "prompt": "a", "meta": 3}\n', r"prompts.jsonl:1: 'meta' must be an object"),
-    ('\n\n', r"prompts.jsonl: no prompts"),
-])
-def test_load_prompts_names_file_and_line(tmp_path, line, message):
-    path = tmp_path / "prompts.jsonl"
-    path.write_text(line)
-    with pytest.raises(GenerationError, match=message) as info:
-        load_prompts(path)
-    assert "\n" not in str(info.value)
-
-
-def test_load_prompts_reads_rows(tmp_path):
-    path = tmp_path / "p.jsonl"
-    path.write_text('{"id": 3, "prompt": "Q:1+1=", "meta": {"answer": "2"}}\n\n{"id": "x", "prompt": "hi"}\n')
-    assert load_prompts(path) == [{"id": "3", "prompt": "Q:1+1=", "meta": {"answer": "2"}},
-                                  {"id": "x", "prompt": "hi", "meta": {}}]
-    with pytest.raises(GenerationError, match="no such prompt file"):
-        load_prompts(tmp_path / "missing.jsonl")
 
 
 def test_backend_registry_suggests_close_names():
