@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
-from distill.recipe.schema import Wall  # the recipe's wall policy, validated where the recipe is read
+from distill.recipe.schema import Arm, Wall  # the recipe's arm and wall policy
 
 Origin = Literal["human", "synthetic"]
 Unit = Literal["examples", "tokens"]
@@ -79,13 +79,19 @@ class Pool:
 
 
 @dataclass(frozen=True)
-class Arm:
-    """Synthetic fraction `fraction` and the pools that supply the human and synthetic parts."""
+class _Draw:
+    """An arm resolved to the pools it reads: its human source unless it is all synthetic, its
+    synthetic source when it has a synthetic part or the fill policy may top up with one."""
 
     name: str
     fraction: float
-    human: str | None = "human"
-    synthetic: str | None = "synthetic"
+    human: str | None
+    synthetic: str | None
+
+
+def _draw(arm: Arm, wall: Wall) -> _Draw:
+    return _Draw(arm.name, arm.fraction, arm.human if arm.fraction < 1 else None,
+                 arm.synthetic if arm.fraction > 0 or wall.policy == "fill" else None)
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,7 @@ class _Part:
 def plan_mix(arm: Arm, n: int, seed: int, pools: Mapping[str, Pool], *, unit: Unit = "examples",
              wall: Wall, weights: Mapping[str, float] | None = None) -> MixPlan:
     """Plan the training set of one (arm, n, seed) point; see the module docstring for the rules."""
+    arm = _draw(arm, wall)
     _check_point(arm, n, seed, unit, pools, weights)
     weights = dict(weights or {})
     human_target = math.floor((1 - Fraction(repr(float(arm.fraction)))) * n + Fraction(1, 2))
@@ -181,11 +188,7 @@ def plan_mix(arm: Arm, n: int, seed: int, pools: Mapping[str, Pool], *, unit: Un
         parts.append(human)
         if not human.complete:  # fill: the synthetic part takes what the pool could not give
             human_target = human.amount
-    synth_target = n - human_target
-    if synth_target > 0 and arm.synthetic is None:
-        return _infeasible(arm, n, seed, unit, wall,
-                           f"arm {arm.name!r} needs {synth_target} synthetic {unit} to fill the human "
-                           f"pool's shortfall but names no synthetic pool")
+    synth_target = n - human_target  # > 0 only with a synthetic pool (_draw)
     if arm.synthetic is not None:
         synth = _take(pools[arm.synthetic], "synthetic", synth_target, seed, unit, _epochs_allowed(wall))
         if not synth.complete:
@@ -194,7 +197,7 @@ def plan_mix(arm: Arm, n: int, seed: int, pools: Mapping[str, Pool], *, unit: Un
     return _feasible(arm, n, seed, unit, wall, parts, weights)
 
 
-def _check_point(arm: Arm, n: int, seed: int, unit: str, pools: Mapping[str, Pool],
+def _check_point(arm: _Draw, n: int, seed: int, unit: str, pools: Mapping[str, Pool],
                  weights: Mapping[str, float] | None) -> None:
     f = arm.fraction
     if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f <= 1:
@@ -276,12 +279,12 @@ def _wall_reason(part: _Part, target: int, unit: str, wall: Wall) -> str:
             f"{cap} (wall policy {wall.policy!r})")
 
 
-def _infeasible(arm: Arm, n: int, seed: int, unit: str, wall: Wall, reason: str) -> MixPlan:
+def _infeasible(arm: _Draw, n: int, seed: int, unit: str, wall: Wall, reason: str) -> MixPlan:
     return MixPlan(arm.name, seed, n, unit, float(arm.fraction), None, None, False, reason, wall,
                    arm.human, arm.synthetic, (), (), _hash_entries(()))
 
 
-def _feasible(arm: Arm, n: int, seed: int, unit: str, wall: Wall, parts: list[_Part],
+def _feasible(arm: _Draw, n: int, seed: int, unit: str, wall: Wall, parts: list[_Part],
               weights: Mapping[str, float]) -> MixPlan:
     per_part: list[list[Entry]] = []
     uses: list[SourceUse] = []

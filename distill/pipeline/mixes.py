@@ -10,7 +10,7 @@ from datasets import Dataset
 
 from distill.artifacts import atomic_write_json
 from distill.human.ledger import per_row_overhead, run_seconds
-from distill.mixing import Arm, MixPlan, Pool, plan_mix
+from distill.mixing import MixPlan, Pool, plan_mix
 from distill.pipeline.configs import Mix
 from distill.recipe.schema import ModelSpec
 from distill.sources import TOPK_COLUMNS, load_source, meta_of
@@ -77,10 +77,7 @@ def materialise_mix(mix: Mix, student: ModelSpec, human_dir: Path, merge_dir: Pa
     """
     worked = dict(worked or {})
     pools = _pools(human_dir, merge_dir, student.model, worked)
-    fraction = mix.arm.fraction
-    arm = Arm(mix.arm.name, fraction, human=mix.arm.human if fraction < 1 else None,
-              synthetic=mix.arm.synthetic if fraction > 0 or mix.wall.policy == "fill" else None)
-    plan = plan_mix(arm, mix.n, mix.seed, {k: v[0] for k, v in pools.items()}, unit=mix.unit,
+    plan = plan_mix(mix.arm, mix.n, mix.seed, {k: v[0] for k, v in pools.items()}, unit=mix.unit,
                     wall=mix.wall, weights=mix.weights or None)
     if not plan.feasible:
         return plan, out

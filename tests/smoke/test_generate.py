@@ -21,8 +21,7 @@ import torch
 from distill.generation import GenerationError, merge_and_filter, run_generation
 from distill.generation.backends import Sampling, make_backend, requests_for
 from distill.recipe.schema import Filters, Generation, ModelSpec
-from distill.sources import KD_COLUMNS
-from distill.sources import content_hash
+from distill.sources import KD_COLUMNS, content_hash
 from distill.world import build_task
 
 pytestmark = pytest.mark.smoke

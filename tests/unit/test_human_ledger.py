@@ -23,7 +23,7 @@ def test_repeated_entries_cost_once():
 def test_a_run_over_many_epochs_pays_for_its_pool_once():
     ids = tuple(f"h{i}" for i in range(50))
     pools = {"edited": Pool("edited", "human", ids, (10,) * 50), "synthetic": Pool("synthetic", "synthetic", ("s",), (9,))}
-    arm = Arm("edited", 0.0, human="edited", synthetic=None)
+    arm = Arm(name="edited", fraction=0.0, human="edited")  # all human: reads no synthetic pool
     plan = plan_mix(arm, 200, 0, pools, wall=Wall(policy="repeat", max_epochs=4))  # four passes over 50 rows
     assert plan.feasible and len(plan.entries) == 200 and max(e.epoch for e in plan.entries) == 3
     seconds = {"edited": {i: 18.0 for i in ids}}
