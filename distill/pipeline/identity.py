@@ -15,22 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-# World fields a step kind never reads, per world kind. Why, for the embedded world: every problem
-# stream skips the test split (so test_size is read by all), and only the human step draws the
-# human pool. For a dataset world: the human pool comes from `human`; the teacher's prompts from
-# `prompts` minus the test split; the merge decontaminates against `test`; lm-eval tasks, not the
-# world, define a dataset world's evaluation.
-_DATASET_ALL = {"adapter", "human", "prompts", "prompts_adapter", "test", "human_pool", "test_size", "seed",
-                "val_size"}
-WORLD_UNREAD: dict[tuple[str, str], set[str]] = {
-    # the validation split (early stopping) is read only where the human pool is drawn
-    **{("arithmetic", kind): {"human_pool", "val_size"}
-       for kind in ("tokenizer", "teacher", "generate", "merge", "eval")},
-    ("dataset", "human"): {"prompts", "prompts_adapter", "test", "test_size"},
-    ("dataset", "generate"): {"human", "human_pool", "val_size"},
-    ("dataset", "merge"): {"human", "human_pool", "prompts", "prompts_adapter", "val_size"},
-    ("dataset", "eval"): _DATASET_ALL,
-}
+from distill.pipeline.kinds import kind_of
+
 EVAL_UNREAD = {"teacher", "floor"}  # they decide which evaluations exist, not what one computes
 BACKENDS = ("openai", "vllm")  # generation settings of a backend the recipe does not use are unread
 
@@ -40,7 +26,7 @@ def identity_config(kind: str, config: dict) -> dict:
     out = dict(config)
     world = out.get("world")
     if isinstance(world, dict):
-        unread = WORLD_UNREAD.get((world.get("kind", "arithmetic"), kind), set())
+        unread = kind_of(kind).world_unread.get(world.get("kind", "arithmetic"), frozenset())  # kinds.py says why
         out["world"] = {k: v for k, v in world.items() if k not in unread}
     if kind == "eval" and isinstance(out.get("eval"), dict):
         out["eval"] = {k: v for k, v in out["eval"].items() if k not in EVAL_UNREAD}

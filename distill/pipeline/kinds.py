@@ -27,8 +27,8 @@ modules (which import the planner).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from distill.pipeline import configs
 
@@ -46,25 +46,40 @@ class Kind:
     slurm: str  # one of SLURM_SECTIONS
     tracked: bool = False
     cached: bool = False
+    # per world kind, the world fields this kind never reads: its step id ignores them (pipeline/identity.py)
+    world_unread: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def run_function(self) -> Callable:
         module, _, function = self.runner.partition(":")
         return getattr(importlib.import_module(module), function)
 
 
+# World fields unread, why. The embedded world: every problem stream skips the test split (so all read
+# test_size); only the human step draws the human pool and the validation split. A dataset world: the
+# human pool comes from `human`; the teacher's prompts from `prompts` minus the test split; the merge
+# decontaminates against `test`; lm-eval tasks, not the world, define a dataset world's evaluation.
+_POOL = frozenset({"human_pool", "val_size"})
+_DATASET_ALL = frozenset({"adapter", "human", "prompts", "prompts_adapter", "test", "human_pool", "test_size",
+                          "seed", "val_size"})
 _STAGES_PY = "distill.pipeline.stages"
 KINDS: dict[str, Kind] = {k.name: k for k in (
     # cheap preparation: a tokenizer, the untrained student and the human pool run on report's resources
-    Kind("tokenizer", "prepare", configs.TokenizerConfig, f"{_STAGES_PY}:tokenizer_stage", "report", cached=True),
+    Kind("tokenizer", "prepare", configs.TokenizerConfig, f"{_STAGES_PY}:tokenizer_stage", "report", cached=True,
+         world_unread={"arithmetic": _POOL}),
     Kind("teacher", "prepare", configs.TeacherConfig, f"{_STAGES_PY}:teacher_stage", "train",  # trains a model
-         cached=True),
+         cached=True, world_unread={"arithmetic": _POOL}),
     Kind("student", "prepare", configs.StudentConfig, f"{_STAGES_PY}:student_stage", "report"),
-    Kind("human", "prepare", configs.HumanConfig, f"{_STAGES_PY}:human_stage", "report"),
-    Kind("generate", "generate", configs.GenerateConfig, f"{_STAGES_PY}:generate_stage", "generate"),
-    Kind("merge", "generate", configs.MergeConfig, f"{_STAGES_PY}:merge_stage", "generate"),
+    Kind("human", "prepare", configs.HumanConfig, f"{_STAGES_PY}:human_stage", "report",
+         world_unread={"dataset": frozenset({"prompts", "prompts_adapter", "test", "test_size"})}),
+    Kind("generate", "generate", configs.GenerateConfig, f"{_STAGES_PY}:generate_stage", "generate",
+         world_unread={"arithmetic": _POOL, "dataset": frozenset({"human", "human_pool", "val_size"})}),
+    Kind("merge", "generate", configs.MergeConfig, f"{_STAGES_PY}:merge_stage", "generate",
+         world_unread={"arithmetic": _POOL,
+                       "dataset": frozenset({"human", "human_pool", "prompts", "prompts_adapter", "val_size"})}),
     Kind("expert", "generate", configs.ExpertConfig, "distill.human.stage:expert_stage", "report"),
     Kind("train", "train", configs.TrainConfig, f"{_STAGES_PY}:train_stage", "train", tracked=True),
-    Kind("eval", "eval", configs.EvalConfig, f"{_STAGES_PY}:eval_stage", "eval", tracked=True),
+    Kind("eval", "eval", configs.EvalConfig, f"{_STAGES_PY}:eval_stage", "eval", tracked=True,
+         world_unread={"arithmetic": _POOL, "dataset": _DATASET_ALL}),
     Kind("report", "report", configs.ReportConfig, f"{_STAGES_PY}:report_stage", "report", tracked=True),
 )}
 
