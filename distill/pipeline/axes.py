@@ -82,7 +82,9 @@ def teacher_records(ctx: StepContext) -> dict:
         out["teachers"].append({"name": name, "ceiling": records["ceiling"], "floor": records["floor"],
                                 "human_pool": records["human_pool"], "unit": records["unit"],
                                 "fits": report["fits"], "crossovers": report["crossovers"],
-                                "best_per_n": report["best_per_n"], "report": str(folder / "report.md")})
+                                "best_per_n": report["best_per_n"], "report": str(folder / "report.md"),
+                                # each arm's mean at its largest N against the teacher (measured, not fitted)
+                                "at_largest": (report.get("claims") or {}).get("teacher", [])})
     return out
 
 

@@ -50,11 +50,13 @@ def teacher_rows(records: Mapping, *, level: float = 0.9, n_boot: int = 1000, se
         cross = next((c for c in t["crossovers"] if {c["leader"], c["trailer"]} == names), None) \
             if len(names) == 2 else None
         best = max(t["best_per_n"], key=lambda b: b["n"]) if t["best_per_n"] else None
+        at_n = next((a for a in t.get("at_largest", []) if synth and a["arm"] == synth["arm"]), None)
         rows.append({
             "name": t["name"], "ceiling": float(t["ceiling"]["score"]) if t["ceiling"] else math.nan,
             "ceiling_iv": _ceiling(t["ceiling"], level, n_boot, rng),
             "human_y_inf": human and human["y_inf"], "synthetic_arm": synth and synth["arm"],
             "synthetic_y_inf": synth and synth["y_inf"], "gap": synth and synth["teacher_gap"],
+            "synthetic_at_n": at_n and {"n": at_n["n"], "diff": at_n["diff"]},  # mean − teacher at its largest N
             "crossover": cross, "best": best,
             "best_measured": max((b["score"]["estimate"] for b in t["best_per_n"]), default=math.nan),
             "best_f_per_n": [(b["n"], b["fraction"], b["within_noise"]) for b in sorted(t["best_per_n"], key=lambda b: b["n"])]})
@@ -94,18 +96,28 @@ def n_range(d: Mapping) -> str:
     return f"{f(d['estimate'])} [{f(d['lower'])}, {f(d['upper'])}]"
 
 
+def _at_largest(r: Mapping) -> str:
+    """The measured side of the gap: the synthetic-only mean at its largest N against the teacher."""
+    at = r.get("synthetic_at_n")
+    if not at:
+        return ""
+    d = _iv(at["diff"])
+    where = "below" if d.upper < 0 else "above" if d.lower > 0 else "within noise of"
+    return f" At its largest N ({at['n']:,.0f}) it scores {pts(d)} points against the teacher ({where} it)."
+
+
 def _gap_sentence(r: Mapping) -> str:
     gap = _iv(r["gap"])
     if gap is None or not math.isfinite(gap.estimate):
-        return f"{r['name']} ({100 * r['ceiling']:.1f}): no synthetic-only fit."
+        return f"{r['name']} ({100 * r['ceiling']:.1f}): no synthetic-only fit." + _at_largest(r)
     y = _iv(r["synthetic_y_inf"])
     if y is not None and y.upper - y.lower > 0.5:  # the interval spans most of the score range
         return (f"{r['name']} (teacher {pts(r['ceiling_iv'])}): synthetic-only asymptote {pts(y)}, not identified "
-                f"by these runs (its interval spans most of the score range).")
+                f"by these runs (its interval spans most of the score range)." + _at_largest(r))
     where = ("below the teacher" if gap.lower > 0 else "above the teacher" if gap.upper < 0
              else "at the teacher within noise")
     return (f"{r['name']} (teacher {pts(r['ceiling_iv'])}): synthetic-only asymptote {pts(r['synthetic_y_inf'])}, "
-            f"{where} (teacher − y∞ = {pts(gap)} points).")
+            f"{where} (teacher − y∞ = {pts(gap)} points)." + _at_largest(r))
 
 
 def _crossover_sentence(rows: Sequence[Mapping]) -> str:

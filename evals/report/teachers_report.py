@@ -22,9 +22,11 @@ def write_teachers_report(records: Mapping, out_dir: str | Path, cfg: Report | N
     slope = asymptote_slope(rows, cfg.confidence, seed=seed)
     text = verdict(rows, slope)
     fig = teachers_plot(out_dir / "teachers.png", rows, records.get("name", ""))
-    head = ["teacher", "accuracy [CI]", "synthetic y∞ [CI]", "teacher − y∞ [CI]", "human y∞ [CI]",
+    head = ["teacher", "accuracy [CI]", "synthetic y∞ [CI]", "teacher − y∞ [CI]",
+            "synthetic − teacher at largest N [CI]", "human y∞ [CI]",
             "crossover N [CI] (leader)", "best f per N (*: within noise of the runner-up)"]
     body = [[r["name"], pts(r["ceiling_iv"]), pts(r["synthetic_y_inf"]), pts(r["gap"]),
+             f"{pts(r['synthetic_at_n']['diff'])} (N={r['synthetic_at_n']['n']:,.0f})" if r.get("synthetic_at_n") else "–",
              pts(r["human_y_inf"]),
              f"{n_range(r['crossover']['n'])} ({r['crossover']['leader']})" if r["crossover"] else "none in range",
              ", ".join(f"{n:g}: {f:g}{'*' if within else ''}" for n, f, within in r["best_f_per_n"]) or "–"]

@@ -51,3 +51,13 @@ def test_students_near_zero_are_flagged_as_a_floor_effect():
         r["best_measured"] = 0.05
     assert "floor effect" in verdict(rows, None)
     assert "floor effect" not in verdict(teacher_rows({"teachers": [_teacher("weak", 0.4, 0.35, None)]}), None)
+
+
+def test_the_synthetic_mean_at_the_largest_n_is_stated_against_the_teacher():
+    t = _teacher("mid", 0.7, 0.6, None)
+    t["at_largest"] = [{"arm": "human", "n": 2000.0, "diff": _iv(0.25, 0.2, 0.3), "plateau": "above"},
+                       {"arm": "synthetic", "n": 2000.0, "diff": _iv(-0.1, -0.14, -0.06), "plateau": "below"}]
+    rows = teacher_rows({"teachers": [t, _teacher("strong", 0.9, 0.8, None)]}, n_boot=100)
+    assert rows[0]["synthetic_at_n"]["diff"]["estimate"] == -0.1 and rows[1]["synthetic_at_n"] is None
+    text = verdict(rows, None)
+    assert "At its largest N (2,000) it scores -10.0 [-14.0, -6.0] points against the teacher (below it)." in text
