@@ -116,23 +116,41 @@ class Convergence:
     seeds: int  # seeds retrained
     shift: float  # mean over those seeds of (check score - regular score)
     seed_sd: float  # the cell's seed-to-seed SD (regular runs)
+    item_se: float = math.nan  # standard error of one run's score over the test items
+
+    @property
+    def noise(self) -> float:
+        """The smallest change the instrument resolves for this cell: its seed SD, but never less than
+        one score's item standard error (three seeds that agree exactly do not make a score exact)."""
+        return max(self.seed_sd, self.item_se) if math.isfinite(self.item_se) else self.seed_sd
 
     @property
     def converged(self) -> bool:
-        return math.isfinite(self.seed_sd) and abs(self.shift) < self.seed_sd
+        return math.isfinite(self.noise) and abs(self.shift) < self.noise
 
 
 def convergence(checks: Sequence[Mapping], runs: Sequence, cells: Sequence[CellNoise]) -> list[Convergence]:
     """Pair each check run with the regular run of the same arm, N and seed."""
-    regular = {(r.arm, r.n, r.seed): r.score for r in runs}
+    regular = {(r.arm, r.n, r.seed): r for r in runs}
     sd = {(c.arm, c.n): c.sd for c in cells}
     groups: dict[tuple, list[float]] = {}
+    item_se: dict[tuple, list[float]] = {}
     for c in checks:
         key = (c["arm"], c["n"], c["seed"])
         if key in regular and c.get("score") is not None:
-            groups.setdefault((c["arm"], float(c["n"]), float(c["factor"])), []).append(c["score"] - regular[key])
-    return [Convergence(arm, n, factor, len(d), float(np.mean(d)), sd.get((arm, n), math.nan))
+            cell = (c["arm"], float(c["n"]), float(c["factor"]))
+            groups.setdefault(cell, []).append(c["score"] - regular[key].score)
+            item_se.setdefault(cell, []).append(_item_se(regular[key].items))
+    return [Convergence(arm, n, factor, len(d), float(np.mean(d)), sd.get((arm, n), math.nan),
+                        float(np.mean(item_se[(arm, n, factor)])))
             for (arm, n, factor), d in groups.items()]
+
+
+def _item_se(items) -> float:
+    """Standard error of a run's mean score over its test items (NaN without per-item scores)."""
+    if items is None or len(items) < 2:
+        return math.nan
+    return float(np.std(items, ddof=1) / math.sqrt(len(items)))
 
 
 @dataclass(frozen=True)

@@ -126,13 +126,13 @@ def _convergence_sentence(checks: Sequence[Convergence]) -> str | None:
     if not checks:
         return None
     bad = [c for c in checks if not c.converged]
-    parts = ", ".join(f"{c.arm} at N={_fmt_n(c.n, True)} {100 * c.shift:+.1f} (seed SD {100 * c.seed_sd:.1f})"
+    parts = ", ".join(f"{c.arm} at N={_fmt_n(c.n, True)} {100 * c.shift:+.1f} (noise {100 * c.noise:.1f})"
                       for c in checks)
     factor = f"{checks[0].factor:g}"
     if bad:
         return (f"Convergence check FAILED: {factor}x the training budget moved {parts} points; the students "
                 f"are undertrained and the curves above measure training, not data.")
-    return f"Convergence check: {factor}x the training budget moved {parts} points, less than seed noise."
+    return f"Convergence check: {factor}x the training budget moved {parts} points, less than noise."
 
 
 def claims_verdict(summaries: Sequence[ArmSummary], best: Sequence[BestFraction], crossovers: Sequence[Crossover],

@@ -65,10 +65,11 @@ def convergence_blocks(found: Claims) -> list[tuple]:
         why = "Not run (report.convergence is off): nothing here says the students are trained to their data limit."
         return [("h", 2, "Convergence check"), ("p", why)]
     rows = [[c.arm, plots.fmt_n(c.n), f"{c.factor:g}x", str(c.seeds), f"{100 * c.shift:+.1f}", _sd(c.seed_sd),
-             "yes" if c.converged else "NO: undertrained"] for c in found.convergence]
-    head = ["arm", "N", "budget", "seeds", "score change (points)", "seed SD", "converged"]
+             _sd(c.item_se), "yes" if c.converged else "NO: undertrained"] for c in found.convergence]
+    head = ["arm", "N", "budget", "seeds", "score change (points)", "seed SD", "item SE", "converged"]
     how = ("Each arm's largest N retrained with a larger budget on the same data and seed; converged when the "
-           "change is smaller than the cell's seed SD.")
+           "change is smaller than the cell's seed SD, or than one score's standard error over the test items "
+           "when that is larger (seeds that agree exactly do not make a score exact).")
     return [("h", 2, "Convergence check"), ("p", how), ("table", head, rows)]
 
 
@@ -106,7 +107,7 @@ def claims_summary(found: Claims) -> dict:
             "walls": [{"arm": w.arm, "pool": w.pool, "before": iv(w.before), "after": iv(w.after),
                        "drop": iv(w.drop), "binds": w.binds} for w in found.walls],
             "convergence": [{"arm": c.arm, "n": c.n, "factor": c.factor, "seeds": c.seeds, "shift": c.shift,
-                             "seed_sd": c.seed_sd, "converged": c.converged} for c in found.convergence]}
+                             "seed_sd": c.seed_sd, "item_se": c.item_se, "converged": c.converged} for c in found.convergence]}
 
 
 def continuous_section(sweep, cfg, out_dir: Path, seed: int, checks: Sequence[Mapping] = ()) -> tuple[list, dict | None, Path | None]:

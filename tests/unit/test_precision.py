@@ -97,6 +97,21 @@ def test_convergence_pairs_checks_with_the_same_seed():
     assert ok[0].converged and not bad[0].converged and bad[0].shift == pytest.approx(0.2)
 
 
+def test_convergence_noise_is_never_below_one_scores_item_error():
+    """Seeds that agree exactly (SD 0) do not make a score exact: a change within one score's item
+    standard error is converged, a change of several standard errors is not."""
+    items = [1] * 800 + [0] * 200
+    runs = [{"arm": "a", "fraction": 1.0, "n": n, "seed": s, "items": items, "score": 0.8}
+            for n in (500, 1000) for s in range(3)]
+    result = analyze(runs, n_boot=20, seed=0)
+    cells = seed_noise(result)
+    se = math.sqrt(0.8 * 0.2 / 999)
+    small, large = (convergence([{"arm": "a", "n": 1000, "seed": 0, "factor": 2, "score": 0.8 + d}],
+                                result.replicates.runs, cells)[0] for d in (0.5 * se, 4 * se))
+    assert small.seed_sd == pytest.approx(0.0, abs=1e-12) and small.item_se == pytest.approx(se, rel=1e-3)
+    assert small.converged and not large.converged
+
+
 def test_stopper_patience_cooldown_and_replay():
     cfg = EarlyStop(every=10, patience=2, cooldown=0.5)
     s = Stopper(cfg)
