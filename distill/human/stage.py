@@ -73,7 +73,7 @@ def round_trip(kind: str, tasks, experts: Experts, folder: Path) -> Work:
     return work
 
 
-def expert_stage(ctx) -> dict:
+def run_expert(ctx) -> dict:
     cfg = ctx.config
     experts, primitive = cfg.experts, cfg.primitive
     drafts = [dict(r) for r in load_source(ctx.dep("merge") / "synthetic")]

@@ -1,4 +1,4 @@
-"""Stages of the two sweep axes beyond mixes: a generation's student (``lineage`` train steps) and
+"""Runners of the two sweep axes beyond mixes: a generation's student (``lineage`` train steps) and
 the reports that compare teachers and follow generations.
 
 The planning lives in ``distill.pipeline.plan``; the pure data policies and diversity measures in
@@ -17,7 +17,7 @@ from distill.pipeline.context import StepContext
 MIX = "mix"  # the folder of a train step that holds the rows it trained on
 
 
-def lineage_train_stage(ctx: StepContext) -> dict:
+def run_lineage_train(ctx: StepContext) -> dict:
     """Train one generation's student on the rows its policy picks from the human pool and the
     synthetic pools of earlier generations (dependency order: pool 1, 2, ...)."""
     from datasets import Dataset
@@ -43,7 +43,7 @@ def lineage_train_stage(ctx: StepContext) -> dict:
         raise ValueError(f"generation {lineage.generation} ({lineage.policy}): no rows to train on "
                          f"(pool sizes {[len(p) for p in pools]})")
     Dataset.from_list(rows).save_to_disk(str(ctx.folder / MIX))
-    # the student's model spec and the step's allocation (processes, nodes), like the mix train stage;
+    # the student's model spec and the step's allocation (processes, nodes), like run_train;
     # early stopping (train.early_stop) reads the world's validation split, as for any student
     val = ctx.dep("human") / "val"
     result = ctx.train(TrainJob(model=student, data=str(ctx.folder / MIX), out_dir=str(ctx.folder),
@@ -54,7 +54,7 @@ def lineage_train_stage(ctx: StepContext) -> dict:
             "train": _as_dict(result)}
 
 
-def axis_report_stage(ctx: StepContext) -> dict:
+def run_axis_report(ctx: StepContext) -> dict:
     cfg = ctx.config
     report_cfg = cfg.report
     if cfg.teachers is not None:

@@ -13,7 +13,7 @@ from distill.recipe.schema import ModelSpec
 
 
 class StepContext:
-    """What a stage may know besides its own config: where its inputs and outputs live."""
+    """What a runner may know besides its own config: where its inputs and outputs live."""
 
     def __init__(self, run_dir: Path, step: Step, cache: Path, threads: int):
         from distill.tracking import NullTracker

@@ -64,23 +64,23 @@ _DATASET_ALL = frozenset({"adapter", "human", "prompts", "prompts_adapter", "tes
 _STAGES_PY = "distill.pipeline.stages"
 KINDS: dict[str, Kind] = {k.name: k for k in (
     # cheap preparation: a tokenizer, the untrained student and the human pool run on report's resources
-    Kind("tokenizer", "prepare", configs.TokenizerConfig, f"{_STAGES_PY}:tokenizer_stage", "report", cached=True,
+    Kind("tokenizer", "prepare", configs.TokenizerConfig, f"{_STAGES_PY}:run_tokenizer", "report", cached=True,
          world_unread={"arithmetic": _POOL}),
-    Kind("teacher", "prepare", configs.TeacherConfig, f"{_STAGES_PY}:teacher_stage", "train",  # trains a model
+    Kind("teacher", "prepare", configs.TeacherConfig, f"{_STAGES_PY}:run_teacher", "train",  # trains a model
          cached=True, world_unread={"arithmetic": _POOL}),
-    Kind("student", "prepare", configs.StudentConfig, f"{_STAGES_PY}:student_stage", "report"),
-    Kind("human", "prepare", configs.HumanConfig, f"{_STAGES_PY}:human_stage", "report",
+    Kind("student", "prepare", configs.StudentConfig, f"{_STAGES_PY}:run_student", "report"),
+    Kind("human", "prepare", configs.HumanConfig, f"{_STAGES_PY}:run_human", "report",
          world_unread={"dataset": frozenset({"prompts", "prompts_adapter", "test", "test_size"})}),
-    Kind("generate", "generate", configs.GenerateConfig, f"{_STAGES_PY}:generate_stage", "generate",
+    Kind("generate", "generate", configs.GenerateConfig, f"{_STAGES_PY}:run_generate", "generate",
          world_unread={"arithmetic": _POOL, "dataset": frozenset({"human", "human_pool", "val_size"})}),
-    Kind("merge", "generate", configs.MergeConfig, f"{_STAGES_PY}:merge_stage", "generate",
+    Kind("merge", "generate", configs.MergeConfig, f"{_STAGES_PY}:run_merge", "generate",
          world_unread={"arithmetic": _POOL,
                        "dataset": frozenset({"human", "human_pool", "prompts", "prompts_adapter", "val_size"})}),
-    Kind("expert", "generate", configs.ExpertConfig, "distill.human.stage:expert_stage", "report"),
-    Kind("train", "train", configs.TrainConfig, f"{_STAGES_PY}:train_stage", "train", tracked=True),
-    Kind("eval", "eval", configs.EvalConfig, f"{_STAGES_PY}:eval_stage", "eval", tracked=True,
+    Kind("expert", "generate", configs.ExpertConfig, "distill.human.stage:run_expert", "report"),
+    Kind("train", "train", configs.TrainConfig, f"{_STAGES_PY}:run_train", "train", tracked=True),
+    Kind("eval", "eval", configs.EvalConfig, f"{_STAGES_PY}:run_eval", "eval", tracked=True,
          world_unread={"arithmetic": _POOL, "dataset": _DATASET_ALL}),
-    Kind("report", "report", configs.ReportConfig, f"{_STAGES_PY}:report_stage", "report", tracked=True),
+    Kind("report", "report", configs.ReportConfig, f"{_STAGES_PY}:run_report", "report", tracked=True),
 )}
 
 

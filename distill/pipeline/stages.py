@@ -11,7 +11,7 @@ from distill.recipe.schema import ArithmeticWorld
 from distill.sources import save_source
 
 
-def tokenizer_stage(ctx: StepContext) -> dict:
+def run_tokenizer(ctx: StepContext) -> dict:
     from distill.models import train_tokenizer
     from distill.world.arithmetic import tokenizer_corpus
 
@@ -20,14 +20,14 @@ def tokenizer_stage(ctx: StepContext) -> dict:
     return {"vocab_size": len(tok)}
 
 
-def teacher_stage(ctx: StepContext) -> dict:
+def run_teacher(ctx: StepContext) -> dict:
     from distill.world.teacher import build_teacher
 
     cfg = ctx.config
     return build_teacher(cfg.world, cfg.build, ctx.dep("tokenizer") / "tokenizer", ctx.folder, ctx.threads)
 
 
-def student_stage(ctx: StepContext) -> dict:
+def run_student(ctx: StepContext) -> dict:
     """The untrained student (the floor): initialised from config, or a pretrained model by reference."""
     student = ctx.config.student
     if student.model is not None:
@@ -44,7 +44,7 @@ def student_stage(ctx: StepContext) -> dict:
     return {"parameters": sum(p.numel() for p in model.parameters())}
 
 
-def human_stage(ctx: StepContext) -> dict:
+def run_human(ctx: StepContext) -> dict:
     from distill.sources import content_hash, load_source
     from distill.world import build_task
 
@@ -61,7 +61,7 @@ def human_stage(ctx: StepContext) -> dict:
     return {"rows": len(rows), "val_rows": len(val), "content_hash": content_hash(load_source(ctx.folder / "source"))}
 
 
-def generate_stage(ctx: StepContext) -> dict:
+def run_generate(ctx: StepContext) -> dict:
     from distill.generation.pipeline import generate_shard
     from distill.world import build_task
 
@@ -74,7 +74,7 @@ def generate_stage(ctx: StepContext) -> dict:
                           ctx.folder / "shard", cfg.shard, shards=cfg.shards, progress=False)
 
 
-def merge_stage(ctx: StepContext) -> dict:
+def run_merge(ctx: StepContext) -> dict:
     from distill.generation.pipeline import merge_and_filter
     from distill.world import build_task
 
@@ -84,15 +84,15 @@ def merge_stage(ctx: StepContext) -> dict:
                             test_prompts=[r["prompt"] for r in task.test()])
 
 
-def train_stage(ctx: StepContext) -> dict:
+def run_train(ctx: StepContext) -> dict:
     from distill.pipeline.mixes import materialise_mix
     from distill.training import TrainJob
 
     cfg = ctx.config
     if cfg.lineage is not None:  # a student of iterated self-training (recipe section `generations`)
-        from distill.pipeline.axes import lineage_train_stage
+        from distill.pipeline.axes import run_lineage_train
 
-        return lineage_train_stage(ctx)
+        return run_lineage_train(ctx)
     student = model_ref(ctx, ModelRef(step=ctx.dep_id("student")))
     merge = ctx.deps("merge")
     worked = {config_of(ctx.steps[d]).primitive: ctx.step_folder(d) / "source"
@@ -110,7 +110,7 @@ def train_stage(ctx: StepContext) -> dict:
     return {"mix": plan.to_dict(), "feasible": True, "train": _as_dict(result)}
 
 
-def eval_stage(ctx: StepContext) -> dict:
+def run_eval(ctx: StepContext) -> dict:
     from evals.lmeval import eval_kwargs, evaluate_model
 
     cfg = ctx.config
@@ -129,14 +129,14 @@ def eval_stage(ctx: StepContext) -> dict:
     return {"feasible": True, "scores": scores}
 
 
-def report_stage(ctx: StepContext) -> dict:
+def run_report(ctx: StepContext) -> dict:
     from distill.pipeline.records import collect_records
     from evals.report.sweep import write_report
 
     if ctx.config.teachers is not None or ctx.config.generations is not None:
-        from distill.pipeline.axes import axis_report_stage
+        from distill.pipeline.axes import run_axis_report
 
-        return axis_report_stage(ctx)
+        return run_axis_report(ctx)
     records = collect_records(ctx)
     atomic_write_json(ctx.folder / "records.json", records)
     out = write_report(records, ctx.folder, ctx.config.report,
