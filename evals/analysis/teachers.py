@@ -63,12 +63,16 @@ def teacher_rows(records: Mapping, *, level: float = 0.9, n_boot: int = 1000, se
     return rows
 
 
+def identified(rows: Sequence[Mapping]) -> list[Mapping]:
+    """Teachers whose synthetic-only asymptote is identified (not an interval over most of the range)."""
+    return [r for r in rows if r["synthetic_y_inf"] and math.isfinite(r["synthetic_y_inf"]["estimate"])
+            and math.isfinite(r["ceiling"]) and r["synthetic_y_inf"]["upper"] - r["synthetic_y_inf"]["lower"] <= 0.5]
+
+
 def asymptote_slope(rows: Sequence[Mapping], level: float = 0.9, n_sim: int = 4000, seed: int = 0) -> Interval | None:
     """d(synthetic asymptote) / d(teacher accuracy) by least squares; 1 = one for one. Interval by
     simulating each asymptote as normal with its interval's half-width (the bootstraps are not paired)."""
-    ok = [r for r in rows if r["synthetic_y_inf"] and math.isfinite(r["synthetic_y_inf"]["estimate"])
-          and math.isfinite(r["ceiling"])  # not identified (interval over most of the range): left out
-          and r["synthetic_y_inf"]["upper"] - r["synthetic_y_inf"]["lower"] <= 0.5]
+    ok = identified(rows)
     x = np.array([r["ceiling"] for r in ok])
     if len(ok) < 2 or np.ptp(x) == 0:
         return None
@@ -141,6 +145,9 @@ def _crossover_sentence(rows: Sequence[Mapping]) -> str:
             text += f" It moves in with teacher quality ({weak['name']} → {strong['name']}; intervals apart)."
         else:
             text += " Whether it moves with teacher quality is within noise (the intervals overlap)."
+    elif not found:
+        text += (" No teacher's synthetic-only arm meets the human arm in the measured range, so whether the "
+                 "crossover moves with teacher quality is not measured here.")
     elif len(found) < len(rows):
         text += " With crossovers missing for some teachers, their movement is not measured."
     return text
@@ -161,7 +168,10 @@ def verdict(rows: Sequence[Mapping], slope: Interval | None) -> str:
     if slope is not None:
         kind = ("within noise of one for one" if slope.contains(1.0) else
                 "less than one for one" if slope.upper < 1.0 else "more than one for one")
-        lines.append(f"Across teachers the synthetic asymptote rises {pts(slope, 1.0)} points per point of teacher "
+        used = identified(rows)
+        which = ("teachers" if len(used) == len(rows) else
+                 f"the {len(used)} teachers whose asymptote is identified ({', '.join(r['name'] for r in used)})")
+        lines.append(f"Across {which} the synthetic asymptote rises {pts(slope, 1.0)} points per point of teacher "
                      f"accuracy ({kind}; approximate interval, see notes).")
     lines.append(_crossover_sentence(rows))
     best = [f"{r['name']}: {r['best']['arm']} (f={r['best']['fraction']:g}"

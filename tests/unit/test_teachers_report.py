@@ -61,3 +61,13 @@ def test_the_synthetic_mean_at_the_largest_n_is_stated_against_the_teacher():
     assert rows[0]["synthetic_at_n"]["diff"]["estimate"] == -0.1 and rows[1]["synthetic_at_n"] is None
     text = verdict(rows, None)
     assert "At its largest N (2,000) it scores -10.0 [-14.0, -6.0] points against the teacher (below it)." in text
+
+
+def test_a_slope_from_some_teachers_names_them_and_no_crossover_at_all_is_said_plainly():
+    wide = _teacher("weak", 0.4, 0.5, None)
+    wide["fits"][1]["y_inf"] = _iv(0.5, 0.4, 1.0)  # not identified: left out of the slope
+    rows = teacher_rows({"teachers": [wide, _teacher("mid", 0.6, 0.6, None), _teacher("strong", 0.8, 0.8, None)]},
+                        n_boot=100)
+    text = verdict(rows, asymptote_slope(rows))
+    assert "Across the 2 teachers whose asymptote is identified (mid, strong)" in text
+    assert "No teacher's synthetic-only arm meets the human arm in the measured range" in text
