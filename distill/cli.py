@@ -95,7 +95,8 @@ def cmd_validate(args) -> int:
     if (m := recipe.mixes) is not None:
         sizes = {len(a.sizes or m.sizes) for a in m.arms}
         ladder = f"{sizes.pop()} sizes" if len(sizes) == 1 else "their sizes"
-        axes.append(f"{len(m.arms)} arms x {ladder} x {len(m.seeds)} seeds"
+        seeds = {len(a.seeds or m.seeds) for a in m.arms}
+        axes.append(f"{len(m.arms)} arms x {ladder} x " + (f"{seeds.pop()} seeds" if len(seeds) == 1 else "their seeds")
                     + (f" x {len(recipe.teachers)} teachers" if recipe.teachers else "")
                     + (" + convergence checks" if recipe.report.convergence else ""))
     if (g := recipe.generations) is not None:

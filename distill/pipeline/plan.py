@@ -228,7 +228,8 @@ def _expert_steps(recipe: Recipe, world: dict, merge: Step) -> dict[str, Step]:
 def _arm_slice(arm) -> dict:
     # an arm whose human part is written from scratch keeps the slice (and step ids) it had before;
     # its ladder is not part of a run (the run's own N is)
-    return arm.model_dump(mode="json", exclude={"human", "sizes"} if arm.human == "human" else {"sizes"})
+    ladder = {"sizes", "seeds"}
+    return arm.model_dump(mode="json", exclude=ladder | {"human"} if arm.human == "human" else ladder)
 
 
 def _train_steps(recipe: Recipe, student: Step, human: Step, merge: Step,
@@ -237,7 +238,7 @@ def _train_steps(recipe: Recipe, student: Step, human: Step, merge: Step,
     out = []
     for arm in m.arms:
         for n in arm.sizes or m.sizes:
-            for seed in m.seeds:
+            for seed in arm.seeds or m.seeds:
                 mix = {"arm": _arm_slice(arm), "n": n, "seed": seed, "unit": m.unit, "wall": _dump(m.wall),
                        "weights": dict(m.weights)}
                 needs_synthetic = arm.fraction > 0 or m.wall.policy == "fill"

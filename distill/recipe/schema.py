@@ -186,6 +186,8 @@ class Arm(Section):
     fraction: Fraction
     # this arm's data ladder when it differs from mixes.sizes (spend runs where they inform the fit)
     sizes: list[PosInt] | None = Field(default=None, min_length=1)
+    # this arm's seeds when they differ from mixes.seeds (more where its cells are noisy)
+    seeds: list[int] | None = Field(default=None, min_length=1)
     synthetic: Literal["synthetic", "verified"] = "synthetic"
     # the source of the (1 - f) part: written from scratch, or expert work on teacher drafts
     human: HumanSource = "human"
@@ -211,7 +213,10 @@ class Mixes(Section):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"arm names must be unique, repeated: {dup}")
-        for what, values in (("sizes", self.sizes), ("seeds", self.seeds)):
+        lists = [("sizes", self.sizes), ("seeds", self.seeds)]
+        lists += [(f"arms.{a.name}.{what}", v) for a in self.arms for what, v in (("sizes", a.sizes),
+                                                                                   ("seeds", a.seeds)) if v]
+        for what, values in lists:
             if len(set(values)) != len(values):
                 raise ValueError(f"{what} has repeated values: {values}")
         return self

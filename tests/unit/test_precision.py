@@ -97,6 +97,13 @@ def test_convergence_pairs_checks_with_the_same_seed():
     assert ok[0].converged and not bad[0].converged and bad[0].shift == pytest.approx(0.2)
 
 
+def test_repeated_seeds_of_an_arm_are_refused():
+    from distill.recipe.loading import RecipeError, load_recipe
+
+    with pytest.raises(RecipeError, match=r"arms\.human\.seeds has repeated values: \[0, 0\]"):
+        load_recipe("recipes/demo.yaml", ["mixes.arms.0.seeds=[0,0]"])
+
+
 def test_convergence_noise_is_never_below_one_scores_item_error():
     """Seeds that agree exactly (SD 0) do not make a score exact: a change within one score's item
     standard error is converged, a change of several standard errors is not."""
@@ -138,9 +145,9 @@ def test_per_arm_ladders_and_convergence_check_steps():
     runs = [s for s in trains if "check" not in s.labels]
     checks = [s for s in trains if "check" in s.labels]
     ladder = {a.name: a.sizes or recipe.mixes.sizes for a in recipe.mixes.arms}
-    assert sorted({(s.labels["arm"], s.labels["n"]) for s in runs}) == sorted(
-        (arm, n) for arm, sizes in ladder.items() for n in sizes)
-    assert len(runs) == sum(len(v) for v in ladder.values()) * len(recipe.mixes.seeds)
+    seeds = {a.name: a.seeds or recipe.mixes.seeds for a in recipe.mixes.arms}
+    assert sorted((s.labels["arm"], s.labels["n"], s.labels["seed"]) for s in runs) == sorted(
+        (arm, n, seed) for arm, sizes in ladder.items() for n in sizes for seed in seeds[arm])
     check = recipe.report.convergence
     assert sorted((s.labels["arm"], s.labels["n"], s.labels["seed"]) for s in checks) == sorted(
         (arm, max(sizes), seed) for arm, sizes in ladder.items() for seed in check.seeds)
@@ -152,8 +159,8 @@ def test_per_arm_ladders_and_convergence_check_steps():
     evals = [s for s in steps if s.kind == "eval" and s.labels.get("role") == "check"]
     report = next(s for s in steps if s.kind == "report")
     assert len(evals) == len(checks) and {e.id for e in evals} <= set(report.deps)
-    # the arm's ladder is not part of a run: the same run under mixes.sizes keeps its id
-    other = load_recipe("recipes/demo.yaml", ["mixes.arms.1.sizes=null"])
-    same = {s.id for s in plan(other) if s.kind == "train" and s.labels.get("arm") == "synthetic"
-            and "check" not in s.labels}
-    assert {s.id for s in runs if s.labels["arm"] == "synthetic"} == same
+    # the arm's ladder and seeds are not part of a run: the same run under mixes.sizes/seeds keeps its id
+    other = load_recipe("recipes/demo.yaml", ["mixes.arms.1.sizes=null", "mixes.arms.0.seeds=null"])
+    same = {s.id for s in plan(other) if s.kind == "train" and "check" not in s.labels}
+    assert {s.id for s in runs if s.labels["arm"] == "synthetic"} <= same
+    assert {s.id for s in runs if s.labels["arm"] == "human" and s.labels["seed"] < 2} <= same
