@@ -143,7 +143,8 @@ def _first_error(exc: ValidationError, tree: dict) -> str:
     loc = [str(p) for p in err["loc"]]
     # discriminated unions add the tag ('arithmetic') to the location: not a key the user wrote
     loc = [p for p, raw in zip(loc, err["loc"]) if not _is_union_tag(raw, loc)]
-    dotted = ".".join(loc) or "(top level)"
+    # a key the user wrote may hold a newline or other control character: the error stays one line
+    dotted = "".join(c if c.isprintable() else repr(c)[1:-1] for c in ".".join(loc)) or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":
         hint = _close_matches(loc, tree)

@@ -47,9 +47,10 @@ def _saturation_sentence(s: ArmSummary, with_gap: bool = True) -> str:
 
 
 def _best_sentence(best: Sequence[BestFraction]) -> str | None:
+    # an N where one arm alone was measured says nothing about which arm is best
+    best = sorted((b for b in best if b.runner_up is not None), key=lambda b: b.n)
     if not best:
         return None
-    best = sorted(best, key=lambda b: b.n)
     top = best[-1]
     start = len(best) - 1
     while start > 0 and best[start - 1].arm == top.arm:
