@@ -97,7 +97,7 @@ def cmd_validate(args) -> int:
         ladder = f"{sizes.pop()} sizes" if len(sizes) == 1 else "their sizes"
         seeds = {len(a.seeds or m.seeds) for a in m.arms}
         axes.append(f"{len(m.arms)} arms x {ladder} x " + (f"{seeds.pop()} seeds" if len(seeds) == 1 else "their seeds")
-                    + (f" x {len(recipe.teachers)} teachers" if recipe.teachers else "")
+                    + (f" x {len(recipe.teachers)} teachers (human-only arms once)" if recipe.teachers else "")
                     + (" + convergence checks" if recipe.report.convergence else ""))
     if (g := recipe.generations) is not None:
         axes.append(f"{g.count} generations x {len(g.policies)} policies x {len(g.seeds)} seeds")
