@@ -133,17 +133,15 @@ def convergence(checks: Sequence[Mapping], runs: Sequence, cells: Sequence[CellN
     """Pair each check run with the regular run of the same arm, N and seed."""
     regular = {(r.arm, r.n, r.seed): r for r in runs}
     sd = {(c.arm, c.n): c.sd for c in cells}
-    groups: dict[tuple, list[float]] = {}
-    item_se: dict[tuple, list[float]] = {}
+    pairs: dict[tuple, list[tuple[float, float]]] = {}  # per cell: (score change, item SE of the regular run)
     for c in checks:
-        key = (c["arm"], c["n"], c["seed"])
-        if key in regular and c.get("score") is not None:
+        run = regular.get((c["arm"], c["n"], c["seed"]))
+        if run is not None and c.get("score") is not None:
             cell = (c["arm"], float(c["n"]), float(c["factor"]))
-            groups.setdefault(cell, []).append(c["score"] - regular[key].score)
-            item_se.setdefault(cell, []).append(_item_se(regular[key].items))
-    return [Convergence(arm, n, factor, len(d), float(np.mean(d)), sd.get((arm, n), math.nan),
-                        float(np.mean(item_se[(arm, n, factor)])))
-            for (arm, n, factor), d in groups.items()]
+            pairs.setdefault(cell, []).append((c["score"] - run.score, _item_se(run.items)))
+    return [Convergence(arm, n, factor, len(p), float(np.mean([d for d, _ in p])), sd.get((arm, n), math.nan),
+                        float(np.mean([se for _, se in p])))
+            for (arm, n, factor), p in pairs.items()]
 
 
 def _item_se(items) -> float:
