@@ -128,6 +128,12 @@ class Convergence:
     def converged(self) -> bool:
         return math.isfinite(self.noise) and abs(self.shift) < self.noise
 
+    @property
+    def undertrained(self) -> bool:
+        """More budget raised the score by its noise or more. A fall that large is not converged either,
+        but it says more training hurts, not that the budget is short."""
+        return not self.converged and self.shift > 0
+
 
 def convergence(checks: Sequence[Mapping], runs: Sequence, cells: Sequence[CellNoise]) -> list[Convergence]:
     """Pair each check run with the regular run of the same arm, N and seed."""

@@ -130,9 +130,13 @@ def _convergence_sentence(checks: Sequence[Convergence]) -> str | None:
     parts = ", ".join(f"{c.arm} at N={_fmt_n(c.n, True)} {100 * c.shift:+.1f} (noise {100 * c.noise:.1f})"
                       for c in checks)
     factor = f"{checks[0].factor:g}"
-    if bad:
+    if any(c.undertrained for c in bad):
         return (f"Convergence check FAILED: {factor}x the training budget moved {parts} points; the students "
                 f"are undertrained and the curves above measure training, not data.")
+    if bad:
+        fell = " and ".join(f"{c.arm} at N={_fmt_n(c.n, True)}" for c in bad)
+        return (f"Convergence check: {factor}x the training budget moved {parts} points; no score rose by its "
+                f"noise (the budget is not short), but {fell} fell by its noise or more with more training.")
     return f"Convergence check: {factor}x the training budget moved {parts} points, less than noise."
 
 

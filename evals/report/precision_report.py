@@ -60,12 +60,19 @@ def noise_blocks(found: Claims) -> list[tuple]:
     return [("h", 2, "Seed noise"), ("p", text), ("table", ["N"] + arms, rows)]
 
 
+def _converged_cell(c) -> str:
+    if c.converged:
+        return "yes"
+    return "NO: undertrained" if c.undertrained else "NO: lower with more training"
+
+
 def convergence_blocks(found: Claims) -> list[tuple]:
     if not found.convergence:
-        why = "Not run (report.convergence is off): nothing here says the students are trained to their data limit."
+        why = ("Not run (report.convergence is off; `report.convergence.factor=2` on the command line adds it "
+               "and reuses every finished step): nothing here says the students are trained to their data limit.")
         return [("h", 2, "Convergence check"), ("p", why)]
     rows = [[c.arm, plots.fmt_n(c.n), f"{c.factor:g}x", str(c.seeds), f"{100 * c.shift:+.1f}", _sd(c.seed_sd),
-             _sd(c.item_se), "yes" if c.converged else "NO: undertrained"] for c in found.convergence]
+             _sd(c.item_se), _converged_cell(c)] for c in found.convergence]
     head = ["arm", "N", "budget", "seeds", "score change (points)", "seed SD", "item SE", "converged"]
     how = ("Each arm's largest N retrained with a larger budget on the same data and seed; converged when the "
            "change is smaller than the cell's seed SD, or than one score's standard error over the test items "

@@ -117,6 +117,14 @@ def test_convergence_noise_is_never_below_one_scores_item_error():
                                 result.replicates.runs, cells)[0] for d in (0.5 * se, 4 * se))
     assert small.seed_sd == pytest.approx(0.0, abs=1e-12) and small.item_se == pytest.approx(se, rel=1e-3)
     assert small.converged and not large.converged
+    # a fall of the same size is not converged either, but it is not undertraining: the verdict says which
+    drop = convergence([{"arm": "a", "n": 1000, "seed": 0, "factor": 2, "score": 0.8 - 4 * se}],
+                       result.replicates.runs, cells)[0]
+    assert large.undertrained and not drop.converged and not drop.undertrained
+    from evals.analysis.verdict import _convergence_sentence
+    assert "FAILED" in _convergence_sentence([small, large]) and "undertrained" in _convergence_sentence([large])
+    fell = _convergence_sentence([drop])
+    assert "FAILED" not in fell and "a at N=1,000 fell by its noise" in fell
 
 
 def test_stopper_patience_cooldown_and_replay():
@@ -139,11 +147,13 @@ def test_per_arm_ladders_and_convergence_check_steps():
     from distill.pipeline.plan import plan
     from distill.recipe.loading import load_recipe
 
-    recipe = load_recipe("recipes/demo.yaml")
+    # the demo with its convergence check switched on and a third seed for the human arm only
+    recipe = load_recipe("recipes/demo.yaml", ["report.convergence.factor=2", "mixes.arms.0.seeds=[0,1,2]"])
     steps = plan(recipe)
     trains = [s for s in steps if s.kind == "train"]
     runs = [s for s in trains if "check" not in s.labels]
     checks = [s for s in trains if "check" in s.labels]
+    assert len(checks) == len(recipe.mixes.arms)  # one seed of each arm's largest N
     ladder = {a.name: a.sizes or recipe.mixes.sizes for a in recipe.mixes.arms}
     seeds = {a.name: a.seeds or recipe.mixes.seeds for a in recipe.mixes.arms}
     assert sorted((s.labels["arm"], s.labels["n"], s.labels["seed"]) for s in runs) == sorted(
@@ -160,7 +170,7 @@ def test_per_arm_ladders_and_convergence_check_steps():
     report = next(s for s in steps if s.kind == "report")
     assert len(evals) == len(checks) and {e.id for e in evals} <= set(report.deps)
     # the arm's ladder and seeds are not part of a run: the same run under mixes.sizes/seeds keeps its id
-    other = load_recipe("recipes/demo.yaml", ["mixes.arms.1.sizes=null", "mixes.arms.0.seeds=null"])
+    other = load_recipe("recipes/demo.yaml", ["mixes.arms.1.sizes=null"])
     same = {s.id for s in plan(other) if s.kind == "train" and "check" not in s.labels}
     assert {s.id for s in runs if s.labels["arm"] == "synthetic"} <= same
     assert {s.id for s in runs if s.labels["arm"] == "human" and s.labels["seed"] < 2} <= same
