@@ -157,7 +157,11 @@ def _best_table(result: Analysis) -> tuple[list[str], list[list[str]]]:
 def _frontier_blocks(front: Frontier, currency: str) -> list[tuple]:
     rows = [[p.arm, f"{p.fraction:g}", _n(p.n), f"{p.cost:,.2f}", _pts(p.score), str(len(p.scores))]
             for p in front.pareto]
-    blocks: list[tuple] = [("table", ["arm", "f", "N", f"cost per run ({currency})", "mean score", "seeds"], rows)]
+    why = ("Mixes on the cost frontier: no cheaper mix scores higher. Human data and expert time are priced "
+           "from counts; compute from measured wall time (device-seconds at `report.costs.device_hour`), so "
+           "this section alone differs between two runs of the same recipe.")
+    blocks: list[tuple] = [("p", why),
+                           ("table", ["arm", "f", "N", f"cost per run ({currency})", "mean score", "seeds"], rows)]
     rec = recommend(front, math.inf)
     if rec is not None:
         text = f"Best mean score: {rec.mix.arm} at N={_n(rec.mix.n)} ({_pts(rec.mix.score)} points, " \
