@@ -93,9 +93,9 @@ def cmd_validate(args) -> int:
 
     axes = []
     if (m := recipe.mixes) is not None:
-        sizes = {len(a.sizes or m.sizes) for a in m.arms}
+        sizes = {len(m.sizes_of(a)) for a in m.arms}
         ladder = f"{sizes.pop()} sizes" if len(sizes) == 1 else "their sizes"
-        seeds = {len(a.seeds or m.seeds) for a in m.arms}
+        seeds = {len(m.seeds_of(a)) for a in m.arms}
         axes.append(f"{len(m.arms)} arms x {ladder} x " + (f"{seeds.pop()} seeds" if len(seeds) == 1 else "their seeds")
                     + (f" x {len(recipe.teachers)} teachers (human-only arms once)" if recipe.teachers else "")
                     + (" + convergence checks" if recipe.report.convergence else ""))

@@ -237,8 +237,8 @@ def _train_steps(recipe: Recipe, student: Step, human: Step, merge: Step,
     m = recipe.mixes
     out = []
     for arm in m.arms:
-        for n in arm.sizes or m.sizes:
-            for seed in arm.seeds or m.seeds:
+        for n in m.sizes_of(arm):
+            for seed in m.seeds_of(arm):
                 mix = {"arm": _arm_slice(arm), "n": n, "seed": seed, "unit": m.unit, "wall": _dump(m.wall),
                        "weights": dict(m.weights)}
                 needs_synthetic = arm.fraction > 0 or m.wall.policy == "fill"

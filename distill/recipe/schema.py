@@ -221,6 +221,14 @@ class Mixes(Section):
                 raise ValueError(f"{what} has repeated values: {values}")
         return self
 
+    def sizes_of(self, arm: Arm) -> list[int]:
+        """The arm's data ladder: its own, else the mixes'."""
+        return arm.sizes or self.sizes
+
+    def seeds_of(self, arm: Arm) -> list[int]:
+        """The arm's seeds: its own, else the mixes'."""
+        return arm.seeds or self.seeds
+
 
 # ----------------------------------------------------------------------------- human effort
 class ExpertTimes(Section):

@@ -154,8 +154,9 @@ def test_per_arm_ladders_and_convergence_check_steps():
     runs = [s for s in trains if "check" not in s.labels]
     checks = [s for s in trains if "check" in s.labels]
     assert len(checks) == len(recipe.mixes.arms)  # one seed of each arm's largest N
-    ladder = {a.name: a.sizes or recipe.mixes.sizes for a in recipe.mixes.arms}
-    seeds = {a.name: a.seeds or recipe.mixes.seeds for a in recipe.mixes.arms}
+    ladder = {a.name: recipe.mixes.sizes_of(a) for a in recipe.mixes.arms}
+    seeds = {a.name: recipe.mixes.seeds_of(a) for a in recipe.mixes.arms}
+    assert seeds["human"] == [0, 1, 2] and seeds["synthetic"] == recipe.mixes.seeds
     assert sorted((s.labels["arm"], s.labels["n"], s.labels["seed"]) for s in runs) == sorted(
         (arm, n, seed) for arm, sizes in ladder.items() for n in sizes for seed in seeds[arm])
     check = recipe.report.convergence
@@ -171,6 +172,7 @@ def test_per_arm_ladders_and_convergence_check_steps():
     assert len(evals) == len(checks) and {e.id for e in evals} <= set(report.deps)
     # the arm's ladder and seeds are not part of a run: the same run under mixes.sizes/seeds keeps its id
     other = load_recipe("recipes/demo.yaml", ["mixes.arms.1.sizes=null"])
-    same = {s.id for s in plan(other) if s.kind == "train" and "check" not in s.labels}
-    assert {s.id for s in runs if s.labels["arm"] == "synthetic"} <= same
-    assert {s.id for s in runs if s.labels["arm"] == "human" and s.labels["seed"] < 2} <= same
+    same = [s for s in plan(other) if s.kind == "train" and "check" not in s.labels]
+    for arm, kept in (("synthetic", lambda s: True), ("human", lambda s: s.labels["seed"] < 2)):
+        assert {s.id for s in runs if s.labels["arm"] == arm and kept(s)} == \
+            {s.id for s in same if s.labels["arm"] == arm}
