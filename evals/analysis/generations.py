@@ -9,7 +9,8 @@ Input (``records.json`` of a generations report step)::
 Scores are bootstrapped with ``evals.analysis.uncertainty.resample`` (seeds and eval items, paired across
 every run), with the policy as the arm and the generation as N. From the replicates: an interval for each
 generation's mean, the least-squares slope of the mean against generation (points per generation),
-and the ratio of the last generation's mean to generation 0's. Diversity has no items: its
+and the ratio of the last generation's mean to generation 0's. A generation's own mean takes the
+per-cell interval (``uncertainty.cell``: t over seeds plus item SE, inside [0, 1]). Diversity has no items: its
 intervals come from resampling seeds (the same draw for every generation of a policy).
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.analysis.uncertainty import Interval, interval, resample
+from evals.analysis.uncertainty import Interval, cell, interval, resample
 
 DIVERSITY = ("distinct_ngrams", "distinct_answers")
 # generation 0 below this (score fraction, upper end of its interval) is flagged: a curve that starts
@@ -89,7 +90,7 @@ def analyze_generations(runs: Sequence[Mapping[str, Any]], *, n_boot: int = 1000
             div_slope[key] = interval(_slopes(gens, boot), float(_slopes(gens, observed[None, :])[0]), level, sdof)
         out[policy] = PolicyCurve(
             policy, tuple(int(g) for g in gens), len(seeds),
-            tuple(interval(means[:, k], obs[k], level, dof) for k in range(gens.size)),
+            tuple(cell(reps, cols[m], level) for m in masks),
             interval(_slopes(gens, means), float(_slopes(gens, obs[None, :])[0]), level, dof),
             interval(ratio_reps, ratio_obs, level, dof), div, div_slope)
     return out

@@ -17,6 +17,9 @@ at 7 sizes (dof 14) a 90% interval uses the 3.9% and 96.1% quantiles. Without se
 with one seed per N) dof is infinite: no widening, and seed noise is not in the intervals.
 Measured on simulated power-law sweeps (3 seeds, 7 sizes, 500-800 trials each), the 90% interval
 for y_inf covered the truth in 88-90% of trials.
+The mean of a single (arm, N) cell is the exception: with 2-3 seeds per cell, resampling cannot
+represent seed-to-seed variance, so ``cell`` gives a t interval over its seeds plus the shared item SE
+(``evals.analysis.cells``). Score-valued intervals (cell means, y_inf, curve bands) are clipped to [0, 1].
 Everything is seeded (numpy Generator).
 Pure numpy/scipy; no I/O.
 """
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
+from evals.analysis.cells import cell_interval, clip_to
 from evals.analysis.saturation import (
     SCORE_BOUNDS,
     CurveFit,
@@ -60,6 +64,18 @@ class Interval:
 
     def contains(self, x: float) -> bool:
         return bool(self.lower <= x <= self.upper)
+
+
+def clipped(iv: Interval, bounds: tuple[float, float] = SCORE_BOUNDS) -> Interval:
+    """The interval of a score (or asymptote) inside the score's range."""
+    return Interval(iv.estimate, *clip_to(iv.lower, iv.upper, bounds), iv.level)
+
+
+def cell(reps: Replicates, cols: Sequence[int], level: float = 0.9) -> Interval:
+    """The mean score of one (arm, N) cell: seed t interval plus item SE (``evals.analysis.cells``)."""
+    runs = [reps.runs[i] for i in cols]
+    items = [r.items for r in runs] if "items" in reps.over and all(r.items for r in runs) else None
+    return Interval(*cell_interval([r.score for r in runs], items, level), level)
 
 
 def _upper_quantile(level: float, dof: float) -> float:
@@ -286,23 +302,26 @@ def summarize(ab: ArmBootstrap, *, level: float = 0.9, grid: Any = None) -> ArmS
     some = ~np.isnan(curves).all(axis=0)
     if some.any():
         q = _upper_quantile(level, dof)
-        band[:, some] = np.nanquantile(curves[:, some], [1 - q, q], axis=0)
+        band[:, some] = np.clip(np.nanquantile(curves[:, some], [1 - q, q], axis=0), *SCORE_BOUNDS)
     pgr_inf = gap = None
     if reps.ceiling is not None:
         gap = interval(reps.ceiling_reps - p["y_inf"], reps.ceiling.score - fit.y_inf, level, dof)
         if reps.floor is not None:
             pgr_inf = interval(pgr(p["y_inf"], reps.floor_reps, reps.ceiling_reps),
                                pgr(fit.y_inf, reps.floor.score, reps.ceiling.score), level, dof)
-    y_inf = interval(p["y_inf"], fit.y_inf, level, dof)
+    y_inf = clipped(interval(p["y_inf"], fit.y_inf, level, dof))
     exponent = interval(p[shape], fit.params[shape], level, dof)
     return ArmSummary(
         arm=ab.arm, fraction=ab.fraction, form=fit.form, fit=fit, eps=ab.eps,
         n_range=(float(ab.ns[0]), float(ab.ns[-1])), y_inf=y_inf, exponent=exponent,
         n_sat=interval(ab.n_sat_reps, n_sat(fit, ab.eps), level, dof), pgr_inf=pgr_inf, teacher_gap=gap,
-        means=tuple((float(v), interval(ab.mean_reps[:, k], ab.means[k], level, dof))
-                    for k, v in enumerate(ab.ns)),
+        means=tuple((float(v), cell(reps, _cols_at(reps, ab.arm, v), level)) for v in ab.ns),
         band_n=grid, band_lower=band[0], band_upper=band[1],
         unidentified=_unidentified(fit, y_inf, exponent, shape))
+
+
+def _cols_at(reps: Replicates, arm: str, n: float) -> list[int]:
+    return [int(i) for i in reps.columns(arm) if reps.runs[i].n == n]
 
 
 def _unidentified(fit: CurveFit, y_inf: Interval, exponent: Interval, shape: str) -> tuple[str, ...]:
@@ -462,7 +481,7 @@ def best_fraction_per_n(data: Replicates | Sequence[Record], *, level: float = 0
         best = order[0]
         frac = {a: reps.runs[cols[a][0]].fraction for a in arms}
         share = float(np.mean(np.argmax(rep_means, axis=1) == best))
-        score = interval(rep_means[:, best], obs[best], level, reps.dof([arms[best]]))
+        score = cell(reps, cols[arms[best]], level)
         if len(arms) == 1:
             out.append(BestFraction(n, arms[best], frac[arms[best]], score, None, math.nan, None, None, False,
                                     share))
