@@ -55,7 +55,8 @@ class Kind:
 
 
 # World fields unread, why. The embedded world: every problem stream skips the test split (so all read
-# test_size); only the human step draws the human pool and the validation split. A dataset world: the
+# test_size); only the human step draws the human pool; the human step and the embedded teacher's build
+# (which stops on it) read the validation split. A dataset world: the
 # human pool comes from `human`; the teacher's prompts from `prompts` minus the test split; the merge
 # decontaminates against `test`; lm-eval tasks, not the world, define a dataset world's evaluation.
 _POOL = frozenset({"human_pool", "val_size"})
@@ -67,7 +68,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("tokenizer", "prepare", configs.TokenizerConfig, f"{_STAGES_PY}:run_tokenizer", "report", cached=True,
          world_unread={"arithmetic": _POOL}),
     Kind("teacher", "prepare", configs.TeacherConfig, f"{_STAGES_PY}:run_teacher", "train",  # trains a model
-         cached=True, world_unread={"arithmetic": _POOL}),
+         cached=True, world_unread={"arithmetic": frozenset({"human_pool"})}),
     Kind("student", "prepare", configs.StudentConfig, f"{_STAGES_PY}:run_student", "report"),
     Kind("human", "prepare", configs.HumanConfig, f"{_STAGES_PY}:run_human", "report",
          world_unread={"dataset": frozenset({"prompts", "prompts_adapter", "test", "test_size"})}),

@@ -1,7 +1,9 @@
 """The embedded world's teacher: a small Llama that distill's own trainer pretrains on a teacher corpus.
 
-It trains until its held-out accuracy reaches ``build.target_accuracy`` (checked every
-``eval_every`` steps) or ``max_steps`` pass. Stopping at a target, not a step count, keeps the
+It trains until its accuracy on the world's validation split reaches ``build.target_accuracy`` (checked
+every ``eval_every`` steps, on the first ``eval_size`` validation problems) or ``max_steps`` pass. Never
+on the test split: the ceiling is scored there, and a build stopped on test problems would pick the
+checkpoint that happens to do well on them. Stopping at a target, not a step count, keeps the
 ceiling where the recipe wants it: a tiny model's accuracy jumps between nearby checkpoints. An
 undertrained arithmetic model fails on long carry and borrow chains, so its errors are systematic,
 which is what the synthetic arms inherit. The result is cached by the step id (built once).
@@ -51,7 +53,9 @@ def build_teacher(world: ArithmeticWorld, build: TeacherBuild, tokenizer_dir: Pa
     corpus = out / "corpus"
     if not (corpus / "data").exists():
         save_source([ar.record(p) for p in ar.problems(world, "teacher", build.corpus_size)], corpus)
-    held_out = [ar.record(p) for p in ar.problems(world, "test", min(build.eval_size, world.test_size))]
+    if world.val_size == 0:
+        raise ValueError("teacher.build: world.val_size=0 leaves no validation split to stop the build on")
+    held_out = [ar.record(p) for p in ar.problems(world, "val", min(build.eval_size, world.val_size))]
     history: list[tuple[int, float]] = []
 
     def stop(model, step: int) -> bool:
@@ -59,7 +63,7 @@ def build_teacher(world: ArithmeticWorld, build: TeacherBuild, tokenizer_dir: Pa
             return False
         acc = greedy_accuracy(model, tok, held_out, ar.extract_answer)
         history.append((step, acc))
-        print(f"teacher step {step}: held-out accuracy {acc:.3f} (target {build.target_accuracy})", flush=True)
+        print(f"teacher step {step}: validation accuracy {acc:.3f} (target {build.target_accuracy})", flush=True)
         return acc >= build.target_accuracy
 
     # build.batch_size counts examples (~36 tokens each); the trainer counts packed rows of seq_len

@@ -30,7 +30,7 @@ NONE: set[str] = set()
 TINY: dict[str, tuple[str, set[str]]] = {
     "name": ("other", NONE), "description": ("x", NONE), "output_dir": ("elsewhere", NONE),
     "world.min_digits": ("1", ALL), "world.max_digits": ("3", ALL), "world.ops": ("['+']", ALL),
-    "world.seed": ("1", ALL), "world.test_size": ("61", ALL), "world.val_size": ("7", HUMAN),
+    "world.seed": ("1", ALL), "world.test_size": ("61", ALL), "world.val_size": ("7", HUMAN | TEACHER),  # the teacher build stops on the validation split
     "world.human_pool": ("101", HUMAN),
     "teacher.model": ("MODEL", GEN),
     **{f"teacher.{k}": (v, NONE) for k, v in [("revision", "abc"), ("trust_remote_code", "true"),
