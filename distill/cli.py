@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="the run folder printed by `distill run` (runs/<name>)")
     p = sub.add_parser("report", help="(re)write a run's report from its finished evaluations")
     p.add_argument("run_dir", help="the run folder (runs/<name>)")
+    p = sub.add_parser("compare", help="compare two evaluations of a run item by item (exact McNemar, paired "
+                                       "bootstrap difference, minimum detectable difference)")
+    p.add_argument("run_dir", help="the run folder (runs/<name>) or a report step's folder")
+    p.add_argument("model_a", help="teacher, floor, or ARM:N[:SEED] (e.g. synthetic:2000:0; lowest seed if none)")
+    p.add_argument("model_b", help="the same forms as model_a")
     sub.add_parser("serve", help="serve a local teacher through the OpenAI completions API "
                                  "(see `distill serve --help`)")
     return parser
@@ -142,7 +147,14 @@ def cmd_report(args) -> int:
     return rerun_report(Path(args.run_dir))
 
 
-COMMANDS = {"validate": cmd_validate, "ls": cmd_ls, "status": cmd_status, "report": cmd_report,
+def cmd_compare(args) -> int:
+    from evals.report.compare import compare_text
+
+    print(compare_text(args.run_dir, args.model_a, args.model_b))
+    return 0
+
+
+COMMANDS = {"validate": cmd_validate, "compare": cmd_compare, "ls": cmd_ls, "status": cmd_status, "report": cmd_report,
             **{name: cmd_pipeline for name in ("run", *UNTIL)}}
 
 

@@ -29,6 +29,7 @@ from distill.artifacts import atomic_write_json, atomic_write_text, stable_hash
 from distill.recipe.schema import Report
 from evals.analysis.checks import claims
 from evals.analysis.frontier import Frontier, Prices, frontier, recommend
+from evals.analysis.paired import recipe_detectable
 from evals.analysis.saturation import as_runs, compare_fits, fit_power, fit_rectified
 from evals.analysis.uncertainty import Analysis, Interval, analyze
 from evals.analysis.verdict import claims_verdict
@@ -252,6 +253,12 @@ def _blocks(sweep: Sweep, result: Analysis, rows: list[dict], text: str, front: 
               f"untrained student: {_pts(math.nan if floor is None else floor)} points"),
              (f"bootstrap: {reps.scores.shape[0]} replicates over {' and '.join(reps.over)}, {100 * cfg.confidence:.0f}%"
               f" intervals; saturation = under {100 * cfg.epsilon:g} point per doubling")]
+    if (mdd := recipe_detectable(reps.runs, cfg.confidence)) is not None:
+        facts.append(f"minimum detectable difference between two cells ({100 * mdd['level']:.0f}% two-sided, "
+                     f"{100 * mdd['power']:.0f}% power): {_pts(mdd['with_seed_noise'])} points at {mdd['items']} test "
+                     f"items and {mdd['seeds']} seeds per cell (median seed SD {_pts(mdd['seed_sd'])}; "
+                     f"{_pts(mdd['items_only'])} from the items alone, at a score of 50, the worst case); smaller differences this recipe cannot see. "
+                     "Any two evaluations, paired: `distill compare RUN_DIR MODEL_A MODEL_B`")
     blocks: list[tuple] = [("h", 1, f"Data-wall report: {sweep.name}"), ("h", 2, "Verdict"), ("p", text),
                            ("list", facts), ("h", 2, "Score vs data size"), ("img", "score vs N per arm", figs["curves"])]
     if infeasible:
@@ -284,7 +291,8 @@ def _summary(sweep: Sweep, result: Analysis, rows: list[dict], text: str, front:
     cross = [{"leader": c.leader, "trailer": c.trailer, "n": _plain(c.n), "share_crossing": c.share_crossing,
               "data_agrees": c.data_agrees} for c in result.crossovers]
     pareto = [{"arm": p.arm, "fraction": p.fraction, "n": p.n, "cost": p.cost, "score": p.score} for p in front.pareto]
-    return {"name": sweep.name, "meta": sweep.meta, "verdict": text, "fits": rows, "best_per_n": best, "crossovers": cross,
+    return {"name": sweep.name, "meta": sweep.meta, "verdict": text,
+            "min_detectable": recipe_detectable(result.replicates.runs, cfg.confidence), "fits": rows, "best_per_n": best, "crossovers": cross,
             "pareto": pareto, "infeasible": [{k: r.get(k) for k in ("arm", "fraction", "n", "seed")} for r in infeasible],
             "settings": {**cfg.model_dump(), "seed": seed, "resampled_over": list(result.replicates.over)},
             "inputs": stable_hash([sweep.runs, sweep.ceiling, sweep.floor, sweep.human_pool, sweep.unit])}

@@ -1,0 +1,75 @@
+"""``distill compare RUN_DIR MODEL_A MODEL_B``: two evaluations of a run, compared item by item.
+
+It reads the per-item scores a report step keeps in its ``records.json`` (the same rows the report is
+fitted on), so it works for any finished run, also one whose report was written before this command.
+A model is ``teacher`` (the ceiling), ``floor`` (the untrained student), or ``ARM:N[:SEED]`` (a
+trained student; the lowest seed when SEED is left out). Both must carry 0/1 items of the same test set.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evals.analysis.paired import mcnemar, min_detectable, paired_difference
+
+
+def _records(run_dir: Path) -> tuple[Path, dict]:
+    found = []
+    for path in sorted(run_dir.rglob("records.json")) if run_dir.is_dir() else [run_dir]:
+        try:
+            obj = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("runs"), list) and obj["runs"] and "arm" in obj["runs"][0]:
+            found.append((path, obj))
+    if not found:
+        raise FileNotFoundError(f"{run_dir}: no report records.json with runs (has its report step finished?)")
+    if len(found) > 1:
+        raise ValueError(f"{run_dir}: {len(found)} report records ({', '.join(str(p) for p, _ in found[:3])}); "
+                         "pass one report step's folder")
+    return found[0]
+
+
+def _model(records: dict, spec: str) -> tuple[str, list[float]]:
+    if spec in ("teacher", "floor"):
+        ref = records.get("ceiling" if spec == "teacher" else "floor")
+        if not isinstance(ref, dict) or ref.get("items") is None:
+            raise ValueError(f"model {spec!r}: this run's records have no per-item scores for it")
+        return spec, ref["items"]
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not all(p.lstrip("-").isdigit() for p in parts[1:]):
+        raise ValueError(f"model {spec!r}: expected teacher, floor or ARM:N[:SEED] (e.g. human:500:0)")
+    arm, n = parts[0], int(parts[1])
+    runs = sorted((r for r in records["runs"] if r.get("arm") == arm and r.get("n") == n
+                   and r.get("items") is not None and (len(parts) == 2 or r.get("seed") == int(parts[2]))),
+                  key=lambda r: r.get("seed", 0))
+    if not runs:
+        have = sorted({f"{r.get('arm')}:{r.get('n')}" for r in records["runs"] if r.get("items") is not None})
+        raise ValueError(f"model {spec!r}: no scored run; have {', '.join(have[:12])}")
+    return f"{arm}:{n}:{runs[0].get('seed', 0)}", runs[0]["items"]
+
+
+def compare_text(run_dir: str | Path, a: str, b: str, level: float = 0.9) -> str:
+    path, records = _records(Path(run_dir))
+    (name_a, xa), (name_b, xb) = _model(records, a), _model(records, b)
+    test = mcnemar(xa, xb)
+    diff = paired_difference(xa, xb, level=level)
+    p = (sum(xa) + sum(xb)) / (2 * len(xa))
+    mdd = min_detectable(len(xa), p=p, level=level)
+    outside = "outside noise" if diff.lower > 0 or diff.upper < 0 else "within noise (the interval spans 0)"
+    lines = [f"records: {path}",
+             (f"A = {name_a}: {_pts(sum(xa) / len(xa))} points; B = {name_b}: {_pts(sum(xb) / len(xb))} points; "
+             f"{len(xa)} paired test items"),
+             (f"A - B: {_pts(diff.estimate)} points [{_pts(diff.lower)}, {_pts(diff.upper)}] "
+             f"({100 * level:.0f}% paired bootstrap over items): {outside}"),
+             (f"exact McNemar: {test.a_only} items only A gets right, {test.b_only} only B; "
+             f"two-sided p = {test.p_value:.3g}"),
+             (f"minimum detectable difference at {len(xa)} items ({100 * level:.0f}% two-sided, 80% power, "
+             f"one seed each, item noise only): {_pts(mdd)} points"),
+             ("(one seed per model: a difference between two training runs also carries seed noise, which this "
+             "comparison does not see; the report's per-cell intervals do)")]
+    return "\n".join(lines)
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:.1f}"
