@@ -33,7 +33,7 @@ from evals.analysis.paired import recipe_detectable
 from evals.analysis.saturation import as_runs, compare_fits, fit_power, fit_rectified
 from evals.analysis.uncertainty import Analysis, Interval, analyze
 from evals.analysis.verdict import claims_verdict
-from evals.report import effort_report, plots
+from evals.report import effort_report, forecast_report, plots
 from evals.report import precision_report as precision
 from evals.report.render import to_html, to_markdown
 
@@ -214,6 +214,8 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
         figs[name] = draw(out_dir / f"{name}.png")
         progress.update()
     blocks = _blocks(sweep, result, rows, text, front, figs, infeasible, cfg)
+    forecast_blocks, forecast = forecast_report.section(result, cfg.confidence)
+    blocks += forecast_blocks
     blocks += (precision.comparison_blocks(found) + precision.noise_blocks(found)
                + precision.convergence_blocks(found))
     cont_blocks, continuous, fig = precision.continuous_section(sweep, cfg, out_dir, seed)
@@ -232,6 +234,7 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
         paths["html"] = atomic_write_text(out_dir / "report.html", to_html(blocks, f"distill report: {sweep.name}"))
     summary = _summary(sweep, result, rows, text, front, infeasible, cfg, seed)
     summary["claims"], summary["continuous"] = precision.claims_summary(found), continuous
+    summary["forecast"] = forecast
     if effort is not None:
         summary["effort"] = effort
     paths["json"] = atomic_write_json(out_dir / "report.json", summary)
