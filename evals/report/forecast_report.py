@@ -13,6 +13,7 @@ import numpy as np
 
 from evals.analysis.backtest import Backtest, backtest
 from evals.analysis.uncertainty import Analysis, Interval, clipped, curve_reps, interval
+from evals.report import worth_report
 
 FACTORS = (2, 10)
 UNRELIABLE = 0.8  # observed coverage below this: the forecasts are called unreliable
@@ -42,7 +43,7 @@ def forecasts(result: Analysis, bt: Backtest, level: float) -> list[dict]:
     return out
 
 
-def section(result: Analysis, level: float) -> tuple[list[tuple], dict | None]:
+def section(result: Analysis, level: float, costs=None) -> tuple[list[tuple], dict | None]:
     bt = backtest(result.replicates, result.arms, level)
     if bt is None:
         why = ("No backtest: no arm has 4 or more sizes, so nothing says how far its curve may be trusted past "
@@ -74,4 +75,7 @@ def section(result: Analysis, level: float) -> tuple[list[tuple], dict | None]:
                "held": [{"arm": h.arm, "dropped": h.dropped, "n": h.n, "measured": h.measured,
                          "forecast": plain(h.forecast), "covered": h.covered} for h in bt.held],
                "forecasts": [{**f, "bootstrap": plain(f["bootstrap"]), "widened": plain(f["widened"])} for f in fc]}
+    if costs is not None:
+        extra, summary["worth"] = worth_report.blocks(result, fc, costs)
+        blocks += extra
     return blocks, summary

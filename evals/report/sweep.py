@@ -214,7 +214,7 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
         figs[name] = draw(out_dir / f"{name}.png")
         progress.update()
     blocks = _blocks(sweep, result, rows, text, front, figs, infeasible, cfg)
-    forecast_blocks, forecast = forecast_report.section(result, cfg.confidence)
+    forecast_blocks, forecast = forecast_report.section(result, cfg.confidence, cfg.costs)
     blocks += forecast_blocks
     blocks += (precision.comparison_blocks(found) + precision.noise_blocks(found)
                + precision.convergence_blocks(found))
