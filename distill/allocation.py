@@ -91,8 +91,10 @@ def slurm_allocation(res: Resources) -> Allocation:
     return Allocation(processes_per_node=res.processes_per_node or res.gpus_per_node or 1, nodes=res.nodes)
 
 
-def resource_problems(recipe: Recipe) -> list[str]:
-    """Why the recipe's resources cannot work, one ``key=value: reason`` line each (empty: fine)."""
+def resource_problems(recipe: Recipe, launcher: str | None = None) -> list[str]:
+    """Why the recipe's resources cannot work, one ``key=value: reason`` line each (empty: fine).
+    ``launcher`` (local or slurm) checks only the resources that launcher uses: a local run never
+    reads ``launcher.slurm``, so its Slurm section cannot block it (None: both)."""
     problems: list[str] = []
     cfg_key = f"train.accelerate_config={recipe.train.accelerate_config}"
     kind = "NO"
@@ -101,7 +103,7 @@ def resource_problems(recipe: Recipe) -> list[str]:
             kind = read_config(recipe.train.accelerate_config).get("distributed_type", "NO")
         except (OSError, ValueError) as exc:
             return [f"{cfg_key}: {str(exc).splitlines()[0]}"]
-    stages = {"launcher.slurm.train": recipe.launcher.slurm.train}
+    stages = {"launcher.slurm.train": recipe.launcher.slurm.train} if launcher in (None, "slurm") else {}
     for key, res in stages.items():
         if res.processes_per_node and res.gpus_per_node and res.processes_per_node != res.gpus_per_node:
             problems.append(f"{key}.processes_per_node={res.processes_per_node}: differs from "
@@ -115,13 +117,13 @@ def resource_problems(recipe: Recipe) -> list[str]:
             problems.append(f"{key}.gpus_per_node={res.gpus_per_node}: {alloc.processes} processes but "
                             f"{cfg_key} trains in one; name a distributed config")
         problems += _batch_problems(recipe, f"{key}", alloc)
-    local = recipe.launcher.processes
+    local = recipe.launcher.processes if launcher in (None, "local") else None
     if local and local > 1 and kind == "NO":
         problems.append(f"launcher.processes={local}: several processes need a distributed "
                         f"train.accelerate_config, got {cfg_key.split('=')[1]}")
     elif local:
         problems += _batch_problems(recipe, "launcher", Allocation(processes_per_node=local))
-    return problems + _vllm_problems(recipe)
+    return problems + (_vllm_problems(recipe) if launcher in (None, "slurm") else [])
 
 
 def _batch_problems(recipe: Recipe, key: str, alloc: Allocation) -> list[str]:
@@ -145,10 +147,12 @@ def _vllm_problems(recipe: Recipe) -> list[str]:
     return out
 
 
-def check_resources(recipe: Recipe, where: str) -> None:
+def check_resources(recipe: Recipe, where: str, launcher: str | None = None) -> None:
     """Raise ``RecipeError`` (one line, naming the file and key) on the first problem."""
     from distill.recipe import RecipeError
 
-    problems = resource_problems(recipe)
+    problems = resource_problems(recipe, launcher)
     if problems:
-        raise RecipeError(f"{where}: {problems[0]}")
+        slurm_only = launcher is None and problems[0].startswith("launcher.slurm.")
+        hint = " (a check for --launcher slurm; --launcher local does not read launcher.slurm)" if slurm_only else ""
+        raise RecipeError(f"{where}: {problems[0]}{hint}")

@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a recipe (schema, ranges, cross-field rules, paths, eval task names, "
                                         "resources); loads no weights")
     _recipe_args(p)
+    p.add_argument("--launcher", choices=("local", "slurm"), default=None,
+                   help="check only the resources this launcher reads (default: every launcher's)")
     p = sub.add_parser("ls", help="list the shipped recipes")
     p = sub.add_parser("status", help="show a run's steps, their state and where their logs are")
     p.add_argument("run_dir", help="the run folder printed by `distill run` (runs/<name>)")
@@ -88,7 +90,7 @@ def load_checked(args):
 
     path = resolve_recipe(args.recipe)
     recipe = load_recipe(path, args.overrides)
-    check_recipe(recipe, str(path))
+    check_recipe(recipe, str(path), launcher=getattr(args, "launcher", None))
     return recipe
 
 

@@ -30,11 +30,18 @@ def step_state(step: Step, run_dir: Path, cache: Path) -> StepState:
     folder = step.folder(run_dir, cache)
     if is_done(folder):
         return StepState.DONE
-    if (folder / "waiting.json").exists():  # written by the expert stage until the import file is there
+    error = folder / ERROR_FILE
+    # waiting.json is written by the expert stage until the import file is there; a rejected import
+    # leaves it behind, so the step's last error says whether it still waits or failed
+    if (folder / "waiting.json").exists() and (not error.exists() or _pending(error)):
         return StepState.WAITING
-    if (folder / ERROR_FILE).exists():
+    if error.exists():
         return StepState.FAILED
     return StepState.PARTIAL if folder.exists() else StepState.TODO
+
+
+def _pending(error: Path) -> bool:
+    return error.read_text(errors="replace").startswith("AnnotationsPending")
 
 
 def write_dag(run_dir: Path, steps: list[Step], cache: Path) -> Path:

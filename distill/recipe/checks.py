@@ -23,13 +23,14 @@ TASKS_DIR = Path(__file__).resolve().parents[2] / "evals" / "tasks"
 _TASK_KEY = re.compile(r"^(?:task|group|tag)\s*:\s*(.+?)\s*$", re.MULTILINE)
 
 
-def check_recipe(recipe: Recipe, where: str, *, tasks: bool = True) -> None:
-    """Raise ``RecipeError`` on the first problem; ``tasks=False`` skips the eval task lookup."""
+def check_recipe(recipe: Recipe, where: str, *, tasks: bool = True, launcher: str | None = None) -> None:
+    """Raise ``RecipeError`` on the first problem; ``tasks=False`` skips the eval task lookup;
+    ``launcher`` checks only the resources that launcher reads (None: every launcher's)."""
     check_output_dir(recipe, where)
     check_models(recipe, where)
     check_data(recipe, where)
     check_eval_paths(recipe, where)
-    _check_resources(recipe, where)
+    _check_resources(recipe, where, launcher)
     if tasks:
         check_tasks(recipe, where)
 
@@ -107,6 +108,9 @@ def _check_data_file(where: str, key: str, pattern: str) -> None:
     if not matches:
         raise RecipeError(f"{where}: {key}={pattern!r}: no such file")
     for match in matches:
+        if os.path.exists(match) and not os.path.isfile(match) and not os.path.isdir(match):
+            # a named pipe or a device: the dataset reader would block on it or never reach its end
+            raise RecipeError(f"{where}: {key}={match!r}: not a regular file")
         if os.path.isfile(match) and not os.access(match, os.R_OK):
             raise RecipeError(f"{where}: {key}={match!r}: not readable")
 
@@ -117,14 +121,14 @@ def check_eval_paths(recipe: Recipe, where: str) -> None:
         raise RecipeError(f"{where}: eval.include_path={inc!r}: no such folder")
 
 
-def _check_resources(recipe: Recipe, where: str) -> None:
+def _check_resources(recipe: Recipe, where: str, launcher: str | None = None) -> None:
     """Resources against the accelerate config (distill/allocation.py owns the rules)."""
     try:
         from distill.allocation import check_resources
     except ImportError:
         return
     try:
-        check_resources(recipe, where)
+        check_resources(recipe, where, launcher)
     except (OSError, ValueError) as exc:
         raise RecipeError(str(exc).splitlines()[0] if str(exc).startswith(where) else f"{where}: {exc}") from None
 

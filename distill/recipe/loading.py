@@ -102,6 +102,11 @@ def read_text_file(path: Path, what: str = "recipe file") -> str:
         raise RecipeError(f"{path}: is a folder, not a {what}")
     if not path.exists():
         raise RecipeError(f"{path}: no such {what}")
+    if not path.is_file():  # a named pipe would block the read forever, a device never end it
+        raise RecipeError(f"{path}: is a {_file_kind(path)}, not a regular {what}")
+    if path.stat().st_size > MAX_TEXT_BYTES:
+        raise RecipeError(f"{path}: {path.stat().st_size} bytes is too large for a {what} "
+                          f"(at most {MAX_TEXT_BYTES >> 20} MiB)")
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -109,6 +114,18 @@ def read_text_file(path: Path, what: str = "recipe file") -> str:
                           f"{exc.start} is not UTF-8)") from None
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+
+
+MAX_TEXT_BYTES = 16 << 20  # recipes and configs are a few KiB; anything this large is not one
+
+
+def _file_kind(path: Path) -> str:
+    import stat
+
+    mode = path.stat().st_mode
+    kinds = {stat.S_ISFIFO: "named pipe", stat.S_ISCHR: "character device", stat.S_ISBLK: "block device",
+             stat.S_ISSOCK: "socket"}
+    return next((name for test, name in kinds.items() if test(mode)), "special file")
 
 
 def read_yaml(path: Path) -> dict:
@@ -123,8 +140,13 @@ def read_yaml(path: Path) -> dict:
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     path = Path(path)
     tree = read_yaml(path)
+    given: dict[str, tuple[str, Any]] = {}
     for text in overrides:
         keys, value = parse_override(text)
+        dotted = ".".join(keys)
+        if dotted in given and given[dotted][1] != value:  # which one wins would be a guess
+            raise RecipeError(f"override {text!r}: {dotted} is already set by {given[dotted][0]!r}; give it once")
+        given[dotted] = (text, value)
         apply_override(tree, keys, value, text)
     return validate_tree(tree, str(path))
 

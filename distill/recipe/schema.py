@@ -31,7 +31,8 @@ DType = Literal["auto", "float32", "bfloat16", "float16"]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # allow_inf_nan=False: no rate, budget or threshold a training can use is NaN or infinite
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------------------- world / task
