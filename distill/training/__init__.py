@@ -23,6 +23,12 @@ def train(job: TrainJob, tracker=None, stop=None) -> TrainResult:
         if stop is not None:
             raise ValueError("train: a stop rule runs in this process; it cannot cross `accelerate launch`")
         return run(job, tracker)
+    if job.objective != "sft":
+        from distill.training.preference import train_preference_here
+
+        if stop is not None:
+            raise ValueError(f"train: objective={job.objective!r} takes no stop rule")
+        return train_preference_here(job)
     from distill.training.trainer import train_here
 
     return train_here(job, tracker, stop)

@@ -9,7 +9,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from distill.artifacts import atomic_write_json
 from distill.recipe.schema import ModelSpec, Train
@@ -36,10 +36,14 @@ class TrainJob:
     accelerate_config: str | None = None  # overrides train.accelerate_config
     val_data: str | None = None  # a ``datasets`` folder of held-out rows: needed by train.early_stop
     progress: bool | None = None  # tqdm on rank 0; None: only when stderr is a terminal
+    # sft: ``data`` holds prompt/completion rows; dpo / apo: prompt/chosen/rejected pairs (preference.py)
+    objective: Literal["sft", "dpo", "apo"] = "sft"
+    beta: float = 0.1  # dpo / apo: strength of the pull towards the reference
+    reference: ModelSpec | None = None  # dpo / apo: the frozen reference; None: ``model``
 
     def __post_init__(self) -> None:
         # revision, dtype, trust_remote_code and attention travel with the model to every load site
-        for name in ("model", "teacher"):
+        for name in ("model", "teacher", "reference"):
             value = getattr(self, name)
             if isinstance(value, (str, Path)):
                 object.__setattr__(self, name, ModelSpec(model=str(value)))
@@ -55,6 +59,10 @@ class TrainJob:
         out["train"] = self.train.model_dump(mode="json")
         out["model"] = self.model.model_dump(mode="json")
         out["teacher"] = None if self.teacher is None else self.teacher.model_dump(mode="json")
+        if self.objective == "sft":  # an SFT job's job.json (and so its cached out_dir) as before
+            del out["objective"], out["beta"], out["reference"]
+        else:
+            out["reference"] = None if self.reference is None else self.reference.model_dump(mode="json")
         return out
 
     @classmethod

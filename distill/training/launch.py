@@ -164,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         os.execv(command[0], command)
     if args.progress:
         job = TrainJob.from_dict({**job.to_dict(), "progress": True})
-    from distill.training.trainer import train_here
+    if job.objective != "sft":
+        from distill.training.preference import train_preference_here as train_here
+    else:
+        from distill.training.trainer import train_here
 
     result = train_here(job)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -14,6 +14,11 @@ taken between ``p~`` and ``q~``. It ignores the teacher mass outside S (small wh
 it) and says nothing about student mass outside S: the cross-entropy term keeps that in check.
 Tempered stored log-probs are ``log p / T`` renormalised over S, which equals the tempered teacher
 restricted to S exactly.
+
+Preference losses take per-sequence completion log-probs (``completion_logps``: summed over the
+completion tokens only, as TRL's ``DPOTrainer`` does) of the policy and of a frozen reference, and
+return one value per (chosen, rejected) pair: DPO's sigmoid loss ``-log sigmoid(beta * (r_c - r_r))``
+and APO-zero's ``(1 - sigmoid(beta * r_c)) + sigmoid(beta * r_r)``, with ``r = logp_policy - logp_ref``.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 Kind = Literal["forward", "reverse"]
+Objective = Literal["dpo", "apo"]
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -66,3 +72,27 @@ def mix(ce: torch.Tensor, kl: torch.Tensor | None, kd_weight: float,
         return ce
     mixed = (1.0 - kd_weight) * ce + kd_weight * kl
     return mixed if has_teacher is None else torch.where(has_teacher, mixed, ce)
+
+
+def completion_logps(logits: torch.Tensor, labels: torch.Tensor, ignore: int = -100) -> torch.Tensor:
+    """Per sequence: the sum of log p(token) over positions whose label is not ``ignore``.
+
+    ``logits`` (B, T, V) are the model's outputs for ``input_ids`` (B, T); ``labels`` are those ids with
+    prompt and padding set to ``ignore``; position t predicts token t + 1.
+    """
+    targets = labels[:, 1:]
+    keep = targets != ignore
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    picked = logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (picked * keep).sum(-1)
+
+
+def preference(objective: Objective, chosen: torch.Tensor, rejected: torch.Tensor, ref_chosen: torch.Tensor,
+               ref_rejected: torch.Tensor, beta: float) -> torch.Tensor:
+    """One loss per pair from sequence log-probs of policy and reference (see the module doc)."""
+    chosen_ratio, rejected_ratio = chosen - ref_chosen, rejected - ref_rejected
+    if objective == "dpo":
+        return -F.logsigmoid(beta * (chosen_ratio - rejected_ratio))
+    if objective == "apo":  # APO-zero (D'Oosterlinck et al. 2024, eq. 7): chosen up, rejected down
+        return (1 - torch.sigmoid(beta * chosen_ratio)) + torch.sigmoid(beta * rejected_ratio)
+    raise ValueError(f"objective={objective!r}: expected 'dpo' or 'apo'")
