@@ -45,10 +45,14 @@ def test_backtest_scores_decisions_and_needs_four_sizes():
     runs = _sweep(rng)
     reps = resample(runs, n_boot=200)
     bt = backtest(reps, {a: bootstrap_arm(reps, a) for a in reps.arms()})
-    assert {h.dropped for h in bt.held} == {1, 2} and len(bt.held) == 2 * (1 + 2)
-    assert [d[:2] for d in bt.decisions] == [(1, 4000.0), (2, 4000.0)]
+    assert {h.dropped for h in bt.held} == {1, 2, 3} and len(bt.held) == 2 * (1 + 2 + 3)
+    assert [d[:2] for d in bt.decisions] == [(1, 4000.0), (2, 4000.0), (3, 4000.0)]
     assert bt.decision_accuracy == 1.0  # human leads by ~10 points at 4k
-    assert bt.widen >= 1.0 and not bt.calibrated  # 6 residuals: too few for the 90% conformal rank
+    assert bt.widen >= 1.0 and bt.calibrated  # 12 residuals: enough for the 90% conformal rank
+    four = [r for r in runs if r["n"] <= 1000]  # 4 sizes: only the top rung can be left out
+    reps4 = resample(four, n_boot=100)
+    bt4 = backtest(reps4, {a: bootstrap_arm(reps4, a) for a in reps4.arms()})
+    assert {h.dropped for h in bt4.held} == {1} and all(bt4.forecastable.values())
     short = [r for r in runs if r["n"] <= 500]
     reps = resample(short, n_boot=50)
     assert backtest(reps, {a: bootstrap_arm(reps, a) for a in reps.arms()}) is None
