@@ -26,6 +26,7 @@ class Adapter:
     completion: Callable[[dict], str | None]  # the human solution, when the dataset has one
     answer: Callable[[dict], str]  # the gold final answer of a row
     extract_answer: Callable[[str], str | None]  # the final answer a completion states
+    fields: tuple[str, ...] = ()  # the text fields every row must hold (checked row by row on reading)
 
 
 # GSM8K: solutions end with "#### <number>"; the prompt follows lm-eval's gsm8k task
@@ -44,6 +45,7 @@ GSM8K = Adapter(
     completion=lambda row: " " + row["answer"].strip(),
     answer=lambda row: _gsm8k_extract(row["answer"]) or "",
     extract_answer=_gsm8k_extract,
+    fields=("question", "answer"),
 )
 
 # MetaMathQA-style augmented questions ("query", "response" ending in "The answer is: X"): a larger
@@ -62,6 +64,7 @@ METAMATH = Adapter(
     completion=lambda row: None,  # its solutions are machine-written: never human data
     answer=_metamath_answer,
     extract_answer=_gsm8k_extract,
+    fields=("query", "response"),
 )
 
 ADAPTERS = {a.name: a for a in (GSM8K, METAMATH)}

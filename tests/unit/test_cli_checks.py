@@ -171,7 +171,7 @@ def test_a_truncated_jsonl_row_is_named_with_its_line(tmp_path):
     with pytest.raises(ValueError) as info:
         load_rows(DataRef(path="json", data_files=str(path)))
     line = describe_error(info.value)
-    assert line.startswith(f"ValueError: {path} line 2: not a JSON object"), line
+    assert line.startswith(f"DataFileError: {path} row 2: not valid JSON"), line
 
 
 @pytest.mark.integration  # the first lookup of a name outside our folders indexes lm-eval's registry (15-80 s)
@@ -204,4 +204,4 @@ def test_a_bad_row_at_run_time_is_named_in_status(tmp_path, capsys, monkeypatch)
     capsys.readouterr()
     assert main(["status", str(run_dir)]) == 1
     failed = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("failed:")]
-    assert len(failed) == 1 and f"{bad} line 2: not a JSON object" in failed[0], failed
+    assert len(failed) == 1 and f"{bad} row 2: not valid JSON" in failed[0], failed
