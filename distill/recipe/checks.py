@@ -17,6 +17,7 @@ from pathlib import Path
 
 from distill.recipe.loading import RecipeError
 from distill.recipe.schema import DataRef, DatasetWorld, Recipe
+from distill.recipe.settings import check_settings
 
 PACKAGED_BUILDERS = ("json", "csv", "parquet", "text", "arrow")  # datasets' file-format loaders
 TASKS_DIR = Path(__file__).resolve().parents[2] / "evals" / "tasks"
@@ -30,6 +31,7 @@ def check_recipe(recipe: Recipe, where: str, *, tasks: bool = True, launcher: st
     check_models(recipe, where)
     check_data(recipe, where)
     check_eval_paths(recipe, where)
+    check_settings(recipe, where)
     _check_resources(recipe, where, launcher)
     if tasks:
         check_tasks(recipe, where)

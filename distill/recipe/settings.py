@@ -1,0 +1,81 @@
+"""Settings the recipe alone decides are unworkable, refused by ``distill validate`` (and the start of
+``distill run``) instead of by the step that would reach them hours later.
+
+Each rule here mirrors a refusal a step makes (``tests/unit/test_validate_parity.py`` pairs them): the
+step keeps its own check as a last guard, this one makes it before the first GPU-hour.
+"""
+from __future__ import annotations
+
+import difflib
+
+from distill.recipe.loading import RecipeError
+from distill.recipe.schema import ArithmeticWorld, DatasetWorld, Recipe
+
+
+def suggestion(name: str, known) -> str:
+    """`` (did you mean 'x'?)`` for a close known name, else `` (known: a, b)``."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(known))})"
+
+
+def check_settings(recipe: Recipe, where: str) -> None:
+    """Raise ``RecipeError`` (one line: file, key, value) on the first unworkable setting."""
+    for problem in (_adapter(recipe), _experts(recipe), _online_kd(recipe), _teacher_build(recipe),
+                    _generations(recipe)):
+        if problem:
+            raise RecipeError(f"{where}: {problem}")
+
+
+def _adapter(recipe: Recipe) -> str | None:
+    world = recipe.world
+    if not isinstance(world, DatasetWorld):
+        return None
+    from distill.world.adapters import ADAPTERS  # the adapters' own table: a new one needs no line here
+
+    for key in ("adapter", "prompts_adapter"):
+        name = getattr(world, key)
+        if name is not None and name not in ADAPTERS:
+            return f"world.{key}={name!r}: no such task adapter{suggestion(name, ADAPTERS)}"
+    return None
+
+
+def _worked(recipe: Recipe) -> list[str]:
+    """The human-effort primitives the arms use on teacher drafts (each one an expert step)."""
+    return sorted({a.human for a in recipe.mixes.arms} - {"human"}) if recipe.mixes and not recipe.teachers else []
+
+
+def _experts(recipe: Recipe) -> str | None:
+    worked, experts = _worked(recipe), recipe.experts
+    if not worked or experts is None:
+        return None
+    if experts.kind == "simulated" and not isinstance(recipe.world, ArithmeticWorld):
+        return (f"experts.kind='simulated' needs the embedded world's solver (world.kind={recipe.world.kind!r}; "
+                f"arms use {worked}): use kind=model or people (label_studio, argilla, prm800k)")
+    if experts.kind == "prm800k" and (other := [p for p in worked if p != "first_error"]):
+        return f"experts.kind='prm800k' imports first_error marks only, but arms use human: {other[0]!r}"
+    return None
+
+
+def _online_kd(recipe: Recipe) -> str | None:
+    kd = recipe.train.kd
+    if kd.weight > 0 and kd.source == "online":
+        # no runner hands the trainer a teacher yet (TrainJob.teacher); refused here, not at the first train step
+        return ("train.kd.source='online' is not wired to a teacher yet; use kd.source=stored "
+                "(with generation.logprobs_topk > 0) or kd.weight=0")
+    return None
+
+
+def _teacher_build(recipe: Recipe) -> str | None:
+    if not isinstance(recipe.world, ArithmeticWorld) or recipe.world.val_size > 0:
+        return None
+    built = [t for t in ((recipe.teachers or [recipe.teacher]) if recipe.mixes else []) if t.model is None]
+    if built:
+        return "world.val_size=0: the built teacher (teacher.build) stops on a validation split; set it > 0"
+    return None
+
+
+def _generations(recipe: Recipe) -> str | None:
+    g = recipe.generations
+    if g is not None and g.prompts is None and recipe.world.human_pool is None:
+        return "generations.prompts is required when world.human_pool is not set"
+    return None
