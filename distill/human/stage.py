@@ -18,6 +18,7 @@ from pathlib import Path
 
 from distill.artifacts import atomic_write_json
 from distill.human.annotation import AnnotationsPending, tasks_for
+from distill.human.pairs import PAIRED, preference_pairs, save_pairs
 from distill.human.primitives import Work, drafts_by_prompt, simulate
 from distill.recipe.schema import Experts
 from distill.sources import load_source, meta_of, save_source
@@ -93,6 +94,8 @@ def run_expert(ctx) -> dict:
         work = round_trip(experts.kind, tasks_for(primitive, groups, meta_of, experts.drafts), experts, ctx.folder)
     save_source(work.rows, ctx.folder / "source")
     summary = {**work.summary(), "expert": experts.kind, "simulated": experts.kind in ("simulated", "model")}
+    if primitive in PAIRED:  # both sides kept: a `pairs` datasets folder for DPO / APO (and TRL)
+        summary["pairs"] = len(save_pairs_of(primitive, work.rows, drafts, ctx.folder / "pairs"))
     atomic_write_json(ctx.folder / "work.json", summary)
     return summary
 
@@ -102,3 +105,9 @@ def _twinned(groups: dict[str, list[dict]], primitive: str) -> dict[str, list[di
     if primitive != "picked":
         return groups
     return {k: v if len(v) > 1 else v * 2 for k, v in groups.items()}
+
+
+def save_pairs_of(primitive: str, rows: list[dict], drafts: list[dict], folder: Path) -> list[dict]:
+    pairs = preference_pairs(primitive, rows, drafts)
+    save_pairs(pairs, folder)
+    return pairs
