@@ -117,6 +117,7 @@ class TrainConfig(StepConfig):
     train: Train
     mix: Mix | None = None
     lineage: Lineage | None = None
+    teacher: ModelRef | None = None  # train.kd.source=online: the teacher whose logits the student matches
 
     @model_validator(mode="after")
     def _one(self):

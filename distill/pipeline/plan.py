@@ -84,7 +84,7 @@ def plan(recipe: Recipe) -> list[Step]:
             b = branches[0]
             experts = _expert_steps(recipe, world, b.merge)
             steps.extend(experts.values())
-            trains = _train_steps(recipe, student, human, b.merge, experts)
+            trains = _train_steps(recipe, student, human, b, experts)
             checks = _check_steps(recipe, trains)
             steps.extend(trains + checks)
             evals = _eval_steps(recipe, b.teacher, b.ref, student, trains + checks)
@@ -136,7 +136,7 @@ def _teachers_sweep(recipe: Recipe, branches: list[_Branch], student: Step, huma
     out, reports = [], []
     for b in branches:
         trains = [replace(t, labels={**t.labels, "teacher": b.name}) if b.merge.id in t.deps else t
-                  for t in _train_steps(recipe, student, human, b.merge)]
+                  for t in _train_steps(recipe, student, human, b)]
         trains += _check_steps(recipe, trains)  # convergence checks keep their run's teacher label
         evals = [replace(e, labels={**e.labels, "teacher": b.name}) if e.labels["role"] == "teacher" else e
                  for e in _eval_steps(recipe, b.teacher, b.ref, student, trains)]
@@ -232,9 +232,11 @@ def _arm_slice(arm) -> dict:
     return arm.model_dump(mode="json", exclude=ladder | {"human"} if arm.human == "human" else ladder)
 
 
-def _train_steps(recipe: Recipe, student: Step, human: Step, merge: Step,
+def _train_steps(recipe: Recipe, student: Step, human: Step, branch: _Branch,
                  experts: dict[str, Step] | None = None) -> list[Step]:
-    m = recipe.mixes
+    m, merge, kd = recipe.mixes, branch.merge, recipe.train.kd
+    online = {"teacher": branch.ref} if kd.weight > 0 and kd.source == "online" else {}  # in the id
+    taught = (branch.teacher.id,) if online and branch.teacher else ()
     out = []
     for arm in m.arms:
         for n in m.sizes_of(arm):
@@ -243,8 +245,8 @@ def _train_steps(recipe: Recipe, student: Step, human: Step, merge: Step,
                        "weights": dict(m.weights)}
                 needs_synthetic = arm.fraction > 0 or m.wall.policy == "fill"
                 worked = (experts[arm.human].id,) if experts and arm.human in experts and arm.fraction < 1 else ()
-                deps = (student.id, human.id) + ((merge.id,) if needs_synthetic else ()) + worked
-                out.append(_step("train", {"mix": mix, "train": _dump(recipe.train)}, deps,
+                deps = (student.id, human.id) + ((merge.id,) if needs_synthetic else ()) + worked + taught
+                out.append(_step("train", {"mix": mix, "train": _dump(recipe.train), **online}, deps,
                                 {"arm": arm.name, "fraction": arm.fraction, "n": n, "seed": seed}))
     return out
 

@@ -106,6 +106,7 @@ def run_train(ctx: StepContext) -> dict:
     val = ctx.dep("human") / "val"
     result = ctx.train(TrainJob(model=student, data=str(data), out_dir=str(ctx.folder),
                                 train=cfg.train, seed=cfg.mix.seed,
+                                teacher=model_ref(ctx, cfg.teacher) if cfg.teacher else None,
                                 val_data=str(val) if (val / "data").exists() else None))
     return {"mix": plan.to_dict(), "feasible": True, "train": _as_dict(result)}
 

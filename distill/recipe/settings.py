@@ -58,10 +58,10 @@ def _experts(recipe: Recipe) -> str | None:
 
 def _online_kd(recipe: Recipe) -> str | None:
     kd = recipe.train.kd
-    if kd.weight > 0 and kd.source == "online":
-        # no runner hands the trainer a teacher yet (TrainJob.teacher); refused here, not at the first train step
-        return ("train.kd.source='online' is not wired to a teacher yet; use kd.source=stored "
-                "(with generation.logprobs_topk > 0) or kd.weight=0")
+    if kd.weight > 0 and kd.source == "online" and recipe.generations is not None:
+        # a mixes sweep's students learn from its teacher; a lineage's from the data its parent wrote
+        return ("train.kd.source='online' needs one teacher (a mixes sweep); the generations section trains "
+                "each student on its parent's data: use kd.weight=0 there")
     return None
 
 

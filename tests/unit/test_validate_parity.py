@@ -82,7 +82,8 @@ CASES = {  # case -> (recipe, edit or overrides, the key the one-line error must
     "misspelt_adapter": ("gsm8k/hybrid.yaml", ["world.adapter=gsm8x"], "did you mean 'gsm8k'"),
     "built_teacher_no_val": ("tiny.yaml", ["world.val_size=0"], "world.val_size=0"),
     "generations_no_prompts": ("generations.yaml", _no_prompt_count, "generations.prompts"),
-    "online_kd": ("tiny.yaml", ["train.kd.weight=0.5", "train.kd.source=online"], "train.kd.source='online'"),
+    "online_kd_lineage": ("generations.yaml", ["train.kd.weight=0.5", "train.kd.source=online"],
+                          "train.kd.source='online'"),
 }
 
 
