@@ -126,10 +126,23 @@ class TrainConfig(StepConfig):
         return self
 
 
+class VLLMCeiling(StepConfig):
+    """The teacher's evaluation on vLLM (it generates with vLLM): tensor parallel, memory share."""
+
+    parallel: int
+    memory: float
+
+
 class EvalConfig(StepConfig):
     eval: Eval
     world: World
     model: ModelRef
+    vllm: VLLMCeiling | None = None  # the ceiling's engine when the teacher generates with vLLM (in its id)
+
+    @property
+    def ceiling(self) -> bool:
+        """The teacher's evaluation: a model the recipe names, or a teacher distill built."""
+        return self.model.model is not None or self.model.step.startswith("teacher-")
 
 
 class ReportConfig(StepConfig):

@@ -84,15 +84,14 @@ class StepContext:
                              f"(a distributed config); `distill validate` names the setting")
         return train(job, tracker=self.tracker.log)
 
-    def ceiling_engine(self) -> dict:
+    def ceiling_engine(self, vllm) -> dict:
         """How the teacher's evaluation spreads over the step's devices: vLLM tensor parallel when the
-        teacher generates with vLLM, else lm-eval's HF model sharded over the visible GPUs."""
+        teacher generates with vLLM (``vllm``, from the step's config), else lm-eval's HF model sharded
+        over the visible GPUs."""
         from distill.runtime import visible_gpus
 
-        gen = self._recipe("generation")
-        if gen.backend == "vllm":
-            engine = {"backend": "vllm", "parallel": gen.vllm.tensor_parallel_size,
-                      "vllm_memory": gen.vllm.gpu_memory_utilization}
+        if vllm is not None:
+            engine = {"backend": "vllm", "parallel": vllm.parallel, "vllm_memory": vllm.memory}
         else:
             engine = {"backend": "hf", "parallel": max(1, visible_gpus())}
         self.devices = engine["parallel"]  # the devices this evaluation spans (cost ledger)

@@ -283,7 +283,10 @@ def _eval_steps(recipe: Recipe, teacher: Step | None, teacher_ref: dict, student
     out = []
     if recipe.eval.teacher:
         deps = (teacher.id,) if teacher else ()
-        out.append(_step("eval", {**cfg, "model": teacher_ref}, deps, {"role": "teacher"}))
+        v = recipe.generation.vllm  # the engine the ceiling is scored with is part of what it computes
+        engine = {"vllm": {"parallel": v.tensor_parallel_size, "memory": v.gpu_memory_utilization}}
+        engine = engine if recipe.generation.backend == "vllm" else {}
+        out.append(_step("eval", {**cfg, "model": teacher_ref, **engine}, deps, {"role": "teacher"}))
     if recipe.eval.floor:
         out.append(_step("eval", {**cfg, "model": {"step": student.id}}, (student.id,), {"role": "floor"}))
     for t in trains:

@@ -121,7 +121,7 @@ def run_eval(ctx: StepContext) -> dict:
         return {"feasible": False}
     spec = model_ref(ctx, cfg.model)
     world = cfg.world
-    engine = ctx.ceiling_engine() if ctx.step.labels.get("role") == "teacher" else {}
+    engine = ctx.ceiling_engine(cfg.vllm) if cfg.ceiling else {}
     results = evaluate_model(spec, spec, out_dir=ctx.folder,
                              world=world.model_dump(mode="json") if isinstance(world, ArithmeticWorld) else None,
                              **eval_kwargs(cfg.eval), **engine)
