@@ -23,7 +23,7 @@ def _ceiling(*overrides):
 
 def test_the_ceilings_engine_is_in_its_id():
     hf, _ = _ceiling()
-    vllm, steps = _ceiling("generation.backend=vllm")
+    vllm, _ = _ceiling("generation.backend=vllm")
     assert hf.id != vllm.id and vllm.config["vllm"] == {"parallel": 1, "memory": 0.9}
     assert "vllm" not in hf.config  # an hf ceiling keeps the id it had
     wider, _ = _ceiling("generation.backend=vllm", "generation.vllm.tensor_parallel_size=2")
