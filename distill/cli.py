@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted: finished steps are kept; rerun the same command to resume", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # one line: what was running, and that a rerun resumes
+        print(f"{exc or 'interrupted'}: finished steps are kept; rerun the same command to resume", file=sys.stderr)
         return 130
 
 

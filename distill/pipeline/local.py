@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -26,6 +27,13 @@ from distill.runtime import thread_count
 
 def _init_worker() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Ctrl-C reaches every process of the terminal's group: a worker leaves at once and quietly (no
+    # multiprocessing traceback); its step is left partial, as after a kill, and resumes on a rerun
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a local run, naming the steps that were running."""
 
 
 def _run_in_worker(run_dir: str, step_id: str, threads: int, shared: str | None) -> tuple[str, float]:
@@ -58,42 +66,59 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
     running: dict[Future, str] = {}
     bar = tqdm(total=len(todo), desc="steps", unit="step", dynamic_ncols=True)
     ctx = mp.get_context("spawn")  # fork after torch import is unsafe; spawn workers start clean
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
-        while todo or running:
-            for sid in _ready(todo, by_id, state):
-                if len(running) >= workers:
-                    break
-                todo.remove(sid)
-                step = by_id[sid]
-                shared = str(step.folder(run_dir, cache_dir)) if kind_of(step.kind).cached else None
-                running[pool.submit(_run_in_worker, str(run_dir), sid, threads, shared)] = sid
-                bar.set_postfix_str(f"{by_id[sid].kind} {by_id[sid].label}")
-            for sid in _blocked(todo, by_id, outcome):
-                todo.remove(sid)
-                outcome[sid] = "skipped"
-                bar.update(1)
-            if not running:
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                sid = running.pop(fut)
-                try:
-                    fut.result()
-                    outcome[sid] = "done"
-                    state[sid] = StepState.DONE
-                except Exception as exc:  # noqa: BLE001 -- any step failure; its traceback is in its log
-                    if type(exc).__name__ == "AnnotationsPending":  # not a failure: people are at work
-                        outcome[sid] = "waiting"
-                        tqdm.write(f"waiting: {by_id[sid].kind} {by_id[sid].label}: {exc}")
-                        bar.update(1)
-                        continue
-                    outcome[sid] = "failed"
-                    folder = by_id[sid].folder(run_dir, cache_dir)
-                    cause = failure_summary(folder) if (folder / ERROR_FILE).exists() else describe_error(exc)
-                    tqdm.write(f"failed: {by_id[sid].kind} {by_id[sid].label}: {cause} (log: {folder / 'log.txt'})")
-                bar.update(1)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
+    try:
+        _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, workers, threads)
+    except KeyboardInterrupt:
+        # a Ctrl-C sent to this process alone (kill -INT) stops the workers too; then the pool is
+        # joined, so no queue or semaphore is left for the resource tracker to warn about
+        for process in list(getattr(pool, "_processes", {}).values()):
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        names = ", ".join(f"{by_id[sid].kind} {by_id[sid].label}".strip() for sid in running.values()) or "no step"
+        raise Interrupted(f"interrupted while running {names}") from None
+    pool.shutdown()
     bar.close()
     return outcome
+
+
+def _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, workers, threads) -> None:
+    """Submit ready steps, collect finished ones, until nothing is left to run."""
+    while todo or running:
+        for sid in _ready(todo, by_id, state):
+            if len(running) >= workers:
+                break
+            todo.remove(sid)
+            step = by_id[sid]
+            shared = str(step.folder(run_dir, cache_dir)) if kind_of(step.kind).cached else None
+            running[pool.submit(_run_in_worker, str(run_dir), sid, threads, shared)] = sid
+            bar.set_postfix_str(f"{by_id[sid].kind} {by_id[sid].label}")
+        for sid in _blocked(todo, by_id, outcome):
+            todo.remove(sid)
+            outcome[sid] = "skipped"
+            bar.update(1)
+        if not running:
+            break
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for fut in done:
+            sid = running.pop(fut)
+            try:
+                fut.result()
+                outcome[sid] = "done"
+                state[sid] = StepState.DONE
+            except Exception as exc:  # noqa: BLE001 -- any step failure; its traceback is in its log
+                if type(exc).__name__ == "AnnotationsPending":  # not a failure: people are at work
+                    outcome[sid] = "waiting"
+                    tqdm.write(f"waiting: {by_id[sid].kind} {by_id[sid].label}: {exc}")
+                    bar.update(1)
+                    continue
+                outcome[sid] = "failed"
+                folder = by_id[sid].folder(run_dir, cache_dir)
+                cause = failure_summary(folder) if (folder / ERROR_FILE).exists() else describe_error(exc)
+                tqdm.write(f"failed: {by_id[sid].kind} {by_id[sid].label}: {cause} (log: {folder / 'log.txt'})")
+            bar.update(1)
 
 
 def _ready(todo: list[str], by_id: dict[str, Step], state: dict) -> list[str]:
