@@ -93,6 +93,7 @@ def kind_of(name: str) -> Kind:
         raise ValueError(f"unknown step kind {name!r}; known: {', '.join(KINDS)}") from None
 
 
-def slurm_section(kind: str, role: str | None) -> str:
-    """The ``launcher.slurm`` section a step's job array uses: its kind's, except the ceiling."""
-    return "ceiling" if kind == "eval" and role == "teacher" else kind_of(kind).slurm
+def slurm_section(kind: str, ceiling: bool = False) -> str:
+    """The ``launcher.slurm`` section a step's job array uses: its kind's, except the ceiling (an eval
+    whose config says it scores the teacher: ``EvalConfig.ceiling``)."""
+    return "ceiling" if kind == "eval" and ceiling else kind_of(kind).slurm

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from distill import slurm
 from distill.artifacts import atomic_write_json, atomic_write_text
+from distill.pipeline.context import config_of
 from distill.pipeline.kinds import slurm_section
 from distill.pipeline.plan import Step
 from distill.pipeline.state import StepState, step_state
@@ -27,7 +28,12 @@ ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDE
 def group_kind(step: Step) -> str:
     """A step's kind, except that the teacher's evaluation is a "ceiling" with its own resources
     (a teacher may need as many GPUs as its generation; the students' evaluations need one)."""
-    return "ceiling" if slurm_section(step.kind, step.labels.get("role")) == "ceiling" else step.kind
+    return "ceiling" if _section(step) == "ceiling" else step.kind
+
+
+def _section(step: Step) -> str:
+    """From the step's typed config, not its labels (which are for people)."""
+    return slurm_section(step.kind, step.kind == "eval" and config_of(step).ceiling)
 
 
 def group_steps(steps: list[Step], todo: set[str]) -> list[tuple[str, list[Step]]]:
@@ -44,7 +50,7 @@ def group_steps(steps: list[Step], todo: set[str]) -> list[tuple[str, list[Step]
 
 
 def _resources(recipe: Recipe, step: Step) -> dict:
-    section = slurm_section(step.kind, step.labels.get("role"))
+    section = _section(step)
     res = getattr(recipe.launcher.slurm, section) or recipe.launcher.slurm.generate  # an unset ceiling: generate's
     return {"partition": res.partition, "account": res.account, "qos": res.qos, "nodes": res.nodes,
             "cpus_per_task": res.cpus_per_task, "mem": res.mem, "time": res.time,

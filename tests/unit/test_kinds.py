@@ -36,7 +36,7 @@ def test_each_record_is_complete(name):
 def test_words_agree():
     assert set(SLURM_SECTIONS) == set(Slurm.model_fields) - {"array_parallelism"}
     assert set(UNTIL) < set(STAGES) and {k.stage for k in KINDS.values()} == set(STAGES)
-    assert slurm_section("eval", "teacher") == "ceiling" and slurm_section("eval", "student") == "eval"
+    assert slurm_section("eval", True) == "ceiling" and slurm_section("eval") == "eval"
 
 
 def test_an_unknown_kind_is_an_error_not_a_default():
