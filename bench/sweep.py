@@ -78,7 +78,9 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     os.environ.setdefault("DISTILL_CACHE", str(work / "cache"))
-    recipe = load_recipe(args.recipe, [*DEFAULTS, f"output_dir={work}", *args.overrides])
+    given = {o.split("=", 1)[0] for o in args.overrides}  # the loader refuses a key set twice: yours win
+    defaults = [d for d in DEFAULTS if d.split("=", 1)[0] not in given]
+    recipe = load_recipe(args.recipe, [*defaults, f"output_dir={work}", *args.overrides])
     run_dir, steps, cache = prepare_run(recipe)
     upstream = {s.id for s in steps if s.kind not in ("train", "eval", "report")}
     print(f"preparing teacher, data and mixes (untimed) in {run_dir} ...", flush=True)
