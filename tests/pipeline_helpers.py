@@ -11,14 +11,14 @@ SMALL = ["mixes.sizes=[50, 100, 200]", "mixes.seeds=[0, 1]",
          "eval.tasks=[distill_arith]", "report.bootstrap=50"]
 
 
-def later_wins(*overrides: str) -> list[str]:
-    """The helpers' defaults, less those a test sets itself (the CLI refuses a key given twice)."""
+def later_wins(defaults: list[str], overrides: list[str]) -> list[str]:
+    """``defaults`` less the keys ``overrides`` set, then ``overrides`` (the loader refuses a key set twice)."""
     keys = {o.split("=", 1)[0] for o in overrides}
-    return [o for o in SMALL if o.split("=", 1)[0] not in keys] + list(overrides)
+    return [o for o in defaults if o.split("=", 1)[0] not in keys] + list(overrides)
 
 
 def tiny_recipe(out: Path, *overrides: str):
-    return load_recipe(ROOT / "recipes/tiny.yaml", [f"output_dir={out}", *later_wins(*overrides)])
+    return load_recipe(ROOT / "recipes/tiny.yaml", [f"output_dir={out}", *later_wins(SMALL, list(overrides))])
 
 
 def done_markers(run_dir: Path, cache: Path) -> dict[str, float]:

@@ -14,6 +14,7 @@ import pytest
 
 from distill.pipeline.run import run_recipe
 from distill.recipe import load_recipe
+from tests.pipeline_helpers import later_wins
 from tests.smoke.test_gsm8k_recipe import ROOT, gsm8k_files, local_overrides  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,8 @@ def cluster_overrides(partition: str) -> list[str]:
 def test_multinode_recipe_runs_on_two_nodes(gsm8k_files, tmp_path, two_node_cluster, monkeypatch):  # noqa: F811
     monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
     local = [o for o in local_overrides(gsm8k_files, tmp_path) if not o.startswith("train.accelerate_config")]
-    recipe = load_recipe(ROOT / "recipes/gsm8k/multinode.yaml", [*local, *cluster_overrides(two_node_cluster.partition)])
+    recipe = load_recipe(ROOT / "recipes/gsm8k/multinode.yaml",
+                         later_wins(local, cluster_overrides(two_node_cluster.partition)))
     assert recipe.launcher.slurm.train.nodes == 2 and len(recipe.mixes.arms) == 3
     assert run_recipe(recipe, launcher="slurm", wait=True) == 0
     run_dir = tmp_path / recipe.name
