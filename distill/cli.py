@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="the run folder (runs/<name>) or a report step's folder")
     p.add_argument("model_a", help="teacher, floor, or ARM:N[:SEED] (e.g. synthetic:2000:0; lowest seed if none)")
     p.add_argument("model_b", help="the same forms as model_a")
+    p = sub.add_parser("coverage", help="two runs of one recipe with different seeds: does each run's per-cell "
+                                        "interval hold the other run's cell mean (the rate over cells)")
+    p.add_argument("run_a", help="a run folder (runs/<name>) or a report step's folder")
+    p.add_argument("run_b", help="another run of the same recipe with other seeds (e.g. mixes.seeds=[2,3])")
+    p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9, the report's default)")
     sub.add_parser("serve", help="serve a local teacher through the OpenAI completions API "
                                  "(see `distill serve --help`)")
     return parser
@@ -156,7 +161,14 @@ def cmd_compare(args) -> int:
     return 0
 
 
-COMMANDS = {"validate": cmd_validate, "compare": cmd_compare, "ls": cmd_ls, "status": cmd_status, "report": cmd_report,
+def cmd_coverage(args) -> int:
+    from evals.report.compare import seed_sets_text
+
+    print(seed_sets_text(args.run_a, args.run_b, args.level))
+    return 0
+
+
+COMMANDS = {"validate": cmd_validate, "compare": cmd_compare, "coverage": cmd_coverage, "ls": cmd_ls, "status": cmd_status, "report": cmd_report,
             **{name: cmd_pipeline for name in ("run", *UNTIL)}}
 
 

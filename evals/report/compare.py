@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from evals.analysis.cells import cross_coverage
 from evals.analysis.paired import mcnemar, min_detectable, paired_difference
 
 
@@ -73,3 +74,39 @@ def compare_text(run_dir: str | Path, a: str, b: str, level: float = 0.9) -> str
 
 def _pts(x: float) -> str:
     return f"{100 * x:.1f}"
+
+
+def seed_sets_text(run_a: str | Path, run_b: str | Path, level: float = 0.9) -> str:
+    """``distill coverage RUN_A RUN_B``: two runs of one recipe with different seeds, cell by cell.
+
+    Each run's per-cell interval (the report's rule: t over seeds plus the item error) against the other
+    run's cell mean, and the rate over cells: how often one seed set's interval holds another's mean.
+    """
+    (path_a, rec_a), (path_b, rec_b) = _records(Path(run_a)), _records(Path(run_b))
+    rows = cross_coverage(_cells(rec_a), _cells(rec_b), level)
+    if not rows:
+        raise ValueError(f"{run_a} and {run_b}: no (arm, N) cell was measured in both runs")
+    lines = [f"A: {path_a}", f"B: {path_b}",
+             f"{'cell':<18} {'A mean [' + f'{100 * level:.0f}% interval]':<26} {'B mean [interval]':<24} B in A  A in B"]
+    for r in rows:
+        arm, n = r["cell"]
+        lines.append(f"{arm + ':' + str(n):<18} {_iv(r['a']):<26} {_iv(r['b']):<24} "
+                     f"{'yes' if r['b_in_a'] else 'NO':<7} {'yes' if r['a_in_b'] else 'NO'}")
+    hits, k = sum(r["b_in_a"] for r in rows) + sum(r["a_in_b"] for r in rows), 2 * len(rows)
+    lines.append(f"A's intervals hold B's cell means in {sum(r['b_in_a'] for r in rows)} of {len(rows)} cells, "
+                 f"B's hold A's in {sum(r['a_in_b'] for r in rows)} of {len(rows)}: {hits} of {k} "
+                 f"({100 * hits / k:.0f}%) at a nominal {100 * level:.0f}% (with 2 seeds a cell's interval holds "
+                 "another seed set's mean about 86% of the time when the intervals are right)")
+    return "\n".join(lines)
+
+
+def _cells(records: dict) -> dict:
+    cells: dict = {}
+    for r in records["runs"]:
+        if r.get("score") is not None and r.get("feasible", True):
+            cells.setdefault((r["arm"], r["n"]), []).append((r["score"], r.get("items")))
+    return cells
+
+
+def _iv(iv: tuple[float, float, float]) -> str:
+    return f"{_pts(iv[0])} [{_pts(iv[1])}, {_pts(iv[2])}]"
