@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -55,6 +56,15 @@ class Server:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
         assert proc.returncode == 0, f"driver failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
         return out
+
+
+def readme_start_args(port: int) -> list[str]:
+    """The README's ``label-studio start`` command as written, on a free port with this test's user."""
+    line = next(ln for ln in (ROOT / "README.md").read_text().splitlines() if "bin/label-studio start" in ln)
+    args = shlex.split(line.split("bin/label-studio", 1)[1])
+    assert args[0] == "start" and {"--no-browser", "--internal-host", "--port", "--username", "--password"} <= set(args)
+    mine = {"--port": str(port), "--username": USER, "--password": PASSWORD}
+    return [mine.get(args[i - 1], a) if i else a for i, a in enumerate(args)]
 
 
 def _free_port() -> int:
@@ -105,8 +115,7 @@ def server(tmp_path_factory) -> Server:
         shutil.copytree(VENV / "migrated-data", data)
     port, log = _free_port(), data.parent / "server.log"
     env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data), "LATEST_VERSION_CHECK": "false"}
-    cmd = [str(VENV / "bin/label-studio"), "start", "--no-browser", "--internal-host", "127.0.0.1",
-           "--port", str(port), "--username", USER, "--password", PASSWORD]
+    cmd = [str(VENV / "bin/label-studio"), *readme_start_args(port)]
     start = time.monotonic()
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -143,7 +152,9 @@ def _edits(tasks_file: Path) -> dict:
 
 def test_the_expert_step_waits_then_resumes_from_a_real_export(server, tmp_path, cache):
     recipe = tiny_recipe(tmp_path, "mixes.arms=[{name: edited, fraction: 0.0, human: edited}]",
-                         "experts={kind: label_studio, drafts: 4}", "mixes.sizes=[4]", "mixes.seeds=[0]")
+                         "experts={kind: label_studio, drafts: 4}", "mixes.sizes=[4]", "mixes.seeds=[0]",
+                         "generation.num_prompts=40", "generation.shards=1", "world.test_size=20",
+                         "teacher.build.max_steps=20", "teacher.build.eval_every=10", "train.tokens=4096")
     run_dir = tmp_path / recipe.name
     assert run_recipe(recipe) == 1  # the expert step waits; everything downstream of it is skipped
     folder = next(p.parent for p in [*run_dir.glob(f"steps/expert-*/{WAITING_FILE}"),

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import shlex
+from pathlib import Path
 
 import pytest
 
@@ -45,8 +48,12 @@ def test_every_champ_annotation_becomes_a_first_error_row(raw):
     assert work.summary()["human_s"] == pytest.approx(9.0 * len(work.rows))
 
 
-def test_the_cli_writes_a_source_that_loads_back(tmp_path):
-    assert champ.main([str(tmp_path / "out"), "--mark-s", "12"]) == 0
+def test_the_readme_command_writes_a_source_that_loads_back(tmp_path):
+    """The README's ``python -m distill.human.champ runs/champ`` as written, into a temporary folder."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    args = shlex.split(re.search(r"`\.venv/bin/python -m distill\.human\.champ ([^`]*)`", readme).group(1))
+    assert args[0] == "runs/champ"
+    assert champ.main([str(tmp_path / "out"), *args[1:]]) == 0
     rows = list(load_source(tmp_path / "out" / "source"))
     summary = json.loads((tmp_path / "out" / "work.json").read_text())
     assert summary["rows"] == len(rows) > 100 and summary["simulated"] is False
