@@ -3,6 +3,7 @@
 - ``expert``: the embedded world's simulated expert (edit, mark the first error, pick);
 - ``primitives``: source rows of ``edited``, ``first_error`` and ``picked`` with provenance and seconds;
 - ``labelstudio`` / ``argilla`` / ``prm800k``: round trips with the tools annotators use;
+- ``champ``: CHAMP's published first-wrong-step marks on model solutions, as a ``first_error`` source;
 - ``model_expert``: a model standing in for the expert (labelled simulated);
 - ``ledger``: expert seconds of a run's data, once per unique example;
 - ``stage``: the pipeline's ``expert`` step (and its wait for people's work).

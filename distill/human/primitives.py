@@ -4,8 +4,9 @@ Every row is a source row ``{id, prompt, completion, origin, meta}``; its ``meta
 provenance and cost: ``expert`` (who or what did the work), ``simulated`` (True unless real people
 did it), ``action``, ``draft_id`` (the teacher draft it came from), ``human_s`` (expert seconds this
 row cost) and, per primitive, ``draft`` (edited: the text before the edit), ``learn_chars``
-(first_error: characters of the completion before the first wrong step; absent: no mark, all
-learnable) or ``rejected_id`` (picked: the draft not chosen).
+(first_error: characters of the completion before the first wrong step, absent: no mark, all
+learnable; with ``mark_step``, its step number, or ``mark_span``, its characters where labels mark
+text) or ``rejected_id`` (picked: the draft not chosen).
 
 Work that yields no row (a pick of neither) still cost seconds: ``Work.discarded_s`` records them,
 and the ledger spreads them over the rows that were kept. Pure functions, no I/O.
@@ -58,9 +59,14 @@ def edited_row(draft: dict, meta: dict, action: Action, expert) -> dict:
             "meta": _meta(meta, expert, action, draft["id"], draft=draft["completion"])}
 
 
-def first_error_row(draft: dict, meta: dict, action: Action, expert) -> dict:
-    extra = {} if action.mark is None else {"learn_chars": step_offset(draft["completion"], action.mark),
-                                            "mark_step": action.mark}
+def first_error_row(draft: dict, meta: dict, action: Action, expert, span: tuple[int, int] | None = None) -> dict:
+    """``span``: the wrong step's characters, where labels mark text rather than a step number (CHAMP)."""
+    if span is not None:
+        extra = {"learn_chars": span[0], "mark_span": list(span)}
+    elif action.mark is None:
+        extra = {}
+    else:
+        extra = {"learn_chars": step_offset(draft["completion"], action.mark), "mark_step": action.mark}
     return {"id": draft["id"], "prompt": draft["prompt"], "completion": draft["completion"],
             "origin": "first_error", "meta": _meta(meta, expert, action, draft["id"], **extra)}
 

@@ -39,6 +39,9 @@ SKIPPED = {  # commands that set up the machine or are the test suite itself (CI
     r"^\.venv/bin/python -m pytest": "the test suite itself (.ci/run runs exactly this)",
     r"^(sudo )?bash slurm/local/start\.sh": "starts the one-node Slurm .ci/run starts",
     r"^bash \.ci/vllm-env\.sh": "builds the separate vLLM environment the vLLM tests use",
+    r"^bash \.ci/labelstudio-env\.sh": "builds the separate Label Studio environment (.ci/run runs it)",
+    r"bin/label-studio start ": "a server: tests/integration/test_labelstudio_server.py starts it as written",
+    r"^\.venv/bin/python -m distill\.human\.champ ": "tests/unit/test_champ_import.py runs it as written",
 }
 
 

@@ -3,7 +3,9 @@
 The finished-work files are built here the way each tool writes them: a Label Studio JSON export
 (tasks with ``annotations``: ``result`` regions, ``lead_time``, ``completed_by``; labelstud.io/guide/
 task_format), Argilla 2 records (``records.to_json``: ``suggestions`` and ``responses`` keyed by
-question), PRM800K lines (``label.steps[].completions[].rating``, ``total_time`` in ms).
+question), PRM800K lines (``label.steps[].completions[].rating``, ``total_time`` in ms). The Label
+Studio exports in tests/fixtures/labelstudio/ come from a real server (Label Studio 1.23.2, written
+and checked by tests/integration/test_labelstudio_server.py) and pass the same import and error tests.
 Run: pytest tests/unit/test_annotation_roundtrip.py -q"""
 from __future__ import annotations
 
@@ -28,6 +30,30 @@ DRAFTS = [  # prompt, two teacher drafts (the first is wrong at step 1 for the f
 ]
 
 
+def _region(name: str, kind: str, value: dict) -> list[dict]:
+    return [{"id": "r1", "from_name": name, "to_name": "prompt", "type": kind, "value": value, "origin": "manual"}]
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "labelstudio"
+
+
+def _regions(name: str, kind: str, key: str, values: dict, leads: dict) -> dict:
+    return {tid: {"result": _region(name, kind, {key: v}), "lead_time": leads[tid]} for tid, v in values.items()}
+
+
+# What the annotator submits on the real server for _tasks(primitive) (tests/integration/
+# test_labelstudio_server.py); the server's exports of it are the fixtures read below.
+LS_ANSWERS = {
+    "edited": _regions("solution", "textarea", "text", {
+        "p0#0": ["9+9=18;5+9+1=15;A:158"], "p1#0": ["7+5=12;4+3+1=8;A:82"], "p2#0": [DRAFTS[2][2]]},
+        {"p0#0": 41.5, "p1#0": 33.0, "p2#0": 12.25}),
+    "first_error": _regions("first_error", "number", "number", {"p0#0": 2, "p1#0": 2, "p2#0": 0},
+                            {"p0#0": 9.0, "p1#0": 14.0, "p2#0": 6.5}),
+    "picked": _regions("pick", "choices", "choices", {"p0#0": ["B"], "p1#0": ["B"], "p2#0": ["neither"]},
+                       {"p0#0": 5.0, "p1#0": 4.0, "p2#0": 7.0}),
+}
+
+
 def _tasks(primitive: str):
     rows = [normalise({"id": f"{pid}#{s}", "prompt": prompt, "completion": text, "origin": "synthetic",
                        "meta": {"prompt_id": pid, "sample": s, "answer": a}})
@@ -46,10 +72,6 @@ def _ls_export(tasks_file: Path, answer) -> list[dict]:
                                      "created_at": "2026-12-01T10:00:00Z", "lead_time": lead, "result_count": 0,
                                      "task": i + 1, "completed_by": 10}]})
     return out
-
-
-def _region(name: str, kind: str, value: dict) -> list[dict]:
-    return [{"id": "r1", "from_name": name, "to_name": "prompt", "type": kind, "value": value, "origin": "manual"}]
 
 
 def test_label_studio_edit_round_trip(tmp_path):
@@ -87,6 +109,29 @@ def test_label_studio_marks_and_picks(tmp_path):
     assert [r["id"] for r in work.rows] == ["p0#1", "p1#1"] and work.discarded_s == 5.0
 
 
+@pytest.mark.parametrize("primitive", ["edited", "first_error", "picked"])
+def test_a_real_label_studio_export_imports(primitive):
+    """The server's own JSON export (Label Studio 1.23.2; written by the integration test)."""
+    tasks = _tasks(primitive)
+    work = labelstudio.import_annotations(FIXTURES / f"{primitive}.json", tasks)
+    answers = LS_ANSWERS[primitive]
+    assert work.items == 3 and work.summary()["human_s"] == sum(a["lead_time"] for a in answers.values())
+    assert all(r["meta"]["expert"].startswith("label-studio:") for r in work.rows)
+    if primitive == "edited":
+        assert {r["id"]: r["completion"] for r in work.rows} == {k: a["result"][0]["value"]["text"][0]
+                                                                for k, a in answers.items()}
+    elif primitive == "first_error":
+        assert {r["id"]: r["meta"].get("mark_step") for r in work.rows} == {"p0#0": 1, "p1#0": 1, "p2#0": None}
+    else:
+        assert [r["id"] for r in work.rows] == ["p0#1", "p1#1"] and work.discarded_s == 7.0
+
+
+def _real_export(tasks_file: Path, answer) -> list[dict]:
+    """The edited fixture, exported by a real server, with _ls_export's signature."""
+    return json.loads((FIXTURES / "edited.json").read_text())
+
+
+@pytest.mark.parametrize("make", [_ls_export, _real_export], ids=["built", "real-server"])
 @pytest.mark.parametrize("breakage, problem", [
     (lambda t: t["annotations"][0].pop("lead_time"), "lead_time=None"),
     (lambda t: t["annotations"][0].update(lead_time=-3), "lead_time=-3"),
@@ -95,10 +140,10 @@ def test_label_studio_marks_and_picks(tmp_path):
     (lambda t: t["data"].update(distill_id="nope"), "names no exported task"),
     (lambda t: t["annotations"][0]["result"][0].update(type="choices"), "not a textarea region"),
 ])
-def test_label_studio_malformed_row_is_rejected_by_file_and_row(tmp_path, breakage, problem):
+def test_label_studio_malformed_row_is_rejected_by_file_and_row(tmp_path, make, breakage, problem):
     tasks = _tasks("edited")
     path = labelstudio.export_tasks(tasks, tmp_path)
-    done = _ls_export(path, lambda d: (_region("solution", "textarea", {"text": ["1+1=2;A:2"]}), 3.0))
+    done = make(path, lambda d: (_region("solution", "textarea", {"text": ["1+1=2;A:2"]}), 3.0))
     breakage(done[1])
     (tmp_path / "export.json").write_text(json.dumps(done))
     with pytest.raises(ImportRowError) as err:
