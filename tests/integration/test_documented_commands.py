@@ -93,7 +93,7 @@ def bench_commands() -> list[str]:
 def _kind(cmd: str) -> str:
     if any(re.search(p, cmd) for p in SKIPPED):
         return "skipped"
-    if re.fullmatch(r"distill (run|generate|train|eval|status|validate|report|serve)", cmd):  # named in prose
+    if re.fullmatch(r"distill (run|generate|train|eval|status|validate|report|serve|compare|coverage)", cmd):  # named in prose
         return "mention"
     for pattern, kind in ((r"^(\.venv/bin/)?distill run recipes/demo\.yaml$", "demo"), (r"^lm_eval ", "lm_eval"),
                           (r"^distill status ", "status"), (r"^distill (run|validate) ", "distill"),
