@@ -87,6 +87,9 @@ def collect_records(ctx: StepContext) -> dict:
         synthetic = sum(v for k, v in counts.items() if k != "human")
         source = config_of(train_step).mix.arm.synthetic
         train_s, train_dev = _device_s(train_meta)
+        init = next((d for d in train_step.deps if steps[d].kind == "train"), None)
+        if init is not None:  # an SFT-then-preference run: the training of its SFT student counts too
+            train_s += _device_s(read_meta(ctx.step_folder(init)))[0]
         eval_s, eval_dev = _device_s(read_meta(folder))
         # the teacher's device-seconds per accepted example (rejected samples included), times those used
         cost = {"teacher_s": teacher_seconds(synthetic, teacher_s, accepted[source]) if accepted.get(source)

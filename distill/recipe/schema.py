@@ -182,6 +182,15 @@ class Generation(Section):
 HumanSource = Literal["human", "edited", "first_error", "picked"]
 
 
+class PreferenceStep(Section):
+    """The preference step of an arm with objective dpo / apo: it starts from the arm's SFT student,
+    which is also its frozen reference, and reads the pairs of the expert items that student saw."""
+
+    beta: PosFloat = 0.1  # strength of the pull towards the reference
+    epochs: PosFloat = 2.0  # passes over the pairs
+    lr: PosFloat = 5e-4
+
+
 class Arm(Section):
     name: SafeName
     fraction: Fraction
@@ -192,6 +201,17 @@ class Arm(Section):
     synthetic: Literal["synthetic", "verified"] = "synthetic"
     # the source of the (1 - f) part: written from scratch, or expert work on teacher drafts
     human: HumanSource = "human"
+    # how the arm learns: sft, or sft then a preference step (dpo / apo) on its expert source's pairs
+    objective: Literal["sft", "dpo", "apo"] = "sft"
+    preference: PreferenceStep = PreferenceStep()  # read only when objective is dpo / apo
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Arm:
+        if self.objective != "sft" and (self.human not in ("picked", "edited") or self.fraction >= 1):
+            raise ValueError(f"arm {self.name!r}: objective={self.objective} trains on an expert's pairs: "
+                             f"it needs human: picked or edited and fraction < 1 (has human={self.human}, "
+                             f"fraction={self.fraction})")
+        return self
 
 
 class Wall(Section):
@@ -468,6 +488,8 @@ class Recipe(Section):
         if worked := sorted({a.human for a in arms} - {"human"}):
             if self.experts is None:
                 raise ValueError(f"arms use {worked} (expert work on teacher drafts) but the recipe has no experts section")
+            if self.teachers and (pref := [a.name for a in arms if a.objective != "sft"]):
+                raise ValueError(f"arms {pref} train on an expert's pairs: not with a teachers sweep")
             if "picked" in worked and self.generation.samples_per_prompt < 2:
                 raise ValueError("an arm uses human: picked, which needs generation.samples_per_prompt >= 2")
         if self.train.kd.weight > 0 and self.train.kd.source == "stored" and not self.generation.logprobs_topk:
