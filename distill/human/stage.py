@@ -95,7 +95,7 @@ def run_expert(ctx) -> dict:
     save_source(work.rows, ctx.folder / "source")
     summary = {**work.summary(), "expert": experts.kind, "simulated": experts.kind in ("simulated", "model")}
     if primitive in PAIRED:  # both sides kept: a `pairs` datasets folder for DPO / APO (and TRL)
-        summary["pairs"] = len(save_pairs_of(primitive, work.rows, drafts, ctx.folder / "pairs"))
+        summary["pairs"] = len(save_pairs_of(primitive, work.rows + work.preferences, drafts, ctx.folder / "pairs"))
     atomic_write_json(ctx.folder / "work.json", summary)
     return summary
 

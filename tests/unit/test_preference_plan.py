@@ -61,3 +61,14 @@ def test_sft_arms_carry_no_objective_in_their_slices():
 def test_bad_objectives_fail_at_load_time(arm, message):
     with pytest.raises(RecipeError, match=message):
         load_recipe(RECIPE, [f"mixes.arms.4={arm}"])
+
+
+def test_a_preference_step_reads_the_pairs_of_the_items_its_student_saw():
+    from distill.pipeline.preference import seen_pairs
+
+    rows = [{"id": f"r{i}", "row": True} for i in range(10)]
+    only = [{"id": f"n{i}", "row": False} for i in range(4)]
+    picked = seen_pairs(rows + only, {f"r{i}" for i in range(5)} | {"r-unpaired"}, rows=12)
+    # 6 of the source's 12 rows seen (one without a pair): their 5 pairs, and half the pair-only ones
+    assert [p["id"] for p in picked] == ["r0", "r1", "r2", "r3", "r4", "n0", "n1"]
+    assert seen_pairs(rows + only, {r["id"] for r in rows}, rows=10)[-4:] == only  # all rows: all of them
