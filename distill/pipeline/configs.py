@@ -27,6 +27,7 @@ from distill.recipe.schema import (
     Student,
     TeacherBuild,
     Train,
+    Verifier,
     Wall,
 )
 
@@ -143,6 +144,14 @@ class EvalConfig(StepConfig):
     def ceiling(self) -> bool:
         """The teacher's evaluation: a model the recipe names, or a teacher distill built."""
         return self.model.model is not None or self.model.step.startswith("teacher-")
+
+
+class VerifierConfig(StepConfig):
+    """Step marks as a verifier: the scorers' settings, the world (test prompts) and the sampling length."""
+
+    verifier: Verifier
+    world: ArithmeticWorld
+    max_new_tokens: int
 
 
 class ReportConfig(StepConfig):

@@ -89,8 +89,10 @@ def plan(recipe: Recipe) -> list[Step]:
             steps.extend(trains + checks)
             evals = _eval_steps(recipe, b.teacher, b.ref, student, trains + checks)
             steps.extend(evals)
+            verifier = _verifier_steps(recipe, world, b, experts, trains)
+            steps.extend(verifier)
             add(_step("report", {"report": _dump(recipe.report), "mixes": _mixes_slice(recipe),
-                                "human_pool": _human_pool(recipe)}, tuple(e.id for e in evals)))
+                                "human_pool": _human_pool(recipe)}, tuple(e.id for e in evals + verifier)))
     if recipe.generations is not None:
         steps.extend(_generation_steps(recipe, world, student, human))
     return _unique(steps)
@@ -226,11 +228,29 @@ def _human_slice(recipe: Recipe, world: dict) -> dict:
 
 def _expert_steps(recipe: Recipe, world: dict, merge: Step) -> dict[str, Step]:
     """One step per human-effort primitive the arms use: the expert's work on the teacher's drafts."""
-    worked = sorted({a.human for a in recipe.mixes.arms} - {"human"})
+    marks = {"first_error"} if recipe.verifier is not None else set()  # what the verifier learns from
+    worked = sorted({a.human for a in recipe.mixes.arms} - {"human"} | marks)
     experts = _dump(recipe.experts) if worked else None
     # the expert reads the drafts, not the world: only its kind (the simulated expert needs the embedded one)
     return {p: _step("expert", {"primitive": p, "experts": experts, "world": {"kind": world["kind"]}}, (merge.id,),
                     {"primitive": p}) for p in worked}
+
+
+def _verifier_steps(recipe: Recipe, world: dict, branch: _Branch, experts: dict[str, Step],
+                    trains: list[Step]) -> list[Step]:
+    """Step marks as a verifier (recipe section ``verifier``): the scorers trained from the first-error
+    marks rerank the samples of one arm's student, its largest N at its first seed."""
+    v = recipe.verifier
+    if v is None:
+        return []
+    arm = next(a for a in recipe.mixes.arms if a.name == (v.arm or recipe.mixes.arms[0].name))
+    n, seed = max(recipe.mixes.sizes_of(arm)), recipe.mixes.seeds_of(arm)[0]
+    run = next(t for t in trains if t.labels["arm"] == arm.name and t.labels["n"] == n
+               and t.labels["seed"] == seed and "init" not in t.labels)
+    teacher = (branch.teacher.id,) if v.init == "teacher" else ()
+    return [_step("verifier", {"verifier": _dump(v), "world": world, "max_new_tokens": recipe.eval.max_gen_toks},
+                  (experts["first_error"].id, run.id, *teacher), {"role": "verifier", "arm": arm.name, "n": n,
+                                                                  "seed": seed})]
 
 
 def _arm_slice(arm, objective: bool = False) -> dict:

@@ -281,6 +281,25 @@ class Experts(Section):
         return self
 
 
+class Verifier(Section):
+    """Step marks as a verifier (distill/human/verifier.py): a step scorer (PRM) trained from the expert's
+    first-error marks on teacher drafts reranks ``samples`` samples of one arm's student on the test
+    prompts (best-of-n), beside majority vote over the same samples and an outcome-only scorer trained on
+    the same drafts labelled by the world's verifier alone (no marks bought)."""
+
+    arm: str | None = None  # the arm whose student (largest N, first seed) is reranked; None: the first arm
+    samples: PosInt = 8  # n
+    prompts: PosInt = 200  # test prompts reranked
+    temperature: PosFloat = 0.8
+    after_mark: Literal["drop", "bad"] = "drop"  # labels of the steps after the first mark
+    held_out: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2  # marked drafts kept for localisation accuracy
+    init: Literal["student", "teacher"] = "student"  # the causal LM the scorer starts from
+    steps: PosInt = 400
+    batch_size: PosInt = 32
+    lr: PosFloat = 1e-3
+    seed: int = 0
+
+
 # ----------------------------------------------------------------------------- training
 class KD(Section):
     weight: Fraction = 0.0  # 0: plain SFT; the loss is (1-w)*CE + w*KL
@@ -458,6 +477,7 @@ class Recipe(Section):
     mixes: Mixes | None = None  # required unless the recipe has a `generations` section
     generations: Generations | None = None
     experts: Experts | None = None  # needed by arms whose human part is edited / first_error / picked
+    verifier: Verifier | None = None  # step marks as a verifier: PRM best-of-n (needs experts)
     train: Train
     eval: Eval = Eval()
     report: Report = Report()
@@ -492,6 +512,8 @@ class Recipe(Section):
                 raise ValueError(f"arms {pref} train on an expert's pairs: not with a teachers sweep")
             if "picked" in worked and self.generation.samples_per_prompt < 2:
                 raise ValueError("an arm uses human: picked, which needs generation.samples_per_prompt >= 2")
+        if self.verifier is not None:
+            self._verifier_check(arms)
         if self.train.kd.weight > 0 and self.train.kd.source == "stored" and not self.generation.logprobs_topk:
             raise ValueError("train.kd.source=stored needs generation.logprobs_topk > 0")
         if self.train.early_stop is not None and self.world.val_size == 0:
@@ -499,3 +521,13 @@ class Recipe(Section):
         if self.teacher.model is None and self.world.kind != "arithmetic":
             raise ValueError("teacher.model is required for a dataset world (only the embedded world builds one)")
         return self
+
+    def _verifier_check(self, arms: list[Arm]) -> None:
+        v = self.verifier
+        if self.experts is None or self.world.kind != "arithmetic" or self.teachers:
+            raise ValueError("verifier needs an experts section, the embedded world (steps separated by ';') "
+                             "and one teacher")
+        if v.arm is not None and v.arm not in [a.name for a in arms]:
+            raise ValueError(f"verifier.arm={v.arm!r} is not an arm: {[a.name for a in arms]}")
+        if v.init == "teacher" and self.teacher.model is not None:
+            raise ValueError("verifier.init=teacher starts from the embedded teacher distill builds (teacher.model unset)")
