@@ -88,10 +88,18 @@ class ExpertWorld(StepConfig):
     kind: Literal["arithmetic", "dataset"]  # the expert reads the drafts, not the world
 
 
+class Allocation(StepConfig):
+    """An arm's allocator: which drafts the expert works on, under a budget of expert hours."""
+
+    policy: Literal["random", "verifier_failed", "disagreement", "roi"]
+    hours: float
+
+
 class ExpertConfig(StepConfig):
     primitive: str
     experts: Experts | None
     world: ExpertWorld
+    allocation: Allocation | None = None  # None: the drafts of the first experts.drafts prompts
 
 
 class Mix(StepConfig):

@@ -210,8 +210,8 @@ def _tokenizer_slice(world: ArithmeticWorld) -> dict:
 def _mixes_slice(recipe: Recipe) -> dict:
     """The mixes as the report reads them; SFT arms without the preference keys (their ids as before)."""
     out = _dump(recipe.mixes)
-    out["arms"] = [{k: v for k, v in a.items() if a["objective"] != "sft" or k not in ("objective", "preference")}
-                   for a in out["arms"]]
+    out["arms"] = [{k: v for k, v in a.items() if (a["objective"] != "sft" or k not in ("objective", "preference"))
+                    and (k != "allocator" or v is not None)} for a in out["arms"]]
     return out
 
 
@@ -226,14 +226,22 @@ def _human_slice(recipe: Recipe, world: dict) -> dict:
     return {"world": world, "write_s": recipe.experts.times.write_s}
 
 
-def _expert_steps(recipe: Recipe, world: dict, merge: Step) -> dict[str, Step]:
-    """One step per human-effort primitive the arms use: the expert's work on the teacher's drafts."""
-    marks = {"first_error"} if recipe.verifier is not None else set()  # what the verifier learns from
-    worked = sorted({a.human for a in recipe.mixes.arms} - {"human"} | marks)
-    experts = _dump(recipe.experts) if worked else None
-    # the expert reads the drafts, not the world: only its kind (the simulated expert needs the embedded one)
-    return {p: _step("expert", {"primitive": p, "experts": experts, "world": {"kind": world["kind"]}}, (merge.id,),
-                    {"primitive": p}) for p in worked}
+def _expert_steps(recipe: Recipe, world: dict, merge: Step) -> dict[tuple[str, str | None], Step]:
+    """One step per human-effort primitive the arms use (and per allocator an arm names): the expert's
+    work on the teacher's drafts."""
+    marks = {("first_error", None)} if recipe.verifier is not None else set()  # what the verifier learns from
+    worked = sorted({(a.human, a.allocator) for a in recipe.mixes.arms if a.human != "human"} | marks,
+                    key=lambda k: (k[0], k[1] or ""))
+    # the hours budget is an allocation's (below); an expert step without one keeps its id
+    experts = recipe.experts.model_dump(mode="json", exclude={"hours"}) if worked else None
+    out = {}
+    for p, allocator in worked:
+        allocation = {"allocation": {"policy": allocator, "hours": recipe.experts.hours}} if allocator else {}
+        # the expert reads the drafts, not the world: only its kind (the simulated expert needs the embedded one)
+        out[(p, allocator)] = _step("expert", {"primitive": p, "experts": experts, "world": {"kind": world["kind"]},
+                                               **allocation}, (merge.id,),
+                                    {"primitive": p, **({"allocator": allocator} if allocator else {})})
+    return out
 
 
 def _verifier_steps(recipe: Recipe, world: dict, branch: _Branch, experts: dict[str, Step],
@@ -249,7 +257,7 @@ def _verifier_steps(recipe: Recipe, world: dict, branch: _Branch, experts: dict[
                and t.labels["seed"] == seed and "init" not in t.labels)
     teacher = (branch.teacher.id,) if v.init == "teacher" else ()
     return [_step("verifier", {"verifier": _dump(v), "world": world, "max_new_tokens": recipe.eval.max_gen_toks},
-                  (experts["first_error"].id, run.id, *teacher), {"role": "verifier", "arm": arm.name, "n": n,
+                  (experts[("first_error", None)].id, run.id, *teacher), {"role": "verifier", "arm": arm.name, "n": n,
                                                                   "seed": seed})]
 
 
@@ -258,6 +266,7 @@ def _arm_slice(arm, objective: bool = False) -> dict:
     # so does every SFT step (an SFT arm's, or a preference arm's first step); its ladder is not part of
     # a run (the run's own N is)
     unread = {"sizes", "seeds"} | (set() if objective else {"objective", "preference"})
+    unread |= {"allocator"} if arm.allocator is None else set()
     return arm.model_dump(mode="json", exclude=unread | {"human"} if arm.human == "human" else unread)
 
 
@@ -273,7 +282,8 @@ def _train_steps(recipe: Recipe, student: Step, human: Step, branch: _Branch,
                 mix = {"arm": _arm_slice(arm), "n": n, "seed": seed, "unit": m.unit, "wall": _dump(m.wall),
                        "weights": dict(m.weights)}
                 needs_synthetic = arm.fraction > 0 or m.wall.policy == "fill"
-                worked = (experts[arm.human].id,) if experts and arm.human in experts and arm.fraction < 1 else ()
+                key = (arm.human, arm.allocator)
+                worked = (experts[key].id,) if experts and key in experts and arm.fraction < 1 else ()
                 deps = (student.id, human.id) + ((merge.id,) if needs_synthetic else ()) + worked + taught
                 labels = {"arm": arm.name, "fraction": arm.fraction, "n": n, "seed": seed}
                 sft = _step("train", {"mix": mix, "train": _dump(recipe.train), **online}, deps, labels)

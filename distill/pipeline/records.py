@@ -37,8 +37,8 @@ def _generation_cost(ctx: StepContext, steps: dict) -> tuple[float, dict[str, in
 
 def _arm_sources(mixes: Mixes) -> dict:
     """Per arm, the source of its human part: human (written) or an expert primitive on drafts."""
-    return {a.name: {"human": a.human, "fraction": a.fraction, **({"objective": a.objective} if a.objective != "sft" else {})}
-            for a in mixes.arms}
+    return {a.name: {"human": a.human, "fraction": a.fraction, **({"objective": a.objective} if a.objective != "sft" else {}),
+                     **({"allocator": a.allocator} if a.allocator else {})} for a in mixes.arms}
 
 
 def _experts(ctx: StepContext, steps: dict) -> dict:

@@ -204,9 +204,15 @@ class Arm(Section):
     # how the arm learns: sft, or sft then a preference step (dpo / apo) on its expert source's pairs
     objective: Literal["sft", "dpo", "apo"] = "sft"
     preference: PreferenceStep = PreferenceStep()  # read only when objective is dpo / apo
+    # which drafts the expert works on for this arm, under experts.hours (distill/human/allocator.py);
+    # None: the drafts of the first experts.drafts prompts
+    allocator: Literal["random", "verifier_failed", "disagreement", "roi"] | None = None
 
     @model_validator(mode="after")
     def _pairs(self) -> Arm:
+        if self.allocator is not None and (self.human == "human" or self.fraction >= 1):
+            raise ValueError(f"arm {self.name!r}: allocator={self.allocator} allocates expert work on drafts: "
+                             f"it needs human: edited, first_error or picked and fraction < 1")
         if self.objective != "sft" and (self.human not in ("picked", "edited") or self.fraction >= 1):
             raise ValueError(f"arm {self.name!r}: objective={self.objective} trains on an expert's pairs: "
                              f"it needs human: picked or edited and fraction < 1 (has human={self.human}, "
@@ -266,6 +272,7 @@ class Experts(Section):
 
     kind: Literal["simulated", "label_studio", "argilla", "prm800k", "model"] = "simulated"
     drafts: PosInt = 1000  # prompts whose teacher drafts each primitive's expert works on
+    hours: PosFloat | None = None  # arms with an allocator: the expert hours each allocation may spend
     error_rate: Fraction = 0.0  # simulated expert: share of items it gets wrong
     seed: int = 0
     times: ExpertTimes = ExpertTimes()  # simulated and model experts; Argilla (which records no time)
@@ -510,6 +517,10 @@ class Recipe(Section):
                 raise ValueError(f"arms use {worked} (expert work on teacher drafts) but the recipe has no experts section")
             if self.teachers and (pref := [a.name for a in arms if a.objective != "sft"]):
                 raise ValueError(f"arms {pref} train on an expert's pairs: not with a teachers sweep")
+            if (allocated := [a for a in arms if a.allocator]) and self.experts.hours is None:
+                raise ValueError(f"arms {[a.name for a in allocated]} name an allocator: set experts.hours")
+            if any(a.allocator in ("verifier_failed", "roi") for a in arms) and not self.generation.filters.verify:
+                raise ValueError("allocators verifier_failed and roi need generation.filters.verify: true")
             if "picked" in worked and self.generation.samples_per_prompt < 2:
                 raise ValueError("an arm uses human: picked, which needs generation.samples_per_prompt >= 2")
         if self.verifier is not None:
