@@ -33,7 +33,7 @@ from evals.analysis.paired import recipe_detectable
 from evals.analysis.saturation import as_runs, compare_fits, fit_power, fit_rectified
 from evals.analysis.uncertainty import Analysis, Interval, analyze
 from evals.analysis.verdict import claims_verdict
-from evals.report import effort_report, forecast_report, plots, verifier_report
+from evals.report import effort_report, forecast_report, plots, signals_report, verifier_report
 from evals.report import precision_report as precision
 from evals.report.render import to_html, to_markdown
 
@@ -229,6 +229,9 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
             out_dir=out_dir, title=sweep.name, expert_hour=cfg.costs.expert_hour, currency=cfg.costs.currency,
             experts=sweep.meta.get("experts"))
         blocks += extra
+        extra, signals = signals_report.section(result.replicates, sweep.meta.get("arms", {}), cfg.confidence)
+        blocks += extra
+        effort["signals"] = signals
     verifier = None
     if sweep.meta.get("verifier"):  # step marks as a verifier (own module)
         extra, verifier = verifier_report.section(sweep.meta["verifier"], cfg.confidence)
