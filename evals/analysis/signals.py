@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from evals.analysis.effort import Point
+from evals.analysis.effort import Point, best_affordable
 from evals.analysis.uncertainty import Interval, Replicates, interval
 
 
@@ -55,4 +55,21 @@ def versus(points: Mapping[str, list[Point]], reps: Replicates, arms: Mapping[st
             a, b = mine[n], theirs[n]
             diff = interval(a.reps - b.reps, a.score.estimate - b.score.estimate, level, reps.dof([arm, base]))
             out.append(Versus(arm, base, what, n, a.hours, b.hours, diff, bool(diff.lower <= 0.0 <= diff.upper)))
+    return out
+
+
+def uses_at_budgets(points: Mapping[str, list[Point]], hours_list: Sequence[float], reps: Replicates,
+                    level: float) -> list[tuple[float, list[Point], Interval | None]]:
+    """At each budget of expert hours, every use's best affordable point (the largest score an arm
+    reaches within the budget), best first, and the best one's lead over the next: the "best use of
+    H expert hours" table."""
+    out = []
+    for hours in hours_list:
+        best = sorted((p for pts in points.values() if (p := best_affordable(pts, hours)) is not None),
+                      key=lambda p: -p.score.estimate)
+        lead = None
+        if len(best) > 1:
+            a, b = best[0], best[1]
+            lead = interval(a.reps - b.reps, a.score.estimate - b.score.estimate, level, reps.dof([a.arm, b.arm]))
+        out.append((hours, best, lead))
     return out

@@ -43,4 +43,16 @@ def test_differences_at_equal_hours_with_noise_labels():
     assert all(not v.within_noise and v.diff.lower > 0 for v in dpo)  # 0.70 vs 0.50 on 400 items x 3 seeds
     assert all(v.within_noise for v in rows if v.arm == "edit-failed")  # 0.61 vs 0.60: inside the noise
     blocks, summary = section(reps, ARMS, 0.9)
-    assert blocks[0] == ("h", 2, "Expert signals at equal hours") and len(summary) == len(rows)
+    assert blocks[0] == ("h", 2, "Expert signals at equal hours") and len(summary["versus"]) == len(rows)
+    assert ("h", 3, "The best use of H expert hours") in blocks and summary["uses"]
+
+
+def test_the_best_use_of_h_hours_lists_every_affordable_use_best_first():
+    from evals.analysis.signals import uses_at_budgets
+
+    reps = resample(_records(), n_boot=300, seed=1)
+    rows = uses_at_budgets(curves(reps, 0.9), [6.0 * 100 / 3600, 1.0], reps, 0.9)
+    (_, pts_small, lead_small), (_, pts_large, _) = rows
+    assert all(p.n == 100 for p in pts_small) and len(pts_small) == len(MEANS)  # 200 rows cost more than H
+    assert pts_small[0].arm == "pick-dpo" and lead_small.lower > 0  # 0.70 vs the next best 0.61
+    assert [p.score.estimate for p in pts_large] == sorted((p.score.estimate for p in pts_large), reverse=True)
