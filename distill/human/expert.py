@@ -6,13 +6,16 @@ compares a teacher draft with the solver's chain step by step, so it can
 - ``edit``: rewrite a draft into the correct solution (a correct draft stays as it is);
 - ``mark``: point at the first wrong step (``None``: no wrong step). A draft that stops early is
   marked at the step it is missing, one that runs on at its first extra step;
-- ``pick``: choose the better of two drafts of one prompt, or neither. Rule: a draft whose final
-  answer is wrong is never picked; of two right answers the one with more correct leading steps wins,
-  then the shorter, then the first shown; two wrong answers: neither.
+- ``pick``: choose the better of two drafts of one prompt, or neither. Rule: the solver decides
+  correctness (the final answer); between two right or two wrong drafts, fewer wrong steps wins, then
+  the shorter, then the first shown. A draft whose final answer is wrong is never picked for training
+  on (two wrong answers: neither), but the preference between them is kept (``Action.prefer``): a
+  preference pair says which wrong draft is less wrong.
 
 Experts are not perfect: with probability ``error_rate`` (seeded per draft, so reruns agree) an
 action goes wrong: an edit misses the error and keeps the draft, a mark misses the error (no
-mark), a pick takes the other draft (or the first one when the rule says neither).
+mark), a pick takes the other draft (or the first one when the rule says neither) and its
+preference is the other draft.
 Seconds per action come from the recipe (``experts.times``); see recipes/human-effort.yaml for the
 published measurements behind the defaults.
 """
@@ -69,6 +72,7 @@ class Action:
     completion: str | None = None  # write/edit: the solution; pick: the chosen draft (None: neither)
     mark: int | None = None  # mark: index of the first wrong step (None: no mark)
     choice: Choice | None = None
+    prefer: Literal["a", "b"] | None = None  # pick: the better draft by the rule, also when neither is picked
     erred: bool = False  # the simulated expert made a mistake on this item
 
 
@@ -104,12 +108,13 @@ class SimulatedExpert:
         return Action("mark", self.times.mark_s, mark=None if erred else where, erred=erred)
 
     def pick(self, item: str, prompt: str, a: str, b: str) -> Action:
-        choice = pick_rule(a, b, self.reference(prompt))
+        reference = self.reference(prompt)
+        choice, better = pick_rule(a, b, reference), prefer(a, b, reference)
         erred = self._errs("pick", item)
         if erred:
-            choice = {"a": "b", "b": "a", "neither": "a"}[choice]
+            choice, better = {"a": "b", "b": "a", "neither": "a"}[choice], {"a": "b", "b": "a"}[better]
         chosen = {"a": a, "b": b, "neither": None}[choice]
-        return Action("pick", self.times.pick_s, completion=chosen, choice=choice, erred=erred)
+        return Action("pick", self.times.pick_s, completion=chosen, choice=choice, prefer=better, erred=erred)
 
 
 def _answer(text: str) -> str | None:
@@ -117,16 +122,27 @@ def _answer(text: str) -> str | None:
     return last[0] if last[0].startswith("A:") else None
 
 
-def pick_rule(a: str, b: str, reference: str) -> Choice:
-    """The better of two drafts by the rule in the module docstring."""
+def wrong_steps(draft: str, reference: str) -> int:
+    """Steps of ``draft`` that differ from the reference's step at the same place, plus the steps it
+    lacks or adds."""
+    mine, right = steps(draft), steps(reference)
+    return sum(x != y for x, y in zip(mine, right)) + abs(len(mine) - len(right))
+
+
+def prefer(a: str, b: str, reference: str) -> Literal["a", "b"]:
+    """The better of two drafts whatever their answers: the right final answer, then fewer wrong steps,
+    then the shorter, then the first shown."""
     answer = _answer(reference)
 
     def rank(draft: str) -> tuple[int, int, int]:
-        wrong = first_wrong_step(draft, reference)
-        leading = len(steps(draft)) if wrong is None else wrong
-        return (int(_answer(draft) == answer), leading, -len(draft))
+        return (int(_answer(draft) == answer), -wrong_steps(draft, reference), -len(draft))
 
-    ra, rb = rank(a), rank(b)
-    if not ra[0] and not rb[0]:
+    return "a" if rank(a) >= rank(b) else "b"
+
+
+def pick_rule(a: str, b: str, reference: str) -> Choice:
+    """The draft to train on, by the rule in the module docstring: neither when both answers are wrong."""
+    answer = _answer(reference)
+    if _answer(a) != answer and _answer(b) != answer:
         return "neither"
-    return "a" if ra >= rb else "b"
+    return prefer(a, b, reference)

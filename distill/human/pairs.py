@@ -6,9 +6,12 @@ about which is better and gives no pair. Either way the other side is found by i
 expert saw (``rejected_id`` / ``draft_id`` in the row's meta), so rows from every kind of expert
 (simulated, model, Label Studio, Argilla) pair the same way.
 
-``save_pairs`` writes a ``datasets`` folder with columns prompt, chosen, rejected (plus id and
-``human_s``, the row's expert seconds): what TRL's ``DPOTrainer`` and distill's preference trainer
-read unchanged.
+A pick of neither (two wrong answers) that the expert still ranked (``pair_only`` in its meta) gives
+a pair and no source row: ``row`` is False in its pair.
+
+``save_pairs`` writes a ``datasets`` folder with columns prompt, chosen, rejected (plus id,
+``human_s``, the row's expert seconds, and ``row``): what TRL's ``DPOTrainer`` and distill's
+preference trainer read unchanged.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ PAIRED = ("picked", "edited")
 
 
 def preference_pairs(primitive: str, rows: Iterable[dict], drafts: Iterable[dict]) -> list[dict]:
-    """``{id, prompt, chosen, rejected, human_s}`` per row that has two different sides."""
+    """``{id, prompt, chosen, rejected, human_s, row}`` per row that has two different sides."""
     if primitive not in PAIRED:
         raise ValueError(f"primitive {primitive!r} keeps no pairs; only {PAIRED} do")
     text = {str(d["id"]): d["completion"] for d in drafts}
@@ -37,7 +40,7 @@ def preference_pairs(primitive: str, rows: Iterable[dict], drafts: Iterable[dict
         if other == row["completion"]:
             continue  # an edit that changed nothing (or a pick between twins): no preference in it
         out.append({"id": str(row["id"]), "prompt": row["prompt"], "chosen": row["completion"], "rejected": other,
-                    "human_s": float(meta.get("human_s", 0.0))})
+                    "human_s": float(meta.get("human_s", 0.0)), "row": not meta.get("pair_only", False)})
     return out
 
 
@@ -46,7 +49,7 @@ def save_pairs(pairs: list[dict], folder: str | Path) -> Path:
     from datasets import Dataset, Features, Value
 
     features = Features({"id": Value("string"), "prompt": Value("string"), "chosen": Value("string"),
-                         "rejected": Value("string"), "human_s": Value("float64")})
+                         "rejected": Value("string"), "human_s": Value("float64"), "row": Value("bool")})
     columns = {name: [p[name] for p in pairs] for name in features}
     with atomic_dir(folder) as tmp:
         Dataset.from_dict(columns, features=features).save_to_disk(str(tmp), num_shards=1)

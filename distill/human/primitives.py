@@ -29,11 +29,14 @@ class Work:
     rows: list[dict] = field(default_factory=list)
     discarded_s: float = 0.0
     items: int = 0  # drafts (or pairs) the expert looked at
+    # picks of neither whose drafts the expert still ranked: preference pairs only, never SFT rows
+    preferences: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
         kept = sum(float(r["meta"]["human_s"]) for r in self.rows)
         return {"primitive": self.primitive, "items": self.items, "rows": len(self.rows),
-                "human_s": kept + self.discarded_s, "kept_s": kept, "discarded_s": self.discarded_s}
+                "human_s": kept + self.discarded_s, "kept_s": kept, "discarded_s": self.discarded_s,
+                "preference_only": len(self.preferences)}
 
 
 def drafts_by_prompt(rows: Sequence[dict], meta_of) -> dict[str, list[dict]]:
@@ -79,6 +82,15 @@ def picked_row(a: dict, b: dict, meta: dict, action: Action, expert) -> dict | N
             "origin": "picked", "meta": _meta(meta, expert, action, chosen["id"], rejected_id=other["id"])}
 
 
+def preference_only_row(a: dict, b: dict, meta: dict, action: Action, expert) -> dict | None:
+    """A pick of neither that still ranked its drafts: the less wrong one over the other (pairs only)."""
+    if action.choice != "neither" or action.prefer is None or a["completion"] == b["completion"]:
+        return None
+    better, other = (a, b) if action.prefer == "a" else (b, a)
+    return {"id": better["id"], "prompt": better["prompt"], "completion": better["completion"], "origin": "picked",
+            "meta": _meta(meta, expert, action, better["id"], rejected_id=other["id"], pair_only=True)}
+
+
 def row_of(primitive: str, drafts: Sequence[dict], meta: dict, action: Action, expert) -> dict | None:
     """The row an expert's action on one prompt's drafts makes (None: a pick of neither)."""
     if primitive == "picked":
@@ -111,6 +123,8 @@ def simulate(primitive: str, groups: dict[str, list[dict]], expert, meta_of, lim
         work.items += 1
         if row is None:
             work.discarded_s += action.seconds
+            if primitive == "picked" and (pref := preference_only_row(drafts[0], drafts[1], meta, action, expert)):
+                work.preferences.append(pref)
         else:
             work.rows.append(row)
     return work

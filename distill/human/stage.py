@@ -79,25 +79,50 @@ def run_expert(ctx) -> dict:
     experts, primitive = cfg.experts, cfg.primitive
     drafts = [dict(r) for r in load_source(ctx.dep("merge") / "synthetic")]
     groups = drafts_by_prompt(drafts, meta_of)
+    limit = experts.drafts
+    if cfg.allocation is not None:  # an arm's allocator: which drafts, under a budget of expert hours
+        groups = _allocated(groups, cfg, ctx.dep("merge"), ctx.folder)
+        limit = len(groups)
     if experts.kind == "simulated":
         if cfg.world.kind != "arithmetic":
             raise ValueError("experts.kind=simulated needs the embedded world's solver; use a model or people")
         from distill.human.expert import SimulatedExpert
 
         expert = SimulatedExpert(experts.times, experts.error_rate, experts.seed)
-        work = simulate(primitive, _twinned(groups, primitive), expert, meta_of, experts.drafts)
+        work = simulate(primitive, _twinned(groups, primitive), expert, meta_of, limit)
     elif experts.kind == "model":
         from distill.human.model_expert import ModelExpert
 
-        work = ModelExpert(experts).work(tasks_for(primitive, groups, meta_of, experts.drafts))
+        work = ModelExpert(experts).work(tasks_for(primitive, groups, meta_of, limit))
     else:
-        work = round_trip(experts.kind, tasks_for(primitive, groups, meta_of, experts.drafts), experts, ctx.folder)
+        work = round_trip(experts.kind, tasks_for(primitive, groups, meta_of, limit), experts, ctx.folder)
+    if cfg.allocation is not None:  # the choice travels with every row
+        for row in work.rows:
+            row["meta"] = {**row["meta"], "allocation": cfg.allocation.policy}
     save_source(work.rows, ctx.folder / "source")
     summary = {**work.summary(), "expert": experts.kind, "simulated": experts.kind in ("simulated", "model")}
+    if cfg.allocation is not None:
+        summary["allocation"] = cfg.allocation.model_dump()
     if primitive in PAIRED:  # both sides kept: a `pairs` datasets folder for DPO / APO (and TRL)
-        summary["pairs"] = len(save_pairs_of(primitive, work.rows, drafts, ctx.folder / "pairs"))
+        summary["pairs"] = len(save_pairs_of(primitive, work.rows + work.preferences, drafts, ctx.folder / "pairs"))
     atomic_write_json(ctx.folder / "work.json", summary)
     return summary
+
+
+def _allocated(groups: dict[str, list[dict]], cfg, merge: Path, folder: Path) -> dict[str, list[dict]]:
+    """The prompts the arm's allocator chose, in its order; its choices go to ``allocation.json``."""
+    from dataclasses import asdict
+
+    from distill.human.allocator import ACTION, allocate
+
+    verified = merge / "verified"
+    passed = set(load_source(verified)["id"]) if (verified / "data").exists() else set()
+    action_s = getattr(cfg.experts.times, ACTION[cfg.primitive])
+    choices = allocate(groups, cfg.allocation.policy, cfg.allocation.hours * 3600, action_s, cfg.primitive,
+                       rejected=lambda d: d["id"] not in passed, seed=cfg.experts.seed)
+    atomic_write_json(folder / "allocation.json", {**cfg.allocation.model_dump(), "primitive": cfg.primitive,
+                                                   "choices": [asdict(c) for c in choices]})
+    return {c.prompt_id: groups[c.prompt_id] for c in choices}
 
 
 def _twinned(groups: dict[str, list[dict]], primitive: str) -> dict[str, list[dict]]:

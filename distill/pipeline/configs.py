@@ -27,6 +27,7 @@ from distill.recipe.schema import (
     Student,
     TeacherBuild,
     Train,
+    Verifier,
     Wall,
 )
 
@@ -87,10 +88,18 @@ class ExpertWorld(StepConfig):
     kind: Literal["arithmetic", "dataset"]  # the expert reads the drafts, not the world
 
 
+class Allocation(StepConfig):
+    """An arm's allocator: which drafts the expert works on, under a budget of expert hours."""
+
+    policy: Literal["random", "verifier_failed", "disagreement", "roi"]
+    hours: float
+
+
 class ExpertConfig(StepConfig):
     primitive: str
     experts: Experts | None
     world: ExpertWorld
+    allocation: Allocation | None = None  # None: the drafts of the first experts.drafts prompts
 
 
 class Mix(StepConfig):
@@ -143,6 +152,14 @@ class EvalConfig(StepConfig):
     def ceiling(self) -> bool:
         """The teacher's evaluation: a model the recipe names, or a teacher distill built."""
         return self.model.model is not None or self.model.step.startswith("teacher-")
+
+
+class VerifierConfig(StepConfig):
+    """Step marks as a verifier: the scorers' settings, the world (test prompts) and the sampling length."""
+
+    verifier: Verifier
+    world: ArithmeticWorld
+    max_new_tokens: int
 
 
 class ReportConfig(StepConfig):

@@ -81,6 +81,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("train", "train", configs.TrainConfig, f"{_STAGES_PY}:run_train", "train", tracked=True),
     Kind("eval", "eval", configs.EvalConfig, f"{_STAGES_PY}:run_eval", "eval", tracked=True,
          world_unread={"arithmetic": _POOL, "dataset": _DATASET_ALL}),
+    Kind("verifier", "eval", configs.VerifierConfig, "distill.human.verifier_step:run_verifier", "eval",
+         world_unread={"arithmetic": _POOL}),
     Kind("report", "report", configs.ReportConfig, f"{_STAGES_PY}:run_report", "report", tracked=True),
 )}
 

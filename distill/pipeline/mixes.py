@@ -68,6 +68,15 @@ def _ledger(plan: MixPlan, pools: dict, worked: Mapping[str, Path]) -> dict:
     return run_seconds(((e.source, e.id) for e in plan.entries), seconds, overhead)
 
 
+def plan_of(mix: Mix, student: ModelSpec, human_dir: Path, merge_dir: Path | None,
+            worked: Mapping[str, Path]) -> tuple[MixPlan, dict]:
+    """The plan of a mix (which rows, from which source), and the pools it was drawn from."""
+    pools = _pools(human_dir, merge_dir, student.model, worked)
+    plan = plan_mix(mix.arm, mix.n, mix.seed, {k: v[0] for k, v in pools.items()}, unit=mix.unit,
+                    wall=mix.wall, weights=mix.weights or None)
+    return plan, pools
+
+
 def materialise_mix(mix: Mix, student: ModelSpec, human_dir: Path, merge_dir: Path | None,
                     out: Path, worked: Mapping[str, Path] | None = None) -> tuple[MixPlan, Path]:
     """Plan the mix described by a train step's ``mix`` slice and write its rows as a dataset.
@@ -76,9 +85,7 @@ def materialise_mix(mix: Mix, student: ModelSpec, human_dir: Path, merge_dir: Pa
     mix go to ``human_time.json`` beside ``out``.
     """
     worked = dict(worked or {})
-    pools = _pools(human_dir, merge_dir, student.model, worked)
-    plan = plan_mix(mix.arm, mix.n, mix.seed, {k: v[0] for k, v in pools.items()}, unit=mix.unit,
-                    wall=mix.wall, weights=mix.weights or None)
+    plan, pools = plan_of(mix, student, human_dir, merge_dir, worked)
     if not plan.feasible:
         return plan, out
     marks = any(e.source == "first_error" for e in plan.entries)

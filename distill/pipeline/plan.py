@@ -15,7 +15,7 @@ from distill.artifacts import stable_hash
 from distill.pipeline.configs import dumped
 from distill.pipeline.identity import identity_config
 from distill.pipeline.kinds import STAGES, UNTIL, kind_of
-from distill.recipe.schema import ArithmeticWorld, Recipe, Teacher
+from distill.recipe.schema import ArithmeticWorld, Recipe, Teacher, Train
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,10 @@ def plan(recipe: Recipe) -> list[Step]:
             steps.extend(trains + checks)
             evals = _eval_steps(recipe, b.teacher, b.ref, student, trains + checks)
             steps.extend(evals)
-            add(_step("report", {"report": _dump(recipe.report), "mixes": _dump(recipe.mixes),
-                                "human_pool": _human_pool(recipe)}, tuple(e.id for e in evals)))
+            verifier = _verifier_steps(recipe, world, b, experts, trains)
+            steps.extend(verifier)
+            add(_step("report", {"report": _dump(recipe.report), "mixes": _mixes_slice(recipe),
+                                "human_pool": _human_pool(recipe)}, tuple(e.id for e in evals + verifier)))
     if recipe.generations is not None:
         steps.extend(_generation_steps(recipe, world, student, human))
     return _unique(steps)
@@ -140,7 +142,7 @@ def _teachers_sweep(recipe: Recipe, branches: list[_Branch], student: Step, huma
         trains += _check_steps(recipe, trains)  # convergence checks keep their run's teacher label
         evals = [replace(e, labels={**e.labels, "teacher": b.name}) if e.labels["role"] == "teacher" else e
                  for e in _eval_steps(recipe, b.teacher, b.ref, student, trains)]
-        reports.append(_step("report", {"report": _dump(recipe.report), "mixes": _dump(recipe.mixes),
+        reports.append(_step("report", {"report": _dump(recipe.report), "mixes": _mixes_slice(recipe),
                                        "human_pool": _human_pool(recipe)}, tuple(e.id for e in evals),
                             {"teacher": b.name}))
         out += trains + evals
@@ -205,6 +207,14 @@ def _tokenizer_slice(world: ArithmeticWorld) -> dict:
     return world.model_dump(mode="json")
 
 
+def _mixes_slice(recipe: Recipe) -> dict:
+    """The mixes as the report reads them; SFT arms without the preference keys (their ids as before)."""
+    out = _dump(recipe.mixes)
+    out["arms"] = [{k: v for k, v in a.items() if (a["objective"] != "sft" or k not in ("objective", "preference"))
+                    and (k != "allocator" or v is not None)} for a in out["arms"]]
+    return out
+
+
 def _human_pool(recipe: Recipe) -> int | None:
     return recipe.world.human_pool
 
@@ -216,20 +226,48 @@ def _human_slice(recipe: Recipe, world: dict) -> dict:
     return {"world": world, "write_s": recipe.experts.times.write_s}
 
 
-def _expert_steps(recipe: Recipe, world: dict, merge: Step) -> dict[str, Step]:
-    """One step per human-effort primitive the arms use: the expert's work on the teacher's drafts."""
-    worked = sorted({a.human for a in recipe.mixes.arms} - {"human"})
-    experts = _dump(recipe.experts) if worked else None
-    # the expert reads the drafts, not the world: only its kind (the simulated expert needs the embedded one)
-    return {p: _step("expert", {"primitive": p, "experts": experts, "world": {"kind": world["kind"]}}, (merge.id,),
-                    {"primitive": p}) for p in worked}
+def _expert_steps(recipe: Recipe, world: dict, merge: Step) -> dict[tuple[str, str | None], Step]:
+    """One step per human-effort primitive the arms use (and per allocator an arm names): the expert's
+    work on the teacher's drafts."""
+    marks = {("first_error", None)} if recipe.verifier is not None else set()  # what the verifier learns from
+    worked = sorted({(a.human, a.allocator) for a in recipe.mixes.arms if a.human != "human"} | marks,
+                    key=lambda k: (k[0], k[1] or ""))
+    # the hours budget is an allocation's (below); an expert step without one keeps its id
+    experts = recipe.experts.model_dump(mode="json", exclude={"hours"}) if worked else None
+    out = {}
+    for p, allocator in worked:
+        allocation = {"allocation": {"policy": allocator, "hours": recipe.experts.hours}} if allocator else {}
+        # the expert reads the drafts, not the world: only its kind (the simulated expert needs the embedded one)
+        out[(p, allocator)] = _step("expert", {"primitive": p, "experts": experts, "world": {"kind": world["kind"]},
+                                               **allocation}, (merge.id,),
+                                    {"primitive": p, **({"allocator": allocator} if allocator else {})})
+    return out
 
 
-def _arm_slice(arm) -> dict:
-    # an arm whose human part is written from scratch keeps the slice (and step ids) it had before;
-    # its ladder is not part of a run (the run's own N is)
-    ladder = {"sizes", "seeds"}
-    return arm.model_dump(mode="json", exclude=ladder | {"human"} if arm.human == "human" else ladder)
+def _verifier_steps(recipe: Recipe, world: dict, branch: _Branch, experts: dict[str, Step],
+                    trains: list[Step]) -> list[Step]:
+    """Step marks as a verifier (recipe section ``verifier``): the scorers trained from the first-error
+    marks rerank the samples of one arm's student, its largest N at its first seed."""
+    v = recipe.verifier
+    if v is None:
+        return []
+    arm = next(a for a in recipe.mixes.arms if a.name == (v.arm or recipe.mixes.arms[0].name))
+    n, seed = max(recipe.mixes.sizes_of(arm)), recipe.mixes.seeds_of(arm)[0]
+    run = next(t for t in trains if t.labels["arm"] == arm.name and t.labels["n"] == n
+               and t.labels["seed"] == seed and "init" not in t.labels)
+    teacher = (branch.teacher.id,) if v.init == "teacher" else ()
+    return [_step("verifier", {"verifier": _dump(v), "world": world, "max_new_tokens": recipe.eval.max_gen_toks},
+                  (experts[("first_error", None)].id, run.id, *teacher), {"role": "verifier", "arm": arm.name, "n": n,
+                                                                  "seed": seed})]
+
+
+def _arm_slice(arm, objective: bool = False) -> dict:
+    # an arm whose human part is written from scratch keeps the slice (and step ids) it had before, and
+    # so does every SFT step (an SFT arm's, or a preference arm's first step); its ladder is not part of
+    # a run (the run's own N is)
+    unread = {"sizes", "seeds"} | (set() if objective else {"objective", "preference"})
+    unread |= {"allocator"} if arm.allocator is None else set()
+    return arm.model_dump(mode="json", exclude=unread | {"human"} if arm.human == "human" else unread)
 
 
 def _train_steps(recipe: Recipe, student: Step, human: Step, branch: _Branch,
@@ -244,11 +282,24 @@ def _train_steps(recipe: Recipe, student: Step, human: Step, branch: _Branch,
                 mix = {"arm": _arm_slice(arm), "n": n, "seed": seed, "unit": m.unit, "wall": _dump(m.wall),
                        "weights": dict(m.weights)}
                 needs_synthetic = arm.fraction > 0 or m.wall.policy == "fill"
-                worked = (experts[arm.human].id,) if experts and arm.human in experts and arm.fraction < 1 else ()
+                key = (arm.human, arm.allocator)
+                worked = (experts[key].id,) if experts and key in experts and arm.fraction < 1 else ()
                 deps = (student.id, human.id) + ((merge.id,) if needs_synthetic else ()) + worked + taught
-                out.append(_step("train", {"mix": mix, "train": _dump(recipe.train), **online}, deps,
-                                {"arm": arm.name, "fraction": arm.fraction, "n": n, "seed": seed}))
+                labels = {"arm": arm.name, "fraction": arm.fraction, "n": n, "seed": seed}
+                sft = _step("train", {"mix": mix, "train": _dump(recipe.train), **online}, deps, labels)
+                out += [sft] if arm.objective == "sft" else _preference_steps(recipe, arm, sft)
     return out
+
+
+def _preference_steps(recipe: Recipe, arm, sft: Step) -> list[Step]:
+    """An SFT-then-preference arm: its SFT student (labelled ``init``: trained, not evaluated), then a
+    step that trains it on the pairs of the expert items it saw, with itself as the frozen reference."""
+    p = arm.preference
+    train = recipe.train.model_copy(update={"tokens": None, "epochs": p.epochs, "lr": p.lr, "early_stop": None})
+    mix = {**sft.config["mix"], "arm": _arm_slice(arm, objective=True)}
+    pref = _step("train", {"mix": mix, "train": _dump(train)}, (sft.id, *sft.deps),
+                 {**sft.labels, "objective": arm.objective})
+    return [replace(sft, labels={**sft.labels, "init": "sft"}), pref]
 
 
 def _check_steps(recipe: Recipe, trains: list[Step]) -> list[Step]:
@@ -262,8 +313,10 @@ def _check_steps(recipe: Recipe, trains: list[Step]) -> list[Step]:
         largest[t.labels["arm"]] = max(largest.get(t.labels["arm"], 0), t.labels["n"])
     out = []
     for t in trains:
+        if "init" in t.labels:  # a preference arm's SFT student: its preference step is the run
+            continue
         if t.labels["n"] == largest[t.labels["arm"]] and t.labels["seed"] in check.seeds:
-            train = scaled_budget(recipe.train, check.factor)
+            train = scaled_budget(Train.model_validate(t.config["train"]), check.factor)  # the step's own
             out.append(_step("train", {**t.config, "train": _dump(train)}, t.deps, {**t.labels, "check": check.factor}))
     return out
 
@@ -289,7 +342,7 @@ def _eval_steps(recipe: Recipe, teacher: Step | None, teacher_ref: dict, student
         out.append(_step("eval", {**cfg, "model": teacher_ref, **engine}, deps, {"role": "teacher"}))
     if recipe.eval.floor:
         out.append(_step("eval", {**cfg, "model": {"step": student.id}}, (student.id,), {"role": "floor"}))
-    for t in trains:
+    for t in (t for t in trains if "init" not in t.labels):  # an arm's SFT init is not one of its runs
         role = "check" if "check" in t.labels else "student"
         out.append(_step("eval", {**cfg, "model": {"step": t.id}}, (t.id,), {"role": role, **t.labels}))
     return out

@@ -37,7 +37,8 @@ def _generation_cost(ctx: StepContext, steps: dict) -> tuple[float, dict[str, in
 
 def _arm_sources(mixes: Mixes) -> dict:
     """Per arm, the source of its human part: human (written) or an expert primitive on drafts."""
-    return {a.name: {"human": a.human, "fraction": a.fraction} for a in mixes.arms}
+    return {a.name: {"human": a.human, "fraction": a.fraction, **({"objective": a.objective} if a.objective != "sft" else {}),
+                     **({"allocator": a.allocator} if a.allocator else {})} for a in mixes.arms}
 
 
 def _experts(ctx: StepContext, steps: dict) -> dict:
@@ -57,13 +58,16 @@ def collect_records(ctx: StepContext) -> dict:
 
     steps = ctx.steps
     cfg = ctx.config
-    evals = [steps[d] for d in ctx.step.deps]
+    evals = [steps[d] for d in ctx.step.deps if steps[d].kind == "eval"]
     task = config_of(evals[0]).eval.tasks[0]
     teacher_s, accepted = _generation_cost(ctx, steps)
     out = {"name": ctx.run_dir.name, "unit": cfg.mixes.unit, "human_pool": cfg.human_pool,
            "ceiling": None, "floor": None, "runs": [], "checks": [], "meta": {"task": task, "run_dir": str(ctx.run_dir),
                                                                 "arms": _arm_sources(cfg.mixes),
                                                                 "experts": _experts(ctx, steps)}}
+    verifier = [ctx.step_folder(d) / "verifier.json" for d in ctx.step.deps if steps[d].kind == "verifier"]
+    if verifier:  # step marks as a verifier: best-of-n and localisation (distill/human/verifier_step.py)
+        out["meta"]["verifier"] = json.loads(verifier[0].read_text())
     for ev in evals:
         folder = ctx.step_folder(ev.id)
         results = json.loads((folder / "results.json").read_text())
@@ -87,6 +91,9 @@ def collect_records(ctx: StepContext) -> dict:
         synthetic = sum(v for k, v in counts.items() if k != "human")
         source = config_of(train_step).mix.arm.synthetic
         train_s, train_dev = _device_s(train_meta)
+        init = next((d for d in train_step.deps if steps[d].kind == "train"), None)
+        if init is not None:  # an SFT-then-preference run: the training of its SFT student counts too
+            train_s += _device_s(read_meta(ctx.step_folder(init)))[0]
         eval_s, eval_dev = _device_s(read_meta(folder))
         # the teacher's device-seconds per accepted example (rejected samples included), times those used
         cost = {"teacher_s": teacher_seconds(synthetic, teacher_s, accepted[source]) if accepted.get(source)

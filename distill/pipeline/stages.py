@@ -93,6 +93,10 @@ def run_train(ctx: StepContext) -> dict:
         from distill.pipeline.axes import run_lineage_train
 
         return run_lineage_train(ctx)
+    if cfg.mix.arm.objective != "sft":  # an SFT-then-preference arm's second step
+        from distill.pipeline.preference import run_preference_train
+
+        return run_preference_train(ctx)
     student = model_ref(ctx, ModelRef(step=ctx.dep_id("student")))
     merge = ctx.deps("merge")
     worked = {config_of(ctx.steps[d]).primitive: ctx.step_folder(d) / "source"

@@ -182,6 +182,15 @@ class Generation(Section):
 HumanSource = Literal["human", "edited", "first_error", "picked"]
 
 
+class PreferenceStep(Section):
+    """The preference step of an arm with objective dpo / apo: it starts from the arm's SFT student,
+    which is also its frozen reference, and reads the pairs of the expert items that student saw."""
+
+    beta: PosFloat = 0.1  # strength of the pull towards the reference
+    epochs: PosFloat = 2.0  # passes over the pairs
+    lr: PosFloat = 5e-4
+
+
 class Arm(Section):
     name: SafeName
     fraction: Fraction
@@ -192,6 +201,23 @@ class Arm(Section):
     synthetic: Literal["synthetic", "verified"] = "synthetic"
     # the source of the (1 - f) part: written from scratch, or expert work on teacher drafts
     human: HumanSource = "human"
+    # how the arm learns: sft, or sft then a preference step (dpo / apo) on its expert source's pairs
+    objective: Literal["sft", "dpo", "apo"] = "sft"
+    preference: PreferenceStep = PreferenceStep()  # read only when objective is dpo / apo
+    # which drafts the expert works on for this arm, under experts.hours (distill/human/allocator.py);
+    # None: the drafts of the first experts.drafts prompts
+    allocator: Literal["random", "verifier_failed", "disagreement", "roi"] | None = None
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Arm:
+        if self.allocator is not None and (self.human == "human" or self.fraction >= 1):
+            raise ValueError(f"arm {self.name!r}: allocator={self.allocator} allocates expert work on drafts: "
+                             f"it needs human: edited, first_error or picked and fraction < 1")
+        if self.objective != "sft" and (self.human not in ("picked", "edited") or self.fraction >= 1):
+            raise ValueError(f"arm {self.name!r}: objective={self.objective} trains on an expert's pairs: "
+                             f"it needs human: picked or edited and fraction < 1 (has human={self.human}, "
+                             f"fraction={self.fraction})")
+        return self
 
 
 class Wall(Section):
@@ -246,6 +272,7 @@ class Experts(Section):
 
     kind: Literal["simulated", "label_studio", "argilla", "prm800k", "model"] = "simulated"
     drafts: PosInt = 1000  # prompts whose teacher drafts each primitive's expert works on
+    hours: PosFloat | None = None  # arms with an allocator: the expert hours each allocation may spend
     error_rate: Fraction = 0.0  # simulated expert: share of items it gets wrong
     seed: int = 0
     times: ExpertTimes = ExpertTimes()  # simulated and model experts; Argilla (which records no time)
@@ -259,6 +286,25 @@ class Experts(Section):
             raise ValueError(f"experts.model is {'required' if self.kind == 'model' else 'only used'} "
                              f"with kind=model (kind={self.kind!r})")
         return self
+
+
+class Verifier(Section):
+    """Step marks as a verifier (distill/human/verifier.py): a step scorer (PRM) trained from the expert's
+    first-error marks on teacher drafts reranks ``samples`` samples of one arm's student on the test
+    prompts (best-of-n), beside majority vote over the same samples and an outcome-only scorer trained on
+    the same drafts labelled by the world's verifier alone (no marks bought)."""
+
+    arm: str | None = None  # the arm whose student (largest N, first seed) is reranked; None: the first arm
+    samples: PosInt = 8  # n
+    prompts: PosInt = 200  # test prompts reranked
+    temperature: PosFloat = 0.8
+    after_mark: Literal["drop", "bad"] = "drop"  # labels of the steps after the first mark
+    held_out: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2  # marked drafts kept for localisation accuracy
+    init: Literal["student", "teacher"] = "student"  # the causal LM the scorer starts from
+    steps: PosInt = 400
+    batch_size: PosInt = 32
+    lr: PosFloat = 1e-3
+    seed: int = 0
 
 
 # ----------------------------------------------------------------------------- training
@@ -438,6 +484,7 @@ class Recipe(Section):
     mixes: Mixes | None = None  # required unless the recipe has a `generations` section
     generations: Generations | None = None
     experts: Experts | None = None  # needed by arms whose human part is edited / first_error / picked
+    verifier: Verifier | None = None  # step marks as a verifier: PRM best-of-n (needs experts)
     train: Train
     eval: Eval = Eval()
     report: Report = Report()
@@ -468,8 +515,16 @@ class Recipe(Section):
         if worked := sorted({a.human for a in arms} - {"human"}):
             if self.experts is None:
                 raise ValueError(f"arms use {worked} (expert work on teacher drafts) but the recipe has no experts section")
+            if self.teachers and (pref := [a.name for a in arms if a.objective != "sft"]):
+                raise ValueError(f"arms {pref} train on an expert's pairs: not with a teachers sweep")
+            if (allocated := [a for a in arms if a.allocator]) and self.experts.hours is None:
+                raise ValueError(f"arms {[a.name for a in allocated]} name an allocator: set experts.hours")
+            if any(a.allocator in ("verifier_failed", "roi") for a in arms) and not self.generation.filters.verify:
+                raise ValueError("allocators verifier_failed and roi need generation.filters.verify: true")
             if "picked" in worked and self.generation.samples_per_prompt < 2:
                 raise ValueError("an arm uses human: picked, which needs generation.samples_per_prompt >= 2")
+        if self.verifier is not None:
+            self._verifier_check(arms)
         if self.train.kd.weight > 0 and self.train.kd.source == "stored" and not self.generation.logprobs_topk:
             raise ValueError("train.kd.source=stored needs generation.logprobs_topk > 0")
         if self.train.early_stop is not None and self.world.val_size == 0:
@@ -477,3 +532,13 @@ class Recipe(Section):
         if self.teacher.model is None and self.world.kind != "arithmetic":
             raise ValueError("teacher.model is required for a dataset world (only the embedded world builds one)")
         return self
+
+    def _verifier_check(self, arms: list[Arm]) -> None:
+        v = self.verifier
+        if self.experts is None or self.world.kind != "arithmetic" or self.teachers:
+            raise ValueError("verifier needs an experts section, the embedded world (steps separated by ';') "
+                             "and one teacher")
+        if v.arm is not None and v.arm not in [a.name for a in arms]:
+            raise ValueError(f"verifier.arm={v.arm!r} is not an arm: {[a.name for a in arms]}")
+        if v.init == "teacher" and self.teacher.model is not None:
+            raise ValueError("verifier.init=teacher starts from the embedded teacher distill builds (teacher.model unset)")

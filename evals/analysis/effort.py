@@ -88,7 +88,7 @@ def _ceil2(x: float) -> float:
     return float(f"{math.ceil(x / unit - 1e-9) * unit:.2g}")
 
 
-def _best_affordable(pts: Sequence[Point], hours: float) -> Point | None:
+def best_affordable(pts: Sequence[Point], hours: float) -> Point | None:
     ok = [p for p in pts if p.hours <= hours * (1 + 1e-9)]
     return max(ok, key=lambda p: p.score.estimate) if ok else None
 
@@ -97,7 +97,7 @@ def at_budgets(points: Mapping[str, list[Point]], hours_list: Sequence[float], r
                level: float) -> list[Budget]:
     out = []
     for hours in hours_list:
-        best = {arm: p for arm, pts in points.items() if (p := _best_affordable(pts, hours)) is not None}
+        best = {arm: p for arm, pts in points.items() if (p := best_affordable(pts, hours)) is not None}
         if not best:
             continue
         order = sorted(best, key=lambda a: -best[a].score.estimate)

@@ -40,6 +40,10 @@ def _labels(points: Mapping[str, list[Point]], arms_meta: Mapping[str, dict]) ->
         source = (arms_meta.get(arm) or {}).get("human", "human")
         fraction = (arms_meta.get(arm) or {}).get("fraction")
         kind = "raw synthetic" if fraction == 1 else f"{source}" + (f" + synthetic f={fraction:g}" if fraction else "")
+        if objective := (arms_meta.get(arm) or {}).get("objective"):  # an SFT-then-preference arm
+            kind += f" -> SFT -> {objective.upper()}"
+        if allocator := (arms_meta.get(arm) or {}).get("allocator"):  # drafts chosen by an allocator
+            kind += f", allocator {allocator}"
         out[arm] = arm if kind == arm else f"{arm} ({kind})"
     return out
 

@@ -33,7 +33,7 @@ from evals.analysis.paired import recipe_detectable
 from evals.analysis.saturation import as_runs, compare_fits, fit_power, fit_rectified
 from evals.analysis.uncertainty import Analysis, Interval, analyze
 from evals.analysis.verdict import claims_verdict
-from evals.report import effort_report, forecast_report, plots
+from evals.report import effort_report, forecast_report, plots, signals_report, verifier_report
 from evals.report import precision_report as precision
 from evals.report.render import to_html, to_markdown
 
@@ -229,6 +229,13 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
             out_dir=out_dir, title=sweep.name, expert_hour=cfg.costs.expert_hour, currency=cfg.costs.currency,
             experts=sweep.meta.get("experts"))
         blocks += extra
+        extra, signals = signals_report.section(result.replicates, sweep.meta.get("arms", {}), cfg.confidence)
+        blocks += extra
+        effort["signals"] = signals
+    verifier = None
+    if sweep.meta.get("verifier"):  # step marks as a verifier (own module)
+        extra, verifier = verifier_report.section(sweep.meta["verifier"], cfg.confidence)
+        blocks += extra
     paths = {"markdown": atomic_write_text(out_dir / "report.md", to_markdown(blocks, out_dir))}
     if html_page:
         paths["html"] = atomic_write_text(out_dir / "report.html", to_html(blocks, f"distill report: {sweep.name}"))
@@ -237,6 +244,8 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
     summary["forecast"] = forecast
     if effort is not None:
         summary["effort"] = effort
+    if verifier is not None:
+        summary["verifier"] = verifier
     paths["json"] = atomic_write_json(out_dir / "report.json", summary)
     progress.close()
     if tracker is not None:

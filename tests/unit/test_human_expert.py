@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from distill.human.expert import SimulatedExpert, first_wrong_step, pick_rule, step_offset, steps
+from distill.human.expert import SimulatedExpert, first_wrong_step, pick_rule, prefer, step_offset, steps
 from distill.human.primitives import drafts_by_prompt, simulate
 from distill.recipe.schema import ArithmeticWorld, ExpertTimes
 from distill.sources import meta_of, normalise
@@ -66,6 +66,40 @@ def test_picks_follow_the_rule():
     lucky = ";".join(steps(wrong_early)[:-1] + steps(right)[-1:])
     assert pick_rule(lucky, right, right) == "b" and pick_rule(right, lucky, right) == "a"
     assert pick_rule(right, right, right) == "a"  # a tie goes to the first shown
+
+
+def test_preferences_rank_two_wrong_or_two_right_drafts_by_wrong_steps_then_length():
+    p = _problems(1)[0]
+    right = solve(p.a, p.op, p.b)
+    last = len(steps(right)) - 1
+    once, twice = _corrupt(right, last), _corrupt(_corrupt(right, 0), last)  # 1 and 2 wrong steps, wrong answers
+    expert = SimulatedExpert(TIMES)
+    for a, b, better in ((twice, once, "b"), (once, twice, "a")):
+        action = expert.pick(p.id, p.prompt, a, b)
+        assert action.choice == "neither" and action.prefer == better  # not trained on, but ranked
+    lucky = ";".join(steps(twice)[:-1] + steps(right)[-1:])  # right answer after one wrong step
+    assert prefer(lucky, right, right) == "b" and prefer(twice, lucky, right) == "b"  # the answer comes first
+    longer = once + ";A:0"  # the same wrong steps plus one more: fewer wrong steps wins before length
+    assert prefer(longer, once, right) == "b" and prefer(once, once, right) == "a"
+    assert SimulatedExpert(TIMES, error_rate=1.0).pick(p.id, p.prompt, twice, once).prefer == "a"  # erred: flipped
+
+
+def test_picks_of_neither_give_pairs_but_no_rows():
+    from distill.human.pairs import preference_pairs
+
+    probs = _problems(6)
+    drafts = []
+    for p in probs:  # two wrong drafts per prompt: the first less wrong than the second
+        right = solve(p.a, p.op, p.b)
+        last = len(steps(right)) - 1
+        for sample, text in enumerate((_corrupt(right, last), _corrupt(_corrupt(right, 0), last))):
+            drafts.append(normalise({"id": f"{p.id}#{sample}", "prompt": p.prompt, "completion": text,
+                                     "origin": "synthetic", "meta": {"prompt_id": p.id, "sample": sample}}))
+    work = simulate("picked", drafts_by_prompt(drafts, meta_of), SimulatedExpert(TIMES), meta_of, 6)
+    assert work.rows == [] and len(work.preferences) == 6 and work.summary()["preference_only"] == 6
+    assert work.summary()["human_s"] == 6 * TIMES.pick_s  # the seconds are the picks', counted once
+    pairs = preference_pairs("picked", work.preferences, drafts)
+    assert [p["id"] for p in pairs] == [f"{q.id}#0" for q in probs] and not any(p["row"] for p in pairs)
 
 
 def test_an_expert_with_error_rate_one_gets_every_wrong_draft_wrong():

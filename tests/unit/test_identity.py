@@ -84,7 +84,7 @@ EXTRA = {"train.epochs": ["train.tokens=null", "train.epochs=1"], "train.kd.weig
          "train.early_stop.patience": ["world.val_size=10"], "train.early_stop.min_delta": ["world.val_size=10"],
          "train.early_stop.cooldown": ["world.val_size=10"], "generation.logprobs_topk": [],
          "train.kd.source": ["train.kd.weight=0.5", "generation.logprobs_topk=2"]}
-ABSENT = {"teachers", "generations", "experts"}  # optional sections tiny.yaml does not use (tested by their owners)
+ABSENT = {"teachers", "generations", "experts", "verifier"}  # optional sections tiny.yaml does not use (tested by their owners)
 ANY_VALUE = ("launcher.", "tracking.")  # never part of a step: every field under these must change nothing
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 STEP_CODE = ["distill/pipeline/stages.py", "distill/pipeline/axes.py", "distill/pipeline/mixes.py",
              "distill/pipeline/plan.py", "distill/human/stage.py", "distill/world/datasets.py",
-             "distill/world/teacher.py", "distill/world/adapters.py"]
+             "distill/world/teacher.py", "distill/world/adapters.py", "distill/pipeline/preference.py"]
 
 # message snippet (as written in the raise) -> the validate case that reaches it
 RECIPE_DECIDED = {
@@ -37,6 +37,7 @@ DATA_DECIDED = {
     "the human data (": "the dataset's human split is smaller than world.human_pool",
     "leaves no human rows": "the dataset's human split has no more rows than val_size",
     "gives no human solution": "the dataset's rows have no solutions for the adapter",
+    "rows its SFT student saw has": "the expert's work: every item its SFT student saw left the draft as it was",
 }
 
 

@@ -1,0 +1,53 @@
+"""The report's verifier section: step marks as a PRM that reranks a student's n samples, against
+majority vote over the same samples and an outcome-only scorer, with paired intervals over prompts;
+and each scorer's first-error localisation on held-out marked drafts.
+
+``section(verifier, level)`` reads the ``verifier`` step's results (``distill/human/verifier_step.py``),
+as the records carry them in ``meta.verifier``; it returns the blocks and a JSON summary.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from evals.analysis.paired import mcnemar, paired_difference
+
+NAMES = {"first": "first sample (no reranking)", "majority": "majority vote",
+         "prm_min": "PRM best-of-n (min of step scores)", "prm_product": "PRM best-of-n (product)",
+         "outcome_min": "outcome-only scorer best-of-n (min)", "outcome_product": "outcome-only scorer best-of-n (product)",
+         "oracle": "oracle (pass@n: any sample right)"}
+VERSUS = (("prm_min", "majority"), ("prm_product", "majority"), ("prm_min", "outcome_min"), ("majority", "first"))
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def section(verifier: Mapping, level: float) -> tuple[list[tuple], dict]:
+    if not verifier.get("feasible", False):
+        return [("h", 2, "Step marks as a verifier"), ("p", "The reranked student's mix was infeasible.")], {}
+    items, n = verifier["items"], verifier["samples"]
+    rows = [[NAMES.get(m, m), f"{100 * sum(x) / len(x):.1f}"] for m, x in items.items()]
+    diffs, summary = [], {"accuracy": verifier["accuracy"], "differences": {}}
+    for a, b in VERSUS:
+        iv, test = paired_difference(items[a], items[b], level=level), mcnemar(items[a], items[b])
+        inside = iv.lower <= 0 <= iv.upper
+        diffs.append([f"{NAMES[a]} - {NAMES[b]}", _pts(iv.estimate), f"[{_pts(iv.lower)}, {_pts(iv.upper)}]",
+                      f"{test.p_value:.3g}", "within noise" if inside else "outside noise"])
+        summary["differences"][f"{a}-{b}"] = {"estimate": iv.estimate, "lo": iv.lower, "hi": iv.upper,
+                                              "p_value": test.p_value, "within_noise": inside}
+    loc = verifier["localisation"]
+    summary["localisation"] = loc
+    hours = verifier["marks_human_s"] / 3600
+    text = (f"Arm {verifier['arm']!r} at N={verifier['n']}: {n} samples on each of {verifier['prompts']} test prompts "
+            f"(temperature sampling). The PRM learnt from {verifier['marks_trained']} first-error marks "
+            f"({hours:.3g} expert hours; steps after a mark: {verifier['after_mark']}); the outcome-only scorer from "
+            f"the same drafts labelled by the verifier alone (no expert time). Both start from the "
+            f"{verifier['init']}. Intervals: {round(100 * level)}% paired bootstrap over prompts; McNemar p.")
+    localisation = (f"First-error localisation on {loc['drafts']} held-out marked drafts (first step scored below "
+                    f"0.5 = the expert's mark; no mark counts): PRM {100 * loc['prm']:.1f}%, outcome-only scorer "
+                    f"{100 * loc['outcome']:.1f}%, always 'no mark' {100 * loc['no_mark_baseline']:.1f}%.")
+    blocks = [("h", 2, "Step marks as a verifier: best-of-n"), ("p", text),
+              ("table", ["method", "accuracy (%)"], rows),
+              ("table", ["difference", "points", f"{round(100 * level)}% interval", "McNemar p", "verdict"], diffs),
+              ("p", localisation)]
+    return blocks, summary
