@@ -16,7 +16,7 @@ from pathlib import Path
 from distill.artifacts import atomic_write_text, mark_done, read_meta, write_meta
 from distill.pipeline.context import StepContext
 from distill.pipeline.kinds import kind_of
-from distill.pipeline.state import ERROR_FILE, describe_error, find_step
+from distill.pipeline.state import ERROR_FILE, RECIPE_FILE, describe_error, find_step
 from distill.runtime import thread_count, use_threads, used_devices
 
 
@@ -59,7 +59,7 @@ def _start_tracker(ctx: StepContext):
 
     if not kind_of(ctx.step.kind).tracked:
         return NullTracker()
-    recipe = yaml.safe_load((ctx.run_dir / "recipe.yaml").read_text())
+    recipe = yaml.safe_load((ctx.run_dir / RECIPE_FILE).read_text())
     return start_tracker(Tracking.model_validate(recipe["tracking"]), sweep=recipe["name"], stage=ctx.step.kind,
                          step_id=ctx.step.id, config={**recipe, "step": ctx.step.labels},
                          lineage={"step": ctx.step.id, **{f"dep{i}": d for i, d in enumerate(ctx.step.deps)}},

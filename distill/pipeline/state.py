@@ -10,6 +10,7 @@ from distill.artifacts import atomic_write_json, is_done
 from distill.pipeline.plan import Step
 
 DAG_FILE = "dag.json"
+RECIPE_FILE = "recipe.yaml"  # the resolved recipe the folder's steps were planned from
 ERROR_FILE = "error.txt"
 
 
