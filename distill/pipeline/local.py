@@ -11,13 +11,15 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from tqdm import tqdm
 
-from distill.artifacts import is_done
+from distill.artifacts import atomic_write_text, is_done
 from distill.pipeline.kinds import kind_of
 from distill.pipeline.lock import step_lock
 from distill.pipeline.plan import Step
@@ -25,11 +27,15 @@ from distill.pipeline.state import ERROR_FILE, StepState, describe_error, failur
 from distill.runtime import thread_count
 
 
-def _init_worker() -> None:
+def _init_worker(sigint_ignored: bool) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # tqdm's default lock is a multiprocessing semaphore made in the worker; one worker process
+    # needs only a thread lock, and an os._exit below would leak the semaphore (a resource_tracker warning)
+    tqdm.set_lock(threading.RLock())
     # Ctrl-C reaches every process of the terminal's group: a worker leaves at once and quietly (no
-    # multiprocessing traceback); its step is left partial, as after a kill, and resumes on a rerun
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    # multiprocessing traceback); its step is left partial, as after a kill, and resumes on a rerun.
+    # A run that ignores SIGINT (started with `&` by a script, or nohup) keeps its workers too.
+    signal.signal(signal.SIGINT, signal.SIG_IGN if sigint_ignored else (lambda *_: os._exit(130)))
 
 
 class Interrupted(KeyboardInterrupt):
@@ -66,7 +72,8 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
     running: dict[Future, str] = {}
     bar = tqdm(total=len(todo), desc="steps", unit="step", dynamic_ncols=True)
     ctx = mp.get_context("spawn")  # fork after torch import is unsafe; spawn workers start clean
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(signal.getsignal(signal.SIGINT) is signal.SIG_IGN,))
     try:
         _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, workers, threads)
     except KeyboardInterrupt:
@@ -108,6 +115,13 @@ def _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, 
                 fut.result()
                 outcome[sid] = "done"
                 state[sid] = StepState.DONE
+            except BrokenProcessPool:  # the pool is unusable: the rest of the DAG waits for a rerun
+                outcome[sid] = "failed"
+                _worker_died(by_id[sid], by_id[sid].folder(run_dir, cache_dir))
+                outcome.update({t: "skipped" for t in todo})
+                bar.update(1 + len(todo))
+                todo.clear()
+                continue
             except Exception as exc:  # noqa: BLE001 -- any step failure; its traceback is in its log
                 if type(exc).__name__ == "AnnotationsPending":  # not a failure: people are at work
                     outcome[sid] = "waiting"
@@ -119,6 +133,15 @@ def _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, 
                 cause = failure_summary(folder) if (folder / ERROR_FILE).exists() else describe_error(exc)
                 tqdm.write(f"failed: {by_id[sid].kind} {by_id[sid].label}: {cause} (log: {folder / 'log.txt'})")
             bar.update(1)
+
+
+def _worker_died(step: Step, folder: Path) -> None:
+    """A worker killed under its step (a signal, the out-of-memory killer) leaves no error of its own:
+    say so in the step's error file, so the run and `distill status` show the step failed, with why."""
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / ERROR_FILE, "its worker process died (killed by a signal or out of memory; "
+                                           "see the end of log.txt); rerun the same command to resume\n")
+    tqdm.write(f"failed: {step.kind} {step.label}: its worker process died (log: {folder / 'log.txt'})")
 
 
 def _ready(todo: list[str], by_id: dict[str, Step], state: dict) -> list[str]:
