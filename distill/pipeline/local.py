@@ -8,6 +8,7 @@ tiny models lose far more to threads competing for a core than they gain from a 
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -39,7 +40,30 @@ def _init_worker(sigint_ignored: bool) -> None:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a local run, naming the steps that were running."""
+    """Ctrl-C (or a SIGTERM, SIGHUP) during a local run, naming the steps that were running."""
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code  # what a shell reports for the signal: 128 + its number
+
+
+def _stop_on(signum: int, _frame) -> None:
+    """SIGTERM (`timeout`, `kill`, a scheduler) and SIGHUP (the terminal closed) end a run like Ctrl-C:
+    without this the workers outlive it, still writing their steps, and the run folder's lock is free."""
+    raise KeyboardInterrupt(signum)
+
+
+@contextlib.contextmanager
+def _terminate_like_ctrl_c():
+    if threading.current_thread() is not threading.main_thread():  # only the main thread takes handlers
+        yield
+        return
+    old = {sig: signal.signal(sig, _stop_on) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def _run_in_worker(run_dir: str, step_id: str, threads: int, shared: str | None) -> tuple[str, float]:
@@ -75,17 +99,20 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                initargs=(signal.getsignal(signal.SIGINT) is signal.SIG_IGN,))
     try:
-        _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, workers, threads)
-    except KeyboardInterrupt:
-        # a Ctrl-C sent to this process alone (kill -INT) stops the workers too; then the pool is
-        # joined, so no queue or semaphore is left for the resource tracker to warn about
+        with _terminate_like_ctrl_c():
+            _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, workers, threads)
+    except KeyboardInterrupt as exc:
+        # a signal sent to this process alone (kill -INT, kill -TERM) stops the workers too (SIGTERM:
+        # they may ignore SIGINT); then the pool is joined, so the run's lock outlives no worker
         for process in list(getattr(pool, "_processes", {}).values()):
             if process.is_alive():
-                os.kill(process.pid, signal.SIGINT)
+                os.kill(process.pid, signal.SIGTERM)
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
         names = ", ".join(f"{by_id[sid].kind} {by_id[sid].label}".strip() for sid in running.values()) or "no step"
-        raise Interrupted(f"interrupted while running {names}") from None
+        signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
+        raise Interrupted(f"{'interrupted' if signum == signal.SIGINT else signal.Signals(signum).name} "
+                          f"while running {names}", 128 + signum) from None
     pool.shutdown()
     bar.close()
     return outcome

@@ -1,6 +1,7 @@
-"""Interrupts (issue 20, class 7): Ctrl-C to a local run's process group prints one line naming what
-was interrupted and that a rerun resumes, exit 130, no traceback and no resource_tracker warning; the
-rerun resumes with no lost and no repeated step. A worker killed under its step (as by the out-of-memory
+"""Interrupts (issue 20, class 7): Ctrl-C to a local run's process group, or SIGTERM to its main
+process, prints one line naming what was interrupted and that a rerun resumes, exit 130 or 143, no
+traceback, no resource_tracker warning and no worker left running; the rerun resumes with no lost and
+no repeated step. A worker killed under its step (as by the out-of-memory
 killer) fails that step with a one-line reason that `distill status` shows too. Real processes on the
 tiny recipe up to its generation steps (a minute or two on 2 loaded cores).
 Run: pytest tests/smoke/test_interrupt.py -q"""
@@ -65,26 +66,39 @@ def _rerun(tmp_path: Path, before: dict[str, float]) -> None:
     assert len(after) == total, "a step was lost"
 
 
-def test_ctrl_c_prints_one_line_and_the_rerun_resumes(tmp_path):
+@pytest.mark.parametrize("how, code, says", [
+    ("ctrl-c", 130, "interrupted while running "),  # SIGINT to the whole process group, as a terminal does
+    ("sigterm", 143, "SIGTERM while running "),  # `timeout` or `kill` to the main process alone
+])
+def test_an_interrupt_prints_one_line_leaves_no_worker_and_the_rerun_resumes(how, code, says, tmp_path):
     proc = _start(tmp_path)
     _after_steps(tmp_path, proc, 2)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    workers = _workers(proc)
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)  # returns only once no worker holds its pipes
+    assert proc.returncode == code, err
     lines = _lines(err)
     assert len(lines) == 1, lines  # no traceback, no "leaked semaphore" warning
-    assert lines[0].startswith("interrupted while running ")
+    assert lines[0].startswith(says)
     assert lines[0].endswith("rerun the same command to resume")
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "a worker outlived its run"
     _rerun(tmp_path, _done(tmp_path))
+
+
+def _workers(proc: subprocess.Popen) -> list[str]:
+    found = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], check=False,
+                           capture_output=True, text=True)
+    assert found.stdout.split(), "no worker process"
+    return found.stdout.split()
 
 
 def test_a_killed_worker_fails_its_step_in_one_line_and_the_rerun_resumes(tmp_path):
     proc = _start(tmp_path)
     _after_steps(tmp_path, proc, 2)
-    workers = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], check=False,
-                             capture_output=True, text=True)
-    assert workers.stdout.split(), "no worker process"
-    for pid in workers.stdout.split():
+    for pid in _workers(proc):
         os.kill(int(pid), signal.SIGKILL)  # what the out-of-memory killer does
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
