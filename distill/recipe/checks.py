@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import glob
+import json
 import os
 import re
 from pathlib import Path
@@ -71,6 +72,13 @@ def check_models(recipe: Recipe, where: str) -> None:
             raise RecipeError(f"{where}: {key}={name!r}: no such model folder (nor a hub id: org/name)")
         if not (path / "config.json").is_file():
             raise RecipeError(f"{where}: {key}={name!r}: not a model folder (no config.json in it)")
+        try:
+            config = json.loads((path / "config.json").read_bytes())
+        except (ValueError, OSError) as exc:  # transformers would fail on it in the first step that loads it
+            raise RecipeError(f"{where}: {key}={name!r}: {path / 'config.json'} is not valid JSON "
+                              f"({exc})") from None
+        if not isinstance(config, dict):
+            raise RecipeError(f"{where}: {key}={name!r}: {path / 'config.json'} is not a JSON object")
 
 
 def data_refs(recipe: Recipe) -> list[tuple[str, DataRef]]:

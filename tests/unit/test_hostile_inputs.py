@@ -120,3 +120,26 @@ def test_a_data_file_edited_after_planning_fails_the_step_that_reads_it(tmp_path
     assert fresh.id != step.id
     execute_step(run_dir, fresh.id, threads=1)
     assert (fresh.folder(run_dir, cache) / "DONE").exists()
+
+
+# ----------------------------------------------------------------------------- 3: errors that say where
+@pytest.mark.parametrize("content, fragment", [
+    ("a: [\n", "line 2 not valid YAML"),  # was a yaml traceback from the resource check
+    ("- a\n", "an accelerate config is a YAML mapping, got list"),
+    (None, "is a folder, not a YAML accelerate config"),
+])
+def test_a_broken_accelerate_config_is_one_line_naming_it(content, fragment, tmp_path, capsys):
+    config = tmp_path / "acc.yaml"
+    config.mkdir() if content is None else config.write_text(content)
+    assert main(["validate", TINY, f"output_dir={tmp_path}", f"train.accelerate_config={config}"]) == 2
+    line = _one_error(capsys)
+    assert f"train.accelerate_config={config}" in line and fragment in line, line
+
+
+@pytest.mark.parametrize("content, fragment", [("{", "config.json is not valid JSON"),
+                                               ("[1]", "config.json is not a JSON object")])
+def test_a_model_folder_with_a_broken_config_is_refused_at_validate(content, fragment, tmp_path, capsys):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text(content)
+    assert main(["validate", TINY, f"output_dir={tmp_path}", f"teacher.model={tmp_path / 'model'}"]) == 2
+    assert f"teacher.model='{tmp_path / 'model'}': " in (line := _one_error(capsys)) and fragment in line
