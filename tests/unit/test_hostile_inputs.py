@@ -122,6 +122,27 @@ def test_a_data_file_edited_after_planning_fails_the_step_that_reads_it(tmp_path
     assert (fresh.folder(run_dir, cache) / "DONE").exists()
 
 
+@pytest.mark.parametrize("rows, size, fragment", [
+    (0, None, "world.test: the test data (json {f}) holds 0 rows; nothing to evaluate on"),
+    (5, 8, "world.test_size=8: the test data (json {f}) holds 5 rows; lower test_size or add data"),
+])
+def test_a_test_split_smaller_than_the_recipe_says_is_refused(rows, size, fragment, tmp_path):
+    from distill.world import build_task
+    from distill.world.files import DataFileError
+
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(json.dumps(r) + "\n" for r in ROWS[:rows]))
+    args = _gsm8k_args(tmp_path, str(tmp_path / "good.jsonl"))
+    overrides = [*args[3:5], f"world.test={{path: json, data_files: {test}}}", "world.val_size=0",
+                 "world.human_pool=10", *([f"world.test_size={size}"] if size else [])]
+    task = build_task(load_recipe(GSM8K, overrides).world)
+    with pytest.raises(DataFileError) as err:
+        task.test()
+    assert str(err.value) == fragment.format(f=test)
+    with pytest.raises(DataFileError):  # generation holds the test split out, so it stops there too
+        task.prompts(5)
+
+
 # ----------------------------------------------------------------------------- 3: errors that say where
 @pytest.mark.parametrize("content, fragment", [
     ("a: [\n", "line 2 not valid YAML"),  # was a yaml traceback from the resource check

@@ -37,6 +37,7 @@ DATA_DECIDED = {
     "the human data (": "the dataset's human split is smaller than world.human_pool",
     "leaves no human rows": "the dataset's human split has no more rows than val_size",
     "gives no human solution": "the dataset's rows have no solutions for the adapter",
+    "the test data (": "the dataset's test split is empty or smaller than world.test_size",
 }
 
 
