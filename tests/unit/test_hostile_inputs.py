@@ -164,3 +164,14 @@ def test_a_model_folder_with_a_broken_config_is_refused_at_validate(content, fra
     (tmp_path / "model" / "config.json").write_text(content)
     assert main(["validate", TINY, f"output_dir={tmp_path}", f"teacher.model={tmp_path / 'model'}"]) == 2
     assert f"teacher.model='{tmp_path / 'model'}': " in (line := _one_error(capsys)) and fragment in line
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"{", "Expecting property name"), (b"[]", "list indices"), (b'{"cache_dir": "/x", "steps": [{"id": "a"}]}',
+                                                             "missing key 'kind'"), (b"\xff", "can't decode")])
+def test_a_damaged_dag_is_one_line_naming_it(content, fragment, tmp_path, capsys):
+    (tmp_path / "dag.json").write_bytes(content)
+    for command in ("status", "report"):
+        assert main([command, str(tmp_path)]) == 2
+        line = _one_error(capsys)
+        assert f"{tmp_path / 'dag.json'}: not a readable distill DAG (" in line and fragment in line, line
