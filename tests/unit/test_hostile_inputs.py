@@ -68,6 +68,15 @@ def test_a_test_split_that_would_swallow_the_world_is_refused(overrides, fragmen
     assert main(["validate", TINY, f"output_dir={tmp_path}", *overrides[:-1], "world.test_size=40"]) == 0
 
 
+@pytest.mark.parametrize("seq_len, ok", [(128, True), (256, True), (257, False), (10**9, False)])
+def test_rows_longer_than_the_built_student_holds_are_refused(seq_len, ok, tmp_path, capsys):
+    assert main(["validate", TINY, f"output_dir={tmp_path}", f"train.seq_len={seq_len}"]) == (0 if ok else 2)
+    if not ok:
+        line = _one_error(capsys)
+        assert f"train.seq_len={seq_len}: longer than the built student's" in line
+        assert "student.arch.max_position_embeddings=256" in line
+
+
 def test_a_recipe_link_that_loops_is_named(tmp_path, capsys):
     (tmp_path / "a.yaml").symlink_to(tmp_path / "b.yaml")
     (tmp_path / "b.yaml").symlink_to(tmp_path / "a.yaml")
@@ -167,8 +176,8 @@ def test_a_model_folder_with_a_broken_config_is_refused_at_validate(content, fra
 
 
 @pytest.mark.parametrize("content, fragment", [
-    (b"{", "Expecting property name"), (b"[]", "list indices"), (b'{"cache_dir": "/x", "steps": [{"id": "a"}]}',
-                                                             "missing key 'kind'"), (b"\xff", "can't decode")])
+    (b"{", "Expecting property name"), (b"[]", "list indices"),
+    (b'{"cache_dir": "/x", "steps": [{"id": "a"}]}', "missing key 'kind'"), (b"\xff", "can't decode")])
 def test_a_damaged_dag_is_one_line_naming_it(content, fragment, tmp_path, capsys):
     (tmp_path / "dag.json").write_bytes(content)
     for command in ("status", "report"):
