@@ -51,10 +51,11 @@ def check_same_experiment(run_dir: Path, recipe: Recipe, steps: list[Step]) -> N
 
 def recipe_differences(before: dict, after: dict, prefix: str = "") -> dict[str, tuple]:
     """{dotted key: (value there, value here)} over two resolved recipes; lists of one length are
-    compared item by item (``mixes.arms[1].fraction``), others whole."""
+    compared item by item (``mixes.arms[1].fraction``), others whole. A key only one of them has
+    came with another version of distill (both files are fully resolved), not from the recipe."""
     out: dict[str, tuple] = {}
-    for key in [*before, *(k for k in after if k not in before)]:
-        a, b = before.get(key), after.get(key)
+    for key in (k for k in before if k in after):
+        a, b = before[key], after[key]
         dotted = f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}" if prefix else str(key)
         if isinstance(a, dict) and isinstance(b, dict):
             out.update(recipe_differences(a, b, dotted))

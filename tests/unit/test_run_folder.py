@@ -15,6 +15,7 @@ from distill.cli import main
 from distill.pipeline.ownership import check_same_experiment
 from distill.pipeline.run import planned, prepare_run
 from distill.pipeline.state import DAG_FILE, RECIPE_FILE
+from distill.recipe import RecipeError
 from tests.pipeline_helpers import ROOT, SMALL, later_wins, tiny_recipe
 
 pytestmark = pytest.mark.unit
@@ -114,3 +115,25 @@ def test_a_copied_recipe_file_keeping_the_name_is_refused(folder, tmp_path, caps
     assert _files(folder) == before
     main(["status", str(folder)])  # status still describes the first experiment: its 8 finished steps
     assert "done=8 " in capsys.readouterr().out
+
+
+def test_a_key_a_newer_distill_added_is_not_another_experiment(tmp_path, monkeypatch):
+    """A folder written before a key existed (its recipe.yaml lacks it) whose step ids the newer
+    distill plans differently: the same recipe, re-measured in place, not another experiment."""
+    from distill.recipe import resolved_yaml
+
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    old_code = tiny_recipe(tmp_path, "world.val_size=400")  # stands in for ids an older distill planned
+    run_dir, steps, cache = prepare_run(old_code)
+    for step in steps:
+        if step.kind == "train":
+            step.folder(run_dir, cache).mkdir(parents=True)
+            mark_done(step.folder(run_dir, cache))
+    recipe = tiny_recipe(tmp_path)
+    text = resolved_yaml(recipe)
+    assert "  val_size: 500\n" in text
+    (run_dir / RECIPE_FILE).write_text(text.replace("  val_size: 500\n", "", 1))
+    check_same_experiment(run_dir, recipe, planned(recipe))  # no error
+    (run_dir / RECIPE_FILE).write_text(text.replace("  val_size: 500\n", "  val_size: 400\n", 1))
+    with pytest.raises(RecipeError, match=r"world.val_size: 400 there, 500 here"):
+        check_same_experiment(run_dir, recipe, planned(recipe))
