@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from distill.recipe.loading import load_yaml_text, read_text_file
 from distill.recipe.schema import Recipe, Resources
 from distill.runtime import visible_gpus
 
@@ -72,9 +71,12 @@ def resolve_config(path: str | Path) -> Path:
 
 def read_config(path: str | Path) -> dict[str, Any]:
     path = resolve_config(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise FileNotFoundError(f"accelerate config {str(path)!r} does not exist")
-    config = yaml.safe_load(path.read_text()) or {}
+    # a folder, pipe, binary or broken YAML file: one line naming it and the YAML line, not a traceback
+    config = load_yaml_text(read_text_file(path, "YAML accelerate config"), str(path)) or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: an accelerate config is a YAML mapping, got {type(config).__name__}")
     kind = config.get("distributed_type", "NO")
     if kind not in _KINDS:
         raise ValueError(f"{path}: distributed_type={kind!r} is not one of {', '.join(_KINDS)}")

@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt as exc:  # one line: what was running, and that a rerun resumes
         print(f"{exc or 'interrupted'}: finished steps are kept; rerun the same command to resume", file=sys.stderr)
-        return 130
+        return getattr(exc, "exit_code", 130)
 
 
 def _one_line(exc: BaseException) -> str:

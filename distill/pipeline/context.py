@@ -9,6 +9,7 @@ from pathlib import Path
 
 from distill.pipeline.configs import ModelRef
 from distill.pipeline.plan import Step
+from distill.pipeline.state import RECIPE_FILE
 from distill.recipe.schema import ModelSpec
 
 
@@ -57,7 +58,7 @@ class StepContext:
 
         from distill.recipe.schema import Recipe
 
-        data = yaml.safe_load((self.run_dir / "recipe.yaml").read_text()).get(section)
+        data = yaml.safe_load((self.run_dir / RECIPE_FILE).read_text()).get(section)
         return Recipe.model_fields[section].annotation.model_validate(data or {})
 
     def allocation(self):

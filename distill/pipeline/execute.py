@@ -15,8 +15,9 @@ from pathlib import Path
 
 from distill.artifacts import atomic_write_text, mark_done, read_meta, write_meta
 from distill.pipeline.context import StepContext
+from distill.pipeline.identity import check_inputs_unchanged
 from distill.pipeline.kinds import kind_of
-from distill.pipeline.state import ERROR_FILE, describe_error, find_step
+from distill.pipeline.state import ERROR_FILE, RECIPE_FILE, describe_error, find_step
 from distill.runtime import thread_count, use_threads, used_devices
 
 
@@ -59,7 +60,7 @@ def _start_tracker(ctx: StepContext):
 
     if not kind_of(ctx.step.kind).tracked:
         return NullTracker()
-    recipe = yaml.safe_load((ctx.run_dir / "recipe.yaml").read_text())
+    recipe = yaml.safe_load((ctx.run_dir / RECIPE_FILE).read_text())
     return start_tracker(Tracking.model_validate(recipe["tracking"]), sweep=recipe["name"], stage=ctx.step.kind,
                          step_id=ctx.step.id, config={**recipe, "step": ctx.step.labels},
                          lineage={"step": ctx.step.id, **{f"dep{i}": d for i, d in enumerate(ctx.step.deps)}},
@@ -75,8 +76,10 @@ def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Pat
     with _logged(ctx.folder) as log:
         print(f"== {step.kind} {step.id} {step.labels} threads={threads} pid={os.getpid()}", file=log)
         try:
+            check_inputs_unchanged(step)  # the files its id hashed are the files it reads ...
             ctx.tracker = _start_tracker(ctx)
             extra = kind_of(step.kind).run_function()(ctx) or {}
+            check_inputs_unchanged(step)  # ... and were not edited while it read them
             ctx.tracker.finish()
         except BaseException as exc:
             traceback.print_exc(file=log)

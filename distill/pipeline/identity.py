@@ -9,6 +9,7 @@ generation or the test split), so such a change reruns only the steps that read 
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 from dataclasses import replace
@@ -89,8 +90,6 @@ def hub_revision(repo_id: str, revision: str | None) -> str | None:
 def recipe_inputs(recipe) -> dict[str, str]:
     """{path or hub id as written in the recipe: fingerprint or resolved revision} for everything
     outside the recipe that a step reads: local models and data files, task folders, configs."""
-    import glob
-
     from distill.recipe.checks import data_files, data_refs, looks_local
 
     out: dict[str, str] = {}
@@ -111,6 +110,24 @@ def recipe_inputs(recipe) -> dict[str, str]:
         if path and Path(path).expanduser().exists():
             out[path] = path_fingerprint(path)
     return out
+
+
+class InputChanged(ValueError):
+    """A local file a step's id hashed is not the file the step would read (edited after planning)."""
+
+
+def check_inputs_unchanged(step) -> None:
+    """Raise ``InputChanged`` when a local file behind ``step.inputs`` differs from what was planned:
+    the step would publish, under the id of one content, what it read from another."""
+    for key, planned in step.inputs.items():
+        if planned.startswith("rev:"):  # a hub model: its revision is pinned in the cache
+            continue
+        expanded = os.path.expanduser(key)
+        matches = sorted(glob.glob(expanded)) or ([expanded] if os.path.exists(expanded) else [])
+        now = _joined(matches) if matches else "missing"
+        if now != planned:
+            raise InputChanged(f"{key}: changed since this run was planned (content {planned}, now {now}); "
+                               "rerun the same command: the steps that read it are planned anew")
 
 
 def _joined(paths: list[str]) -> str:

@@ -9,8 +9,17 @@ from pathlib import Path
 from distill.artifacts import atomic_write_text
 from distill.pipeline.identity import recipe_inputs, with_inputs
 from distill.pipeline.lock import run_lock
+from distill.pipeline.ownership import check_same_experiment
 from distill.pipeline.plan import Step, plan, select
-from distill.pipeline.state import StepState, cache_dir, failure_summary, read_dag, step_state, write_dag
+from distill.pipeline.state import (
+    RECIPE_FILE,
+    StepState,
+    cache_dir,
+    failure_summary,
+    read_dag,
+    step_state,
+    write_dag,
+)
 from distill.recipe import Recipe, resolved_yaml
 
 
@@ -24,11 +33,13 @@ def planned(recipe: Recipe) -> list[Step]:
 
 
 def prepare_run(recipe: Recipe, until: str | None = None) -> tuple[Path, list[Step], Path]:
-    """Write the resolved recipe and the DAG into the run folder; return (run_dir, steps, cache)."""
+    """Write the resolved recipe and the DAG into the run folder; return (run_dir, steps, cache).
+    A folder holding another experiment's finished steps is refused first (pipeline/ownership.py)."""
     run_dir = run_dir_of(recipe)
-    run_dir.mkdir(parents=True, exist_ok=True)
     steps = planned(recipe)
-    atomic_write_text(run_dir / "recipe.yaml", resolved_yaml(recipe))
+    check_same_experiment(run_dir, recipe, steps)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / RECIPE_FILE, resolved_yaml(recipe))
     cache = cache_dir()
     write_dag(run_dir, steps, cache)
     return run_dir, select(steps, until), cache
@@ -56,7 +67,9 @@ def dry_run_recipe(recipe: Recipe, launcher: str, until: str | None, scripts_dir
     go to ``scripts_dir`` or a temporary folder, so an existing run's recipe.yaml and dag.json stay
     as they are."""
     run_dir, cache = run_dir_of(recipe), cache_dir()
-    steps = select(planned(recipe), until)
+    steps = planned(recipe)
+    check_same_experiment(run_dir, recipe, steps)  # a dry run says what the run would refuse
+    steps = select(steps, until)
     states = {s.id: step_state(s, run_dir, cache) for s in steps}
     done = sum(st is StepState.DONE for st in states.values())
     print(f"{recipe.name}: {len(steps)} steps, {done} already done, {len(steps) - done} to run "

@@ -10,6 +10,7 @@ from distill.artifacts import atomic_write_json, is_done
 from distill.pipeline.plan import Step
 
 DAG_FILE = "dag.json"
+RECIPE_FILE = "recipe.yaml"  # the resolved recipe the folder's steps were planned from
 ERROR_FILE = "error.txt"
 
 
@@ -53,13 +54,19 @@ def read_dag(run_dir: Path) -> tuple[list[Step], Path]:
     path = run_dir / DAG_FILE
     if not path.exists():
         raise FileNotFoundError(f"{run_dir}: not a run folder (no {DAG_FILE}); run `distill run RECIPE` first")
-    data = json.loads(path.read_text())
-    steps = [Step(d["kind"], d["config"], tuple(d["deps"]), d["labels"], d.get("inputs", {}))
-             for d in data["steps"]]
+    try:
+        data = json.loads(path.read_bytes())
+        steps = [Step(d["kind"], d["config"], tuple(d["deps"]), d["labels"], d.get("inputs", {}))
+                 for d in data["steps"]]
+        cache = Path(data["cache_dir"])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # cut short, or edited by hand
+        what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        raise ValueError(f"{path}: not a readable distill DAG ({what}); rerun the recipe that made it "
+                         f"({run_dir / RECIPE_FILE}) to write it again") from None
     for step, d in zip(steps, data["steps"]):
-        if step.id != d["id"]:
-            raise ValueError(f"{path}: step {d['id']} does not match its config (file edited by hand?)")
-    return steps, Path(data["cache_dir"])
+        if step.id != d.get("id"):
+            raise ValueError(f"{path}: step {d.get('id')} does not match its config (file edited by hand?)")
+    return steps, cache
 
 
 def find_step(run_dir: Path, step_id: str) -> tuple[Step, Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import glob
+import json
 import os
 import re
 from pathlib import Path
@@ -71,6 +72,13 @@ def check_models(recipe: Recipe, where: str) -> None:
             raise RecipeError(f"{where}: {key}={name!r}: no such model folder (nor a hub id: org/name)")
         if not (path / "config.json").is_file():
             raise RecipeError(f"{where}: {key}={name!r}: not a model folder (no config.json in it)")
+        try:
+            config = json.loads((path / "config.json").read_bytes())
+        except (ValueError, OSError) as exc:  # transformers would fail on it in the first step that loads it
+            raise RecipeError(f"{where}: {key}={name!r}: {path / 'config.json'} is not valid JSON "
+                              f"({exc})") from None
+        if not isinstance(config, dict):
+            raise RecipeError(f"{where}: {key}={name!r}: {path / 'config.json'} is not a JSON object")
 
 
 def data_refs(recipe: Recipe) -> list[tuple[str, DataRef]]:
@@ -110,7 +118,13 @@ def _check_data_file(where: str, key: str, pattern: str) -> None:
     if not matches:
         raise RecipeError(f"{where}: {key}={pattern!r}: no such file")
     for match in matches:
-        if os.path.exists(match) and not os.path.isfile(match) and not os.path.isdir(match):
+        if not os.path.exists(match):  # os.path.lexists found it: a link to nothing, or a loop of links
+            raise RecipeError(f"{where}: {key}={match!r}: a symbolic link that leads to no file "
+                              "(broken or a loop)")
+        if os.path.isdir(match):  # distill reads json, csv and parquet files itself, one by one
+            raise RecipeError(f"{where}: {key}={match!r}: is a folder; name its files (a glob: "
+                              f"{os.path.join(pattern, '*.jsonl')!r})")
+        if not os.path.isfile(match):
             # a named pipe or a device: the dataset reader would block on it or never reach its end
             raise RecipeError(f"{where}: {key}={match!r}: not a regular file")
         if os.path.isfile(match) and not os.access(match, os.R_OK):

@@ -101,7 +101,9 @@ def read_text_file(path: Path, what: str = "recipe file") -> str:
     if path.is_dir():
         raise RecipeError(f"{path}: is a folder, not a {what}")
     if not path.exists():
-        raise RecipeError(f"{path}: no such {what}")
+        lost = path.is_symlink()  # the link is there, what it names is not (or links loop)
+        raise RecipeError(f"{path}: a symbolic link that leads to no {what} (broken or a loop)" if lost
+                          else f"{path}: no such {what}")
     if not path.is_file():  # a named pipe would block the read forever, a device never end it
         raise RecipeError(f"{path}: is a {_file_kind(path)}, not a regular {what}")
     if path.stat().st_size > MAX_TEXT_BYTES:

@@ -7,7 +7,8 @@ optimizer step); per-rank numbers are derived at launch time, never written here
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+import typing
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -27,12 +28,37 @@ SafeName = Annotated[str, AfterValidator(_path_safe)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PosInt = Annotated[int, Field(gt=0)]
 PosFloat = Annotated[float, Field(gt=0.0)]
+# numpy's seeding takes 0 .. 2**32 - 1; a negative or larger seed would fail only in the step that seeds
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
+INT64 = 2**63  # torch, numpy and Arrow hold 64-bit integers: a larger one fails in the step that reads it
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 
 
 class Section(BaseModel):
     # allow_inf_nan=False: no rate, budget or threshold a training can use is NaN or infinite
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_reinterpreted_numbers(cls, data: Any) -> Any:
+        """pydantic reads YAML's true/yes/on as the number 1 where a number is meant, and lets any
+        integer through: both are refused here, naming the key."""
+        for name, value in data.items() if isinstance(data, dict) else ():
+            items = value if isinstance(value, list) else [value]
+            field = cls.model_fields.get(name)
+            if field and any(isinstance(v, bool) for v in items) and not _admits_bool(field.annotation):
+                raise ValueError(f"{name}={value!r}: YAML reads true, yes, on, false, no and off as a "
+                                 "yes/no, and this key takes none (quote it where text is meant: 'no')")
+            if any(isinstance(v, int) and not -INT64 <= v < INT64 for v in items):
+                raise ValueError(f"{name}={value!r} is larger than a 64-bit integer")
+        return data
+
+
+def _admits_bool(annotation: Any) -> bool:
+    """Whether a field's type takes a bool (``bool``, ``bool | None``, ``Any``, ...)."""
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_admits_bool(arg) for arg in typing.get_args(annotation) if not isinstance(arg, (str, int)))
 
 
 # ----------------------------------------------------------------------------- world / task
@@ -46,13 +72,24 @@ class ArithmeticWorld(Section):
     human_pool: PosInt = 1000
     test_size: PosInt = 500
     val_size: Annotated[int, Field(ge=0)] = 500  # validation split (early stopping); never the test split
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _digits(self) -> ArithmeticWorld:
         if self.min_digits > self.max_digits:
             raise ValueError(f"min_digits={self.min_digits} is larger than max_digits={self.max_digits}")
+        # training streams skip every test problem: a test split drawn over most of the world would
+        # leave training a handful of problems, repeated (or none: drawing them would never end)
+        if self.test_size > (space := self.distinct_problems()) // 2:
+            raise ValueError(f"test_size={self.test_size} would hold most of the {space} distinct problems "
+                             f"of {self.min_digits}..{self.max_digits} digits {''.join(self.ops)}; lower "
+                             f"test_size below {space // 2 + 1} or raise max_digits")
         return self
+
+    def distinct_problems(self) -> int:
+        """How many different problems the digits and ops allow (a - b is drawn with a >= b)."""
+        n = 10**self.max_digits - 10 ** (self.min_digits - 1)
+        return ("+" in self.ops) * n * n + ("-" in self.ops) * n * (n + 1) // 2
 
 
 class DataRef(Section):
@@ -78,7 +115,7 @@ class DatasetWorld(Section):
     # validation split for early stopping: the last val_size rows of the human split, never in the pool
     val_size: Annotated[int, Field(ge=0)] = 0
     test_size: PosInt | None = None
-    seed: int = 0
+    seed: Seed = 0
 
 
 World = Annotated[ArithmeticWorld | DatasetWorld, Field(discriminator="kind")]
@@ -112,7 +149,7 @@ class TeacherBuild(Section):
     target_accuracy: Fraction = 0.8  # stop once the held-out accuracy reaches this
     eval_every: PosInt = 100
     eval_size: PosInt = 200
-    seed: int = 0
+    seed: Seed = 0
 
 
 class ModelSpec(Section):
@@ -171,7 +208,7 @@ class Generation(Section):
     batch_size: PosInt = 64
     shards: PosInt = 1
     chunk_size: PosInt = 256
-    seed: int = 0
+    seed: Seed = 0
     logprobs_topk: Annotated[int, Field(ge=0)] = 0  # >0: store teacher top-k log-probs for KD
     filters: Filters = Filters()
     openai: OpenAIBackend = OpenAIBackend()
@@ -197,7 +234,7 @@ class Arm(Section):
     # this arm's data ladder when it differs from mixes.sizes (spend runs where they inform the fit)
     sizes: list[PosInt] | None = Field(default=None, min_length=1)
     # this arm's seeds when they differ from mixes.seeds (more where its cells are noisy)
-    seeds: list[int] | None = Field(default=None, min_length=1)
+    seeds: list[Seed] | None = Field(default=None, min_length=1)
     synthetic: Literal["synthetic", "verified"] = "synthetic"
     # the source of the (1 - f) part: written from scratch, or expert work on teacher drafts
     human: HumanSource = "human"
@@ -229,7 +266,7 @@ class Mixes(Section):
     arms: list[Arm] = Field(min_length=1)
     sizes: list[PosInt] = Field(min_length=1)
     unit: Literal["examples", "tokens"] = "examples"
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     wall: Wall = Wall()
     weights: dict[Literal["human", "synthetic", "verified", "edited", "first_error", "picked"], PosFloat] = \
         Field(default_factory=dict)
@@ -274,7 +311,7 @@ class Experts(Section):
     drafts: PosInt = 1000  # prompts whose teacher drafts each primitive's expert works on
     hours: PosFloat | None = None  # arms with an allocator: the expert hours each allocation may spend
     error_rate: Fraction = 0.0  # simulated expert: share of items it gets wrong
-    seed: int = 0
+    seed: Seed = 0
     times: ExpertTimes = ExpertTimes()  # simulated and model experts; Argilla (which records no time)
     model: ModelSpec | None = None  # kind=model: the stand-in expert (always labelled simulated)
     backend: Literal["hf", "vllm", "openai"] = "hf"
@@ -382,7 +419,7 @@ class Generations(Section):
                                    min_length=1)
     prompts: PosInt | None = None  # fresh prompts each generation is asked to solve; None: the human pool size
     subsample: PosInt | None = None  # accumulate-subsample's fixed size; None: the human pool size
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)  # one independent chain per seed
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)  # one independent chain per seed
     ngram: PosInt = 3  # n of the distinct-n-gram diversity measure
 
     @model_validator(mode="after")
@@ -418,7 +455,7 @@ class ConvergenceCheck(Section):
     seed noise or more."""
 
     factor: Annotated[float, Field(gt=1.0)] = 2.0
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
 
 
 class Report(Section):

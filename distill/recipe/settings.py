@@ -21,7 +21,7 @@ def suggestion(name: str, known) -> str:
 def check_settings(recipe: Recipe, where: str) -> None:
     """Raise ``RecipeError`` (one line: file, key, value) on the first unworkable setting."""
     for problem in (_adapter(recipe), _experts(recipe), _online_kd(recipe), _teacher_build(recipe),
-                    _generations(recipe)):
+                    _generations(recipe), _seq_len(recipe)):
         if problem:
             raise RecipeError(f"{where}: {problem}")
 
@@ -71,6 +71,16 @@ def _teacher_build(recipe: Recipe) -> str | None:
     built = [t for t in ((recipe.teachers or [recipe.teacher]) if recipe.mixes else []) if t.model is None]
     if built:
         return "world.val_size=0: the built teacher (teacher.build) stops on a validation split; set it > 0"
+    return None
+
+
+def _seq_len(recipe: Recipe) -> str | None:
+    """A built student has positions for ``max_position_embeddings`` tokens; packed rows longer than
+    that train positions it never meant to hold (or, at 10**9, fill the memory first)."""
+    arch, seq_len = recipe.student.arch, recipe.train.seq_len
+    if recipe.student.model is None and seq_len > arch.max_position_embeddings:
+        return (f"train.seq_len={seq_len}: longer than the built student's student.arch."
+                f"max_position_embeddings={arch.max_position_embeddings}; lower one or raise the other")
     return None
 
 

@@ -70,7 +70,13 @@ def dataset_task(world: DatasetWorld) -> Task:
     prompt_adapter = get_adapter(world.prompts_adapter) if world.prompts_adapter else adapter
 
     def test() -> list[dict]:
-        return _rows(world.test, adapter, "test", "human", world.test_size, "world.test")
+        rows = _rows(world.test, adapter, "test", "human", world.test_size, "world.test")
+        # a score over fewer items than the recipe names (or none) is not the figure it asked for
+        if not rows or (world.test_size is not None and len(rows) < world.test_size):
+            asked = f"world.test_size={world.test_size}" if world.test_size is not None else "world.test"
+            raise DataFileError(f"{asked}: the test data ({_files(world.test)}) holds {len(rows)} rows"
+                                + ("; lower test_size or add data" if rows else "; nothing to evaluate on"))
+        return rows
 
     def prompts(count: int) -> list[dict]:
         held_out = {r["prompt"] for r in test()}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from distill.cli import main
 from distill.recipe import load_recipe
 from distill.world import build_task
 
@@ -121,12 +122,37 @@ def test_adapter_reads_gsm8k_schema_and_verifies(gsm8k_files, tmp_path):
     assert task.extract_answer("x = 1,234.\n#### 1,234") == "1234"
 
 
-def test_gsm8k_recipe_end_to_end_offline(gsm8k_files, tmp_path):
-    from distill.pipeline.run import run_recipe
+def test_the_same_overrides_work_on_the_command_line(gsm8k_files, tmp_path, capsys, monkeypatch):
+    """What the README says this file shows, typed as `distill` arguments: validate for the local
+    launcher and a dry run pass; plain validate names the Slurm-only check and the flag that skips it."""
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    args = [str(ROOT / "recipes/gsm8k/hybrid.yaml"), *local_overrides(gsm8k_files, tmp_path)]
+    assert main(["validate", *args, "--launcher", "local"]) == 0
+    assert capsys.readouterr().out.startswith("ok: gsm8k-hybrid")
+    assert main(["run", *args, "--dry-run"]) == 0
+    assert "nothing is written" in capsys.readouterr().out and not (tmp_path / "gsm8k-hybrid").exists()
+    assert main(["validate", *args]) == 2  # both launchers: the shipped Slurm section asks 8 GPUs per node
+    assert "--launcher local does not read launcher.slurm" in capsys.readouterr().err
 
-    recipe = load_recipe(ROOT / "recipes/gsm8k/hybrid.yaml", local_overrides(gsm8k_files, tmp_path))
-    assert run_recipe(recipe) == 0
-    run_dir = tmp_path / recipe.name
+
+def test_the_readme_form_with_relative_files_validates(gsm8k_files, tmp_path, capsys, monkeypatch):
+    """The README's inline example: `world.human='{path: json, data_files: train.jsonl}'` (no split, a
+    path relative to where `distill` runs)."""
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(gsm8k_files["root"])
+    worlds = [f"world.{key}={{path: json, data_files: {name}.jsonl}}"
+              for key, name in (("human", "train"), ("prompts", "train"), ("test", "test"))]
+    others = [o for o in local_overrides(gsm8k_files, tmp_path) if not o.startswith("world.") or "pool" in o]
+    args = [str(ROOT / "recipes/gsm8k/hybrid.yaml"), *others, *worlds]
+    assert main(["validate", *args, "--launcher", "local"]) == 0, capsys.readouterr().err
+    assert main(["run", *args, "--dry-run"]) == 0, capsys.readouterr().err
+
+
+def test_gsm8k_recipe_end_to_end_offline(gsm8k_files, tmp_path):
+    """Through `distill run`, as a person would type it (not the Python API)."""
+    overrides = local_overrides(gsm8k_files, tmp_path)
+    assert main(["run", str(ROOT / "recipes/gsm8k/hybrid.yaml"), *overrides]) == 0
+    run_dir = tmp_path / load_recipe(ROOT / "recipes/gsm8k/hybrid.yaml", overrides).name
     report = next(run_dir.glob("steps/report-*/report.md"))
     text = report.read_text()
     for arm in ("human", "synthetic", "hybrid-50"):

@@ -1,5 +1,6 @@
-"""The DAG on the local executor: a whole tiny sweep, a rerun that does no work, and a changed
-training knob that reruns only the training, evaluation and report steps it touches.
+"""The DAG on the local executor: a whole tiny sweep, a rerun that does no work, a changed training
+knob refused in the same folder (another experiment), and a new seed that runs only its own training,
+evaluation and report steps.
 Run: pytest tests/smoke/test_pipeline.py -q"""
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import pytest
 
 from distill.pipeline.run import run_recipe
+from distill.recipe import RecipeError
 from tests.pipeline_helpers import done_markers, tiny_recipe
 
 pytestmark = pytest.mark.smoke
@@ -27,7 +29,7 @@ def cache(tmp_path_factory):
         os.environ["DISTILL_CACHE"] = old
 
 
-def test_rerun_does_no_work_and_one_knob_reruns_only_its_downstream(tmp_path, cache):
+def test_rerun_does_no_work_and_an_extension_runs_only_its_new_steps(tmp_path, cache):
     recipe = tiny_recipe(tmp_path)
     run_dir = tmp_path / recipe.name
     assert run_recipe(recipe) == 0
@@ -40,13 +42,17 @@ def test_rerun_does_no_work_and_one_knob_reruns_only_its_downstream(tmp_path, ca
     assert run_recipe(recipe) == 0
     assert done_markers(run_dir, cache) == first, "a rerun of a finished sweep redid work"
 
-    assert run_recipe(tiny_recipe(tmp_path, "train.lr=1e-3")) == 0
+    with pytest.raises(RecipeError, match="holds another experiment"):  # a new lr replaces its runs
+        run_recipe(tiny_recipe(tmp_path, "train.lr=1e-3"))
+    assert done_markers(run_dir, cache) == first
+
+    assert run_recipe(tiny_recipe(tmp_path, "mixes.seeds=[0, 1, 2]")) == 0
     after = done_markers(run_dir, cache)
     new = {sid.split("-")[0] for sid in set(after) - set(first)}
     assert new == {"train", "eval", "report"}
     assert all(after[sid] == first[sid] for sid in first), "an upstream step was redone"
     n_new_evals = sum(sid.startswith("eval-") for sid in set(after) - set(first))
-    assert n_new_evals == 12, "teacher and floor evaluations do not depend on training knobs"
+    assert n_new_evals == 2 * 3, "one evaluation per new student; teacher and floor are kept"
 
 
 def test_steps_log_to_wandb_offline_grouped_by_sweep(tmp_path, cache):

@@ -38,6 +38,7 @@ DATA_DECIDED = {
     "leaves no human rows": "the dataset's human split has no more rows than val_size",
     "gives no human solution": "the dataset's rows have no solutions for the adapter",
     "rows its SFT student saw has": "the expert's work: every item its SFT student saw left the draft as it was",
+    "the test data (": "the dataset's test split is empty or smaller than world.test_size",
 }
 
 
