@@ -141,7 +141,7 @@ def test_a_plain_training_folder_reads_as_the_old_lists(sources, tiny_model_dir,
 
 
 def test_nested_sizes_are_per_source_prefixes_of_the_index_arrays(sources, tiny_model_dir, tmp_path):
-    small = _materialise(sources, tiny_model_dir, _mix(100), tmp_path / "small")
+    _materialise(sources, tiny_model_dir, _mix(100), tmp_path / "small")
     large = _materialise(sources, tiny_model_dir, _mix(300), tmp_path / "large")  # the human pool repeats
     assert large.epochs["human"] > 1
 
@@ -168,7 +168,7 @@ def test_a_source_is_tokenized_once_and_its_table_holds_its_text(sources, tiny_m
     cache = tmp_path / "tokens"
     table, folder = cached_table(sources / "human", tok, cache)
     mtime = (folder / "table.json").stat().st_mtime_ns
-    again, same = cached_table(sources / "human", tok, cache)
+    _, same = cached_table(sources / "human", tok, cache)
     assert same == folder and (folder / "table.json").stat().st_mtime_ns == mtime
     assert [p.name for p in cache.iterdir()] == [folder.name]  # no staging left behind
     data = load_source(sources / "human")
