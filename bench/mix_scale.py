@@ -45,20 +45,21 @@ def reset_peak() -> None:
 
 
 def write_source(folder: Path, rows: int, prefix: str, origin: str, base: list[dict]) -> None:
-    """``rows`` source rows cycling over ``base`` under fresh ids, streamed to Arrow (no list of rows)."""
-    from datasets import Dataset
+    """``rows`` source rows cycling over ``base`` under fresh ids, built in Arrow chunks of 100k rows."""
+    import pyarrow as pa
+    from datasets import Dataset, concatenate_datasets
 
     from distill.sources import FEATURES
 
-    def gen(rows: int, prefix: str, origin: str):
-        for i in range(rows):
-            b = base[i % len(base)]
-            yield {"id": f"{prefix}-{i}", "prompt": b["prompt"], "completion": b["completion"], "origin": origin,
-                   "meta": json.dumps(b["meta"], sort_keys=True)}
-
-    data = Dataset.from_generator(gen, features=FEATURES, cache_dir=str(folder.parent / ".hf"),
-                                  gen_kwargs={"rows": rows, "prefix": prefix, "origin": origin})
-    data.save_to_disk(str(folder / "data"))
+    metas = [json.dumps(b["meta"], sort_keys=True) for b in base]
+    chunks = []
+    for start in range(0, rows, 100_000):
+        picks = [i % len(base) for i in range(start, min(rows, start + 100_000))]
+        chunks.append(Dataset(pa.Table.from_pydict({
+            "id": [f"{prefix}-{start + k}" for k in range(len(picks))],
+            "prompt": [base[i]["prompt"] for i in picks], "completion": [base[i]["completion"] for i in picks],
+            "origin": [origin] * len(picks), "meta": [metas[i] for i in picks]}, schema=FEATURES.arrow_schema)))
+    concatenate_datasets(chunks).save_to_disk(str(folder / "data"), num_shards=1)
 
 
 def tokenize_old_vs_new(tok, source: Path, rows: int, seq_len: int, rounds: int = 2) -> dict:
