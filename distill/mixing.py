@@ -40,10 +40,13 @@ import itertools
 import json
 import math
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
+
+import numpy as np
 
 from distill.recipe.schema import Arm, Wall  # the recipe's arm and wall policy
 
@@ -94,7 +97,7 @@ def _draw(arm: Arm, wall: Wall) -> _Draw:
                  arm.synthetic if arm.fraction > 0 or wall.policy == "fill" else None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a mix may hold a million of them
 class Entry:
     source: str
     id: str
@@ -305,15 +308,41 @@ def _feasible(arm: _Draw, n: int, seed: int, unit: str, wall: Wall, parts: list[
 
 
 def _interleave(parts: list[list[Entry]]) -> tuple[Entry, ...]:
-    """Entry i of a part with c entries goes at (i + 0.5) / c of the way through; ties by part order."""
-    keyed = [((i + 0.5) / len(p), rank, i) for rank, p in enumerate(parts) for i in range(len(p))]
-    keyed.sort()
-    return tuple(parts[rank][i] for _, rank, i in keyed)
+    """Entry i of a part with c entries goes at (i + 0.5) / c of the way through; ties by part order.
+
+    Sorted as arrays (the same float64 positions a list of tuples would hold), so a mix of a million
+    entries holds no million keys as Python objects."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return ()
+    index = [np.arange(len(p), dtype=np.int64) for p in parts]
+    position = np.concatenate([(i + 0.5) / len(i) for i in index])
+    rank = np.concatenate([np.full(len(p), r, dtype=np.int64) for r, p in enumerate(parts)])
+    order = np.lexsort((np.concatenate(index), rank, position))  # last key first: position, rank, i
+    flat = [e for p in parts for e in p]
+    return tuple(flat[k] for k in order.tolist())
 
 
 def _hash_entries(entries: tuple[Entry, ...]) -> str:
+    """sha256 over one ``json.dumps([source, id, epoch, weight])`` line per entry (written without
+    json.dumps where the bytes are known to be the same: a million entries hash in seconds)."""
     h = hashlib.sha256()
+    lines = []
     for e in entries:
-        h.update(json.dumps([e.source, e.id, e.epoch, e.weight]).encode())
-        h.update(b"\n")
+        lines.append(f"[{_json_str(e.source)}, {_json_str(e.id)}, {e.epoch}, {_json_float(e.weight)}]\n")
+        if len(lines) == 4096:
+            h.update("".join(lines).encode())
+            lines.clear()
+    h.update("".join(lines).encode())
     return h.hexdigest()
+
+
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but '"' and '\\': json.dumps adds only the quotes
+
+
+def _json_str(text: str) -> str:
+    return f'"{text}"' if _PLAIN.fullmatch(text) else json.dumps(text)
+
+
+def _json_float(value: float) -> str:
+    return repr(value) if type(value) is float and math.isfinite(value) else json.dumps(value)

@@ -45,7 +45,7 @@ def run_preference_train(ctx: StepContext) -> dict:
     student = model_ref(ctx, ModelRef(step=ctx.dep_id("student")))
     merge = ctx.deps("merge")
     plan, _ = plan_of(cfg.mix, student, ctx.dep("human") / "source", merge[0] if merge else None,
-                      {arm.human: expert / "source"})
+                      {arm.human: expert / "source"}, ctx.cache / "tokens")
     seen = {e.id for e in plan.entries if e.source == arm.human}
     pairs = seen_pairs([dict(r) for r in load_from_disk(str(expert / "pairs"))], seen,
                        json.loads((expert / "work.json").read_text())["rows"])

@@ -102,7 +102,8 @@ def run_train(ctx: StepContext) -> dict:
     worked = {config_of(ctx.steps[d]).primitive: ctx.step_folder(d) / "source"
               for d in ctx.step.deps if ctx.steps[d].kind == "expert"}
     plan, data = materialise_mix(cfg.mix, student, ctx.dep("human") / "source",
-                                 merge[0] if merge else None, ctx.folder / "mix", worked=worked)
+                                 merge[0] if merge else None, ctx.folder / "mix", worked=worked,
+                                 tokens=ctx.cache / "tokens")  # token tables: one per source, machine-wide
     if not plan.feasible:
         atomic_write_json(ctx.folder / "infeasible.json", plan.to_dict())
         return {"mix": plan.to_dict(), "feasible": False}

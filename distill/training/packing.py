@@ -20,6 +20,7 @@ proves it for sdpa and eager: logits of an example inside a packed row equal its
 """
 from __future__ import annotations
 
+import array
 import bisect
 import hashlib
 import itertools
@@ -29,6 +30,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 IGNORE = -100
@@ -55,7 +57,7 @@ def build_example(prompt: Sequence[int], completion: Sequence[int], eos: int,
 
 def pack(lengths: Sequence[int], seq_len: int, window: int = 64) -> list[list[int]]:
     """Rows of example indices (all of ``lengths``), each holding at most ``seq_len`` tokens."""
-    return list(iter_rows(iter(enumerate(lengths)), seq_len, window))
+    return list(iter_rows(iter(enumerate(map(int, lengths))), seq_len, window))
 
 
 def iter_rows(items: Iterator[tuple[int, int]], seq_len: int, window: int = 64) -> Iterator[list[int]]:
@@ -158,7 +160,8 @@ def collate(rows: Sequence[Sequence[int]], ids: Sequence[Sequence[int]], n_promp
     ``topk`` is ``(topk_ids, topk_logprobs)`` per example: one list of k entries per completion
     token (EOS included or not); entry j is the teacher's distribution for completion token j.
     Width is the longest row, not ``seq_len``: trailing all-pad columns are never computed.
-    ``learn`` (first_error rows): completion tokens that keep their weight; the target positions from
+    ``learn`` (first_error rows): completion tokens that keep their weight (None or negative: all of
+    them); the target positions from
     the first wrong step on (and the EOS) get weight 0 but stay targets, so the rows are unchanged.
     """
     width = max(sum(len(ids[i]) for i in row) for row in rows)
@@ -182,13 +185,20 @@ def collate(rows: Sequence[Sequence[int]], ids: Sequence[Sequence[int]], n_promp
             first = max(p, 1)  # first token that is a target
             if n > first:
                 tgt[r, start + first - 1:start + n - 1] = torch.tensor(seq[first:], dtype=torch.long)
-                stop = n if learn is None or learn[i] is None else first + n_learnable(n, p, learn[i])
+                cut = _cut(learn, i)
+                stop = n if cut is None else first + n_learnable(n, p, cut)
                 wts[r, start + first - 1:start + stop - 1] = float(weights[i])
             if k:
                 _fill_topk(tk_ids, tk_lp, tk_mask, r, start, n, p, topk[0][i], topk[1][i])
             start += n
         pos[r, start:] = torch.arange(width - start)  # padding is its own segment
     return Packed(inp, pos, tgt, wts, src, tk_ids, tk_lp, tk_mask)
+
+
+def _cut(learn: Sequence | None, i: int) -> int | None:
+    """Example i's first-error cut; None (or a negative mark, as arrays hold it): no cut."""
+    cut = None if learn is None else learn[i]
+    return None if cut is None or cut < 0 else int(cut)
 
 
 def _topk_width(rows: Sequence[Sequence[int]], topk: tuple[Sequence, Sequence] | None) -> int:
@@ -228,32 +238,36 @@ class RowStream:
     Row ``i`` depends only on (lengths, seq_len, seed, window), so step ``s`` reads rows
     ``[s * G, (s + 1) * G)`` in every process, after any resume. Passes over the data follow one
     another without a flush, so one global batch may hold the end of a pass and the start of the next.
+    Rows packed so far are kept as one flat array of example indices (8 bytes per example read).
     """
 
     def __init__(self, lengths: Sequence[int], seq_len: int, seed: int, window: int = 64):
-        if not lengths:
+        if not len(lengths):
             raise ValueError("no examples to train on")
-        self.lengths, self.seq_len, self.seed = list(lengths), seq_len, seed
-        self._rows: list[list[int]] = []
-        self._examples = [0]  # examples in the first i rows
+        self.lengths, self.seq_len, self.seed = np.asarray(lengths, dtype=np.int64), seq_len, seed
+        self._flat = array.array("q")  # example indices of every row packed so far, row after row
+        self._starts = array.array("q", [0])  # row i is _flat[_starts[i]:_starts[i + 1]]
         self._iter = iter_rows(self._keys(), seq_len, window)
 
     def _keys(self) -> Iterator[tuple[int, int]]:
-        index = 0
+        n, index = len(self.lengths), 0
         while True:
-            for i in pass_order(len(self.lengths), self.seed, index):
-                yield index * len(self.lengths) + i, self.lengths[i]
+            for i in pass_order(n, self.seed, index):
+                yield index * n + i, int(self.lengths[i])
             index += 1
+
+    def _fill(self, stop: int) -> None:
+        n = len(self.lengths)
+        while len(self._starts) <= stop:
+            self._flat.extend(k % n for k in next(self._iter))
+            self._starts.append(len(self._flat))
 
     def rows(self, start: int, stop: int) -> list[list[int]]:
         """Rows ``start..stop-1`` as example indices."""
-        while len(self._rows) < stop:
-            row = [k % len(self.lengths) for k in next(self._iter)]
-            self._rows.append(row)
-            self._examples.append(self._examples[-1] + len(row))
-        return self._rows[start:stop]
+        self._fill(stop)
+        return [self._flat[self._starts[r]:self._starts[r + 1]].tolist() for r in range(start, stop)]
 
     def passes_done(self, stop: int) -> float:
         """Passes over the data read by the first ``stop`` rows."""
-        self.rows(0, stop)
-        return self._examples[stop] / len(self.lengths)
+        self._fill(stop)
+        return self._starts[stop] / len(self.lengths)

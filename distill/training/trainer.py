@@ -100,7 +100,7 @@ def _build(job: TrainJob, rt: distributed.Runtime) -> _Run:
     stored = kd.weight > 0 and kd.source == "stored"
     corpus = load_corpus(job.data, tokenizer, train.seq_len, want_topk=stored)
     stream = RowStream(corpus.lengths, train.seq_len, job.seed)
-    rows_per_pass = _rows_per_pass(stream, len(corpus.ids))
+    rows_per_pass = _rows_per_pass(stream, len(corpus))
     plan = make_plan(train, rows_per_pass, rt.world_size)
     # the recipe's spec (revision, dtype, remote code, attention) loads it; training keeps fp32 master weights
     model = load_model(job.model).to(torch.float32)
@@ -174,7 +174,7 @@ def _loop(run: _Run, start: int, out: Path, tracker: Tracker | None, stop: StopR
                 tokens[source] = tokens.get(source, 0) + count
             seconds = time.perf_counter() - t0
             run.loop_s += seconds
-            step_tokens = sum(len(run.corpus.ids[i]) for r in rows for i in r)
+            step_tokens = sum(int(run.corpus.lengths[i]) for r in rows for i in r)
             record.update(step=step + 1, tokens=sum(tokens.values()), tokens_per_s=step_tokens / seconds,
                           passes=run.stream.passes_done(plan.step_rows(step)[1]),
                           **{f"tokens/{s}": n for s, n in tokens.items()})
@@ -268,12 +268,12 @@ def _micro_batch(run: _Run, step: int, micro: int) -> Packed:
 
 def _padding_waste(run: _Run, steps: int) -> float:
     """Padded / computed slots over the run's micro-batches (each is as wide as its fullest row)."""
-    plan, ids = run.plan, run.corpus.ids
+    plan, lengths = run.plan, run.corpus.lengths
     padded = computed = 0
     for step in range(steps):
         for micro in range(plan.accumulation):
             for rank in range(plan.world_size):
-                fills = [sum(len(ids[i]) for i in r) for r in run.stream.rows(*plan.micro_rows(step, micro, rank))]
+                fills = [sum(int(lengths[i]) for i in r) for r in run.stream.rows(*plan.micro_rows(step, micro, rank))]
                 computed += max(fills) * len(fills)
                 padded += max(fills) * len(fills) - sum(fills)
     return padded / computed if computed else 0.0

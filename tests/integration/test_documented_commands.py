@@ -179,6 +179,8 @@ def test_readme_status_and_lm_eval_on_the_demo(demo, workdir):
 BENCH_TINY = {
     "bench/sweep.py": ["--recipe", "recipes/tiny.yaml", *DEMO_TINY],
     "bench/generate.py": ["--prompts", "8", "--max-new-tokens", "8", "--batch-sizes", "4"],
+    "bench/mix_scale.py": ["--examples", "2000", "--human", "300", "--compare", "500", "--steps", "2", "--rows", "4",
+                           "--seq-len", "64"],
     "bench/train.py": ["--steps", "2", "--rounds", "1", "--hidden", "64", "--layers", "1", "--examples", "64",
                        "--rows", "4", "--seq-len", "64"],
 }
