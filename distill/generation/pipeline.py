@@ -22,9 +22,9 @@ from tqdm.auto import tqdm
 from distill.artifacts import atomic_write_json
 from distill.generation.backends import Backend, Sampling, make_backend, requests_for
 from distill.generation.errors import GenerationError
-from distill.generation.filters import Verifier, run_filters
+from distill.generation.filters import Verifier
 from distill.generation.prompts import PROMPT_TEMPLATE, check_prompts, prompts_hash, template_hash
-from distill.generation.provenance import publish, weights_hash
+from distill.generation.provenance import weights_hash
 from distill.generation.shards import ShardStore, shard_folder, shard_prompts
 from distill.recipe.schema import Filters, Generation, ModelSpec
 from distill.sources import KD_COLUMNS
@@ -158,34 +158,77 @@ def check_output_dir(out_dir: str | Path) -> Path:
 
 
 def merge_and_filter(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, filters: Filters | None = None,
-                     verify: Verifier | None = None, test_prompts: Sequence[str] = ()) -> dict:
+                     verify: Verifier | None = None, test_prompts: Sequence[str] = (),
+                     references: Sequence[str | Path] = ()) -> dict:
     """Merge complete shards in prompt order, filter, publish ``synthetic`` (and ``verified``) sources.
 
     ``verify(row, completion)``: the task's verifier (e.g. ``Task.verify``), required when
-    ``filters.verify``; ``test_prompts``: the eval prompts to decontaminate against.
+    ``filters.verify``; ``test_prompts``: the eval prompts to decontaminate against; ``references``:
+    source folders (the human pool) whose duplicates are removed. Runs the dedup stages of
+    ``dedup.py`` and ``merge.py`` one after the other in this process, in ``out_dir/work``.
     """
+    from distill.generation import dedup, merge
+
     started = time.perf_counter()
-    filters = filters or Filters()
-    if filters.verify and verify is None:
+    work = prepare_merge(shard_dirs, out_dir, filters or Filters(), verify is not None, test_prompts,
+                         references)
+    plan = dedup.stage_plan(work)
+    for part in dedup._parts(plan):
+        dedup.signature_stage(work, part)
+    for task in range(dedup.candidate_tasks(plan)):
+        dedup.candidate_stage(work, task)
+    dedup.cluster_stage(work)
+    for shard in range(len(plan["shards"])):
+        merge.filter_stage(work, shard, verify if plan["verify"] else None)
+    return finish_merge(work, out_dir, started)
+
+
+def prepare_merge(shard_dirs: Sequence[str | Path], out_dir: str | Path, filters: Filters, has_verifier: bool,
+                  test_prompts: Sequence[str], references: Sequence[str | Path] = ()) -> Path:
+    """Check the shards are one complete generation; write the stages' plan and the n-gram index."""
+    from distill.generation import dedup
+    from distill.generation.filters import ContaminationIndex
+
+    if filters.verify and not has_verifier:
         raise GenerationError("generation.filters.verify is true but no verifier was given for these prompts")
     stores = [ShardStore.existing(folder) for folder in shard_dirs]
+    stores.sort(key=lambda s: s.plan["shard"])
     plan = check_plans(stores)
     check_output_dir(out_dir)
-    samples = plan["samples_per_prompt"]
-    rows = merged_rows(stores, sum(s.plan["prompts"] for s in stores) * samples, samples)
-    meta = _source_meta(rows, plan, [h for s in stores for h in s.headers()])
-    synthetic, verified, report = run_filters(rows, filters, test_prompts, verify)
-    out = {"filters": report, "tokens_per_s": meta["tokens_per_s"], "sources": {}}
-    for name, subset in (("synthetic", synthetic), ("verified", verified)):
-        if subset is None:
-            continue
-        folder = Path(out_dir) / name
-        source_meta = {**meta, "name": name, "rows": len(subset), "filters": report,
-                       "tokens": {**meta["tokens"],
-                                  "completion_published": sum(r["meta"]["completion_tokens"] for r in subset)},
-                       "wall_time_s": {**meta["wall_time_s"], "merge": round(time.perf_counter() - started, 3)}}
-        digest = publish(subset, folder, source_meta, kd=plan["sampling"]["logprobs_topk"] > 0)
-        out["sources"][name] = {"path": str(folder), "rows": len(subset), "content_hash": digest}
+    work = Path(out_dir) / "work"
+    decon = ({"ngram": filters.decontaminate_ngram, "test_prompts": len(test_prompts)}
+             if filters.decontaminate_ngram else None)
+    expected = sum(s.plan["prompts"] for s in stores) * plan["samples_per_prompt"]
+    dedup.new_plan(work, [str(s.folder) for s in stores], plan["samples_per_prompt"], expected,
+                   threshold=filters.near_dedup_threshold, min_chars=filters.min_chars,
+                   max_chars=filters.max_chars, exact=filters.exact_dedup, decontaminate=decon,
+                   references=[str(r) for r in references], verify=filters.verify)
+    index = work / "contamination.json"
+    if decon and test_prompts and not index.exists():
+        ContaminationIndex.from_prompts(test_prompts, filters.decontaminate_ngram).save(index)
+    return work
+
+
+def finish_merge(work: Path, out_dir: str | Path, started: float | None = None) -> dict:
+    """The publish stage: both sources and ``report.json`` from the filter stages' outputs."""
+    from distill.generation import dedup, merge
+
+    plan = dedup.stage_plan(work)
+    stores = [ShardStore.existing(folder) for folder in plan["shards"]]
+    first = stores[0].plan
+    headers = [h for s in stores for h in s.headers()]
+    names = ["synthetic", *(["verified"] if plan["verify"] else [])]
+    base = _source_meta(first, headers)
+
+    def make_meta(stats: dict, name: str) -> dict:
+        meta = _with_counts(base, stats, first)
+        merge_s = None if started is None else round(time.perf_counter() - started, 3)
+        return {**meta, "name": name, "filters": stats["report"],
+                "tokens": {**meta["tokens"], "completion_published": stats["completion_published"]},
+                "wall_time_s": {**meta["wall_time_s"], "merge": merge_s}}
+
+    out = merge.publish_stage(work, Path(out_dir), make_meta, names, kd=first["sampling"]["logprobs_topk"] > 0)
+    out = {"filters": out["filters"], "tokens_per_s": base["tokens_per_s"], "sources": out["sources"]}
     atomic_write_json(Path(out_dir) / "report.json", out)
     return out
 
@@ -239,22 +282,17 @@ def source_row(rec: dict, samples: int) -> dict:
     return row
 
 
-def _source_meta(rows: list[dict], plan: dict, headers: list[dict]) -> dict:
+def _source_meta(plan: dict, headers: list[dict]) -> dict:
+    """The source's meta from the shard plans and chunk headers (counts from the rows come later)."""
     wall = sum(h["wall_s"] for h in headers)
-    generated = sum(r["meta"]["completion_tokens"] for r in rows)
-    prompt_rows = [{"id": r["meta"]["prompt_id"], "prompt": r["prompt"],
-                    "meta": {k: v for k, v in r["meta"].items() if k not in _GENERATED_META}}
-                   for r in rows if r["meta"]["sample"] == 0]
+    generated = sum(h["completion_tokens"] for h in headers)
     teacher = ModelSpec(**plan["teacher"])
     sampling = plan["sampling"]
     return {
         "kind": "source", "origin": "synthetic",
-        "description": f"{len(prompt_rows)} prompts x {plan['samples_per_prompt']} samples, backend {plan['backend']}",
         "teacher": {**plan["teacher"], "weights_hash": weights_hash(teacher), "backend": plan["backend"],
                     "served_model": plan["served_model"],
                     "ran_on": [dict(b) for b in sorted({tuple(sorted(h["backend"].items())) for h in headers})]},
-        "prompts": {"count": len(prompt_rows), "hash": prompts_hash(prompt_rows), "template": PROMPT_TEMPLATE,
-                    "template_hash": template_hash()},
         "sampling": {**sampling, "samples_per_prompt": plan["samples_per_prompt"], "seed": plan["seed"],
                      "row_seed": "sha256('{seed}/{prompt_id}/{sample}')[:8] >> 1"},
         "sharding": {"shards": plan["num_shards"], "chunk_size": plan["chunk_size"], "chunks": len(headers)},
@@ -265,7 +303,17 @@ def _source_meta(rows: list[dict], plan: dict, headers: list[dict]) -> dict:
     }
 
 
-_GENERATED_META = ("prompt_id", "sample", "seed", "finish_reason", "completion_tokens", "prompt_tokens")
+def _with_counts(meta: dict, stats: dict, plan: dict) -> dict:
+    """Add what needs the rows: the prompt count and hash (from the filter stages' prompt lines)."""
+    count, digest = stats["prompts"]
+    return {**meta,
+            "description": f"{count} prompts x {plan['samples_per_prompt']} samples, backend {plan['backend']}",
+            "prompts": {"count": count, "hash": digest, "template": PROMPT_TEMPLATE,
+                        "template_hash": template_hash()},
+            "tokens": {**meta["tokens"], "completion_generated": stats["completion_generated"]}}
+
+
+GENERATED_META = ("prompt_id", "sample", "seed", "finish_reason", "completion_tokens", "prompt_tokens")
 
 
 def run_generation(prompts: Sequence[dict], teacher: ModelSpec, gen: Generation, out_dir: str | Path, *,
