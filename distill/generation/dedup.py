@@ -33,6 +33,7 @@ from distill.generation.minhash import (
     banding,
     content_digest,
     estimated_jaccard,
+    exact_jaccard,
     example_text,
     numbers_digest,
     signatures,
@@ -41,6 +42,7 @@ from distill.generation.shards import ShardStore
 
 BATCH = 8192
 GROUP_CAP = 256  # a bucket larger than this compares each row with its first GROUP_CAP rows only
+MARGIN = 0.08  # about 4 standard deviations of the 256-bin estimate: closer calls are checked exactly
 KEPT, LENGTH, EXACT, NEAR, CONTAMINATED = 0, 1, 2, 3, 4
 
 
@@ -57,19 +59,19 @@ def _parts(plan: dict) -> list[str]:
             *(f"shard-{s:05d}" for s in range(len(plan["shards"])))]
 
 
-def shard_rows(folder: str, samples: int) -> Iterable[tuple[int, dict]]:
-    """``(g, record)`` for a generation shard's records, in prompt order."""
-    for rec in ShardStore.existing(folder).records():
-        yield rec["pos"] * samples + rec["sample"], rec
+def shard_rows(folder: str, samples: int) -> Iterable[tuple[int, int, dict]]:
+    """``(g, location, record)`` for a generation shard's records, in prompt order."""
+    for location, rec in ShardStore.existing(folder).located_records():
+        yield rec["pos"] * samples + rec["sample"], location, rec
 
 
-def reference_rows(path: str, index: int) -> Iterable[tuple[int, dict]]:
+def reference_rows(path: str, index: int) -> Iterable[tuple[int, int, dict]]:
     """Rows of a published source (the human pool): negative indices, so they sort before every
     generated row (reference ``index`` holds ``-(index + 1) * 2**40 + k``)."""
     from distill.sources import load_source
 
     for k, row in enumerate(load_source(path)):
-        yield -(index + 1) * 2**40 + k, row
+        yield -(index + 1) * 2**40 + k, k, row
 
 
 def signature_stage(work: Path, part: str) -> None:
@@ -83,12 +85,12 @@ def signature_stage(work: Path, part: str) -> None:
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    names = ["g.i8", "ok.u1", "digest.u8", "numbers.u8", "sig.u4",
+    names = ["g.i8", "loc.u8", "ok.u1", "digest.u8", "numbers.u8", "sig.u4",
              *(f"band-{b:03d}.u8" for b in range(plan["bands"]))]
     count = 0
     with contextlib.ExitStack() as files:
         handles = {name: files.enter_context(open(tmp / name, "wb")) for name in names}
-        batch: list[tuple[int, dict]] = []
+        batch: list[tuple[int, int, dict]] = []
         for item in rows:
             batch.append(item)
             if len(batch) == BATCH:
@@ -100,19 +102,20 @@ def signature_stage(work: Path, part: str) -> None:
     tmp.rename(out)
 
 
-def _write_batch(batch: list[tuple[int, dict]], plan: dict, handles: dict, reference: bool) -> int:
+def _write_batch(batch: list[tuple[int, int, dict]], plan: dict, handles: dict, reference: bool) -> int:
     if not batch:
         return 0
     lo, hi = plan["min_chars"], plan["max_chars"]
-    recs = [r for _, r in batch]
-    g = np.fromiter((i for i, _ in batch), np.int64, len(batch))
+    recs = [r for _, _, r in batch]
+    g = np.fromiter((i for i, _, _ in batch), np.int64, len(batch))
+    loc = np.fromiter((at for _, at, _ in batch), np.uint64, len(batch))
     ok = np.fromiter((reference or lo <= len(r["completion"]) <= hi for r in recs), np.uint8, len(batch))
     texts = [example_text(r) for r in recs]
     digest = np.fromiter((content_digest(r["prompt"], r["completion"]) for r in recs), np.uint64, len(batch))
     numbers = np.fromiter((numbers_digest(t) for t in texts), np.uint64, len(batch))
     sig = signatures(texts, plan["bins"])
     keys = band_keys(sig, numbers, plan["bands"], plan["rows"])
-    for name, arr in (("g.i8", g), ("ok.u1", ok), ("digest.u8", digest), ("numbers.u8", numbers),
+    for name, arr in (("g.i8", g), ("loc.u8", loc), ("ok.u1", ok), ("digest.u8", digest), ("numbers.u8", numbers),
                       ("sig.u4", sig)):
         handles[name].write(arr.tobytes())
     for b in range(plan["bands"]):
@@ -145,63 +148,107 @@ def candidate_stage(work: Path, task: int) -> None:
         mine = ok & (digest % np.uint64(plan["exact_partitions"]) == task)
         pairs = _equal_key_pairs(digest[mine], g[mine])
     else:
-        band = task - plan["exact_partitions"]
-        keys = _load(work, f"band-{band:03d}.u8", plan)
-        pairs = _confirmed_band_pairs(work, plan, keys, g, ok)
+        pairs = _confirmed_band_pairs(work, plan, task - plan["exact_partitions"], g, ok)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp.npy")
     np.save(tmp, pairs)
     tmp.rename(out)
 
 
-def _groups(keys: np.ndarray, g: np.ndarray) -> list[np.ndarray]:
-    """Positions (into ``keys``) of every key shared by two or more rows, each sorted by ``g``."""
+def _groups(keys: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, starts, sizes): ``order[s:s + n]`` are the positions (into ``keys``) of one key shared
+    by ``n >= 2`` rows, sorted by ``g``."""
     order = np.lexsort((g, keys))
     sorted_keys = keys[order]
     starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
     sizes = np.diff(np.concatenate((starts, [len(keys)])))
-    return [order[s:s + n] for s, n in zip(starts[sizes > 1], sizes[sizes > 1])]
+    return order, starts[sizes > 1], sizes[sizes > 1]
 
 
 def _equal_key_pairs(keys: np.ndarray, g: np.ndarray) -> np.ndarray:
     """(first, other) pairs of equal keys: exact duplicates need no comparison among themselves."""
-    pairs = [np.stack([np.full(len(grp) - 1, g[grp[0]]), g[grp[1:]]], 1) for grp in _groups(keys, g)]
-    return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+    order, starts, sizes = _groups(keys, g)
+    first = np.repeat(order[starts], sizes - 1)
+    done_before = np.repeat(np.cumsum(sizes - 1) - (sizes - 1), sizes - 1)
+    others = order[np.arange(len(first)) - done_before + np.repeat(starts + 1, sizes - 1)]
+    return np.stack([g[first], g[others]], 1)
 
 
-def _confirmed_band_pairs(work: Path, plan: dict, keys: np.ndarray, g: np.ndarray,
-                          ok: np.ndarray) -> np.ndarray:
+def _pairs_in_groups(order: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (earlier, later) inside each group; a group over GROUP_CAP pairs its first
+    GROUP_CAP rows with all the others only. Groups of two (most of them) in one vectorised step."""
+    two = sizes == 2
+    first, second = [order[starts[two]]], [order[starts[two] + 1]]
+    for s, n in zip(starts[~two], sizes[~two]):
+        heads = np.arange(min(n, GROUP_CAP))
+        i = np.repeat(heads, n - 1 - heads)
+        j = np.concatenate([np.arange(h + 1, n) for h in heads])
+        first.append(order[s + i])
+        second.append(order[s + j])
+    return np.concatenate(first), np.concatenate(second)
+
+
+def _confirmed_band_pairs(work: Path, plan: dict, band: int, g: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Pairs sharing this band's key (and no earlier band's: each pair is checked by one task only)
+    whose similarity reaches the threshold: on the signature's estimate, and on the exact shingle
+    Jaccard where the estimate is within ``MARGIN`` of the threshold."""
     rows = np.flatnonzero(ok)
-    groups = [rows[grp] for grp in _groups(keys[rows], g[rows])]
-    if not groups:
-        return np.zeros((0, 2), np.int64)
-    sig = _signature_reader(work, plan)
+    keys = _load(work, f"band-{band:03d}.u8", plan)
+    order, starts, sizes = _groups(keys[rows], g[rows])
+    a, b = (rows[x] for x in _pairs_in_groups(order, starts, sizes))
     numbers = _load(work, "numbers.u8", plan)
-    out = []
-    for grp in groups:
-        s, head = sig(grp), grp[:GROUP_CAP]
-        similar = estimated_jaccard(s[:len(head), None, :], s[None, :, :]) >= plan["threshold"]
-        similar &= numbers[head][:, None] == numbers[grp][None, :]
-        i, j = np.nonzero(np.triu(similar, 1))
-        out.append(np.stack([g[head[i]], g[grp[j]]], 1))
-    return np.concatenate(out)
+    same = numbers[a] == numbers[b]
+    a, b = a[same], b[same]
+    for earlier in range(band):
+        column = _load(work, f"band-{earlier:03d}.u8", plan)
+        fresh = column[a] != column[b]
+        a, b = a[fresh], b[fresh]
+    est = estimated_jaccard(_gather(work, plan, a), _gather(work, plan, b))
+    unsure = np.flatnonzero(np.abs(est - plan["threshold"]) < MARGIN)
+    keep = est >= plan["threshold"]
+    text = _text_reader(work, plan)
+    for k in unsure:
+        keep[k] = exact_jaccard(text(a[k]), text(b[k])) >= plan["threshold"]
+    return np.stack([g[a[keep]], g[b[keep]]], 1)
 
 
-def _signature_reader(work: Path, plan: dict):
-    """Signature rows by global position, read from the per-part files without loading them whole."""
-    maps, offsets = [], [0]
-    for part in _parts(plan):
-        path = _sig_dir(work, part) / "sig.u4"
-        n = path.stat().st_size // (4 * plan["bins"])
-        maps.append(np.memmap(path, np.uint32, "r", shape=(n, plan["bins"])) if n else None)
-        offsets.append(offsets[-1] + n)
-    bounds = np.array(offsets)
+def _bounds(work: Path, plan: dict) -> np.ndarray:
+    return np.cumsum([0, *(json.loads((_sig_dir(work, p) / "done.json").read_text())["rows"]
+                           for p in _parts(plan))])
 
-    def read(positions: np.ndarray) -> np.ndarray:
-        part = np.searchsorted(bounds, positions, side="right") - 1
-        return np.stack([maps[p][i - bounds[p]] for p, i in zip(part, positions)])
+
+def _text_reader(work: Path, plan: dict):
+    """A row's example text by global position, read back from its shard (or reference) by location."""
+    from distill.sources import load_source
+
+    parts, bounds, loc = _parts(plan), _bounds(work, plan), _load(work, "loc.u8", plan)
+    opened: dict[int, object] = {}
+
+    def read(position: int) -> str:
+        p = int(np.searchsorted(bounds, position, side="right") - 1)
+        kind, index = parts[p].rsplit("-", 1)
+        if p not in opened:
+            opened[p] = (ShardStore.existing(plan["shards"][int(index)]) if kind == "shard"
+                         else load_source(plan["references"][int(index)]))
+        source = opened[p]
+        at = int(loc[position])
+        return example_text(source.record_at(at) if kind == "shard" else source[at])
 
     return read
+
+
+def _gather(work: Path, plan: dict, positions: np.ndarray) -> np.ndarray:
+    """Signature rows at global positions, read from the per-part files without loading them whole."""
+    bounds = _bounds(work, plan)
+    out = np.empty((len(positions), plan["bins"]), np.uint32)
+    part = np.searchsorted(bounds, positions, side="right") - 1
+    for p, name in enumerate(_parts(plan)):
+        mine = np.flatnonzero(part == p)
+        if len(mine):
+            n = int(bounds[p + 1] - bounds[p])
+            sig = np.memmap(_sig_dir(work, name) / "sig.u4", np.uint32, "r", shape=(n, plan["bins"]))
+            out[mine] = sig[positions[mine] - bounds[p]]
+    return out
 
 
 def cluster_stage(work: Path) -> dict:

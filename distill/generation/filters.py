@@ -7,10 +7,8 @@ The rows that survive the first four are the "synthetic" source; those the verif
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 
 from datasketch import MinHash, MinHashLSH
 
@@ -100,52 +98,6 @@ def decontaminate(rows: Sequence[dict], test_prompts: Iterable[str], n: int) -> 
         return False
 
     return [r for r in rows if not contaminated(r)]
-
-
-class ContaminationIndex:
-    """The eval prompts' word n-grams as one shared index (a JSON file every filter task reads).
-
-    Same rule as ``decontaminate``: a text is contaminated when it holds one of the index's n-grams
-    (of any length it holds: ``n``, or a whole short prompt). Words are mapped to ids of the index's
-    vocabulary first, so only windows made entirely of eval-prompt words are ever looked up."""
-
-    def __init__(self, grams: Iterable[tuple[str, ...]]):
-        grams = sorted(set(grams))
-        self.vocab = {w: i for i, w in enumerate(sorted({w for g in grams for w in g}))}
-        self.grams = {tuple(self.vocab[w] for w in g) for g in grams}
-        self.lengths = sorted({len(g) for g in self.grams})
-
-    @classmethod
-    def from_prompts(cls, test_prompts: Iterable[str], n: int) -> ContaminationIndex:
-        return cls(eval_ngrams(test_prompts, n))
-
-    def save(self, path: str | Path) -> None:
-        from distill.artifacts import atomic_write_json
-
-        words = sorted(self.vocab, key=self.vocab.get)
-        atomic_write_json(path, {"grams": sorted([words[i] for i in g] for g in self.grams)})
-
-    @classmethod
-    def load(cls, path: str | Path) -> ContaminationIndex:
-        return cls(tuple(g) for g in json.loads(Path(path).read_text())["grams"])
-
-    def contaminated(self, row: dict) -> bool:
-        return bool(self.grams) and any(self._holds(text) for text in (row["prompt"], row["completion"]))
-
-    def _holds(self, text: str) -> bool:
-        ids = [self.vocab.get(w, -1) for w in words(text)]
-        shortest = self.lengths[0]
-        start = 0
-        for end in range(len(ids) + 1):  # runs of known words; a gram lies inside one run
-            if end < len(ids) and ids[end] >= 0:
-                continue
-            if end - start >= shortest:
-                run = ids[start:end]
-                if any(tuple(run[i:i + size]) in self.grams for size in self.lengths
-                       for i in range(len(run) - size + 1)):
-                    return True
-            start = end + 1
-        return False
 
 
 def verify_rows(rows: Sequence[dict], verify: Verifier) -> tuple[list[dict], dict]:

@@ -15,14 +15,15 @@ import hashlib
 import heapq
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from distill.artifacts import atomic_write_json
 from distill.generation import dedup
-from distill.generation.filters import ContaminationIndex, Verifier
+from distill.generation.contamination import ContaminationIndex
+from distill.generation.filters import Verifier
 
 STEPS = (("length", dedup.LENGTH), ("exact_dedup", dedup.EXACT), ("near_dedup", dedup.NEAR),
          ("decontaminate", dedup.CONTAMINATED))
@@ -54,28 +55,28 @@ def filter_stage(work: Path, shard: int, verify: Verifier | None) -> dict:
     tmp.mkdir(parents=True)
     with open(tmp / "kept.jsonl", "w", encoding="utf-8") as kept, \
             open(tmp / "prompts.jsonl", "w", encoding="utf-8") as prompts:
-        for g, rec in dedup.shard_rows(plan["shards"][shard], plan["samples"]):
-            generated += rec["n_tokens"]
-            if rec["sample"] == 0:
-                meta = {k: v for k, v in (rec["meta"] or {}).items() if k not in GENERATED_META}
-                prompts.write(f"{g}\t{json.dumps([rec['id'], rec['prompt'], meta], sort_keys=True, ensure_ascii=False)}\n")
-            if g in examples:
-                texts[str(g)] = rec["prompt"] + "\n" + rec["completion"]
-            code = int(codes[g])
-            if code == dedup.KEPT and index is not None and index.contaminated(rec):
-                code = dedup.CONTAMINATED
-            if code != dedup.KEPT:
-                counts[_STEP_OF[code]] += 1
-                continue
-            row = source_row(rec, plan["samples"])
-            ok = None
-            if verify is not None:
-                ok = bool(verify(row, row["completion"]))
-                row["meta"]["verified"] = ok
-                _count_verify(verified, row, ok)
-            line = json.dumps({**normalise(row), **{c: row[c] for c in KD_COLUMNS if c in row}},
-                              sort_keys=True, ensure_ascii=False)
-            kept.write(f"{g}\t{rec['n_tokens']}\t{int(bool(ok))}\t{line}\n")
+        for batch in _batches(dedup.shard_rows(plan["shards"][shard], plan["samples"])):
+            flags = _codes(batch, codes, index)
+            for (g, _, rec), code in zip(batch, flags):
+                generated += rec["n_tokens"]
+                if rec["sample"] == 0:
+                    meta = {k: v for k, v in (rec["meta"] or {}).items() if k not in GENERATED_META}
+                    line = json.dumps([rec["id"], rec["prompt"], meta], sort_keys=True, ensure_ascii=False)
+                    prompts.write(f"{g}\t{line}\n")
+                if g in examples:
+                    texts[str(g)] = rec["prompt"] + "\n" + rec["completion"]
+                if code != dedup.KEPT:
+                    counts[_STEP_OF[code]] += 1
+                    continue
+                row = source_row(rec, plan["samples"])
+                ok = None
+                if verify is not None:
+                    ok = bool(verify(row, row["completion"]))
+                    row["meta"]["verified"] = ok
+                    _count_verify(verified, row, ok)
+                line = json.dumps({**normalise(row), **{c: row[c] for c in KD_COLUMNS if c in row}},
+                                  sort_keys=True, ensure_ascii=False)
+                kept.write(f"{g}\t{rec['n_tokens']}\t{int(bool(ok))}\t{line}\n")
     stats = {"removed": counts, "completion_generated": generated, "example_texts": texts,
              "verify": None if verify is None else {k: v if isinstance(v, int) else len(v)
                                                     for k, v in verified.items()}}
@@ -83,6 +84,30 @@ def filter_stage(work: Path, shard: int, verify: Verifier | None) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return stats
+
+
+def _batches(items: Iterable, size: int = 2048) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _codes(batch: list[tuple[int, int, dict]], codes: np.ndarray, index: ContaminationIndex | None) -> list[int]:
+    """The cluster step's code of each row, with CONTAMINATED for kept rows the n-gram index flags."""
+    out = [int(codes[g]) for g, _, _ in batch]
+    kept = [i for i, c in enumerate(out) if c == dedup.KEPT]
+    if index is not None and kept:
+        recs = [batch[i][2] for i in kept]
+        flags = index.contaminated([r["prompt"] for r in recs] + [r["completion"] for r in recs])
+        for i, hit in zip(kept, flags[:len(kept)] | flags[len(kept):]):
+            if hit:
+                out[i] = dedup.CONTAMINATED
+    return out
 
 
 def _count_verify(verified: dict, row: dict, ok: bool) -> None:

@@ -40,9 +40,15 @@ def content_digest(prompt: str, completion: str) -> int:
     return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "little")
 
 
+_NOT_DIGIT = bytes(c if 48 <= c <= 57 else 32 for c in range(256))
+
+
 def numbers_digest(text: str) -> int:
     """64-bit digest of the digit runs of ``text`` in order ("" for a row with no digits)."""
-    blob = "|".join(_DIGITS.findall(text)).encode()
+    if text.isascii():  # bytes.translate is far faster than a regex; same runs for ASCII text
+        blob = b"|".join(text.encode().translate(_NOT_DIGIT).split())
+    else:
+        blob = "|".join(_DIGITS.findall(text)).encode()
     return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "little")
 
 
@@ -53,12 +59,12 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def signatures(texts: Sequence[str], bins: int = NUM_BINS, batch: int = 1024) -> np.ndarray:
+def signatures(texts: Sequence[str], bins: int = NUM_BINS, batch: int = 64) -> np.ndarray:
     """``uint32[len(texts), bins]``: the densified one-permutation MinHash of each text's byte 5-grams.
 
     A text shorter than 5 bytes has one shingle, itself (zero-padded)."""
     out = np.empty((len(texts), bins), np.uint32)
-    for start in range(0, len(texts), batch):  # batches keep the temporaries in cache
+    for start in range(0, len(texts), batch):  # small batches keep the temporaries in cache
         out[start:start + batch] = _batch_signatures(texts[start:start + batch], bins)
     return out
 
@@ -70,17 +76,22 @@ def _batch_signatures(texts: Sequence[str], bins: int) -> np.ndarray:
     pad = b"\0" * 8  # a row's last window reads zeros, never the next row
     raw = b"".join(e + pad for e in encoded) + pad
     segment = lengths + len(pad)
-    total = int(segment.sum())
-    # every byte offset read as a little-endian uint64, masked to its first 5 bytes: one pass, no loop
-    value = np.ndarray((total,), "<u8", raw, 0, (1,)) & np.uint64((1 << 8 * SHINGLE_BYTES) - 1)
     windows = np.maximum(lengths - SHINGLE_BYTES + 1, 1)
+    # every byte offset read as a little-endian uint64 (5 bytes kept): one pass, no loop
+    h = np.ndarray((int(segment.sum()),), "<u8", raw, 0, (1,)) & np.uint64((1 << 8 * SHINGLE_BYTES) - 1)
     valid = np.repeat(np.tile(np.array([True, False]), n), np.stack([windows, segment - windows], 1).ravel())
-    row = np.repeat(np.arange(n, dtype=np.int64), windows)
-    h = _mix(value[valid] * _M1)
-    slot = row * bins + (h % np.uint64(bins)).astype(np.int64)
+    h = h[valid]
+    h *= _M1  # multiply, xor-shift, multiply: the top bits pick the bin, the next 32 are the value
+    h ^= h >> np.uint64(29)
+    h *= _M2
+    slot = (h >> np.uint64(64 - _BIN_BITS[bins])).astype(np.int64)
+    slot += np.repeat(np.arange(0, n * bins, bins, dtype=np.int64), windows)
     sig = np.full(n * bins, EMPTY, np.uint32)
-    np.minimum.at(sig, slot, (h >> np.uint64(32)).astype(np.uint32))
+    np.minimum.at(sig, slot, (h >> np.uint64(64 - _BIN_BITS[bins] - 32)).astype(np.uint32))
     return _densify(sig.reshape(n, bins))
+
+
+_BIN_BITS = {1 << k: k for k in range(1, 16)}  # bins must be a power of two
 
 
 def _densify(sig: np.ndarray) -> np.ndarray:
@@ -108,20 +119,29 @@ def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a == b).mean(axis=-1)
 
 
+RECALL_AT_THRESHOLD = 0.999
+
+
 @lru_cache(maxsize=64)
 def banding(threshold: float, bins: int = NUM_BINS) -> tuple[int, int]:
-    """(bands, rows per band) minimising false-positive plus false-negative area around ``threshold``
-    (datasketch's rule, equal weights), so pairs near the threshold become candidates."""
-    grid = np.linspace(0.0, 1.0, 2001)
-    best, best_cost = (1, bins), np.inf
-    for rows in range(1, bins + 1):
-        bands = bins // rows
-        p = candidate_probability(grid, bands, rows)
-        cost = np.trapezoid(np.where(grid < threshold, p, 0), grid) + np.trapezoid(
-            np.where(grid >= threshold, 1 - p, 0), grid)
-        if cost < best_cost:
-            best, best_cost = (bands, rows), cost
-    return best
+    """(bands, rows per band): the most rows per band (fewest chance candidates) for which a pair at
+    exactly ``threshold`` still becomes a candidate with probability >= 0.999. The full-signature
+    check, not the banding, then decides: recall at the threshold is the banding's to keep."""
+    for rows in range(bins, 0, -1):
+        if candidate_probability(threshold, bins // rows, rows) >= RECALL_AT_THRESHOLD:
+            return bins // rows, rows
+    return bins, 1
+
+
+def shingle_set(text: str) -> set[bytes]:
+    """The byte 5-grams ``signatures`` hashes, as a set (a text under 5 bytes is its own shingle)."""
+    b = text.encode()
+    return {b[i:i + SHINGLE_BYTES] for i in range(max(1, len(b) - SHINGLE_BYTES + 1))}
+
+
+def exact_jaccard(a: str, b: str) -> float:
+    sa, sb = shingle_set(a), shingle_set(b)
+    return len(sa & sb) / len(sa | sb)
 
 
 def candidate_probability(jaccard, bands: int, rows: int):
@@ -129,12 +149,14 @@ def candidate_probability(jaccard, bands: int, rows: int):
     return 1.0 - (1.0 - np.asarray(jaccard, dtype=float) ** rows) ** bands
 
 
+_COEFFICIENTS = _mix(np.arange(1, NUM_BINS + 1, dtype=np.uint64) * _M1) | np.uint64(1)
+
+
 def band_keys(sig: np.ndarray, numbers: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """``uint64[bands, n]``: band b's key hashes bins ``b*rows .. (b+1)*rows`` with the row's numbers digest."""
-    keys = np.empty((bands, sig.shape[0]), np.uint64)
-    for b in range(bands):
-        key = _mix(numbers.astype(np.uint64) ^ np.uint64(b))
-        for col in range(b * rows, (b + 1) * rows):
-            key = _mix(key ^ sig[:, col].astype(np.uint64))
-        keys[b] = key
-    return keys
+    """``uint64[bands, n]``: band b's key hashes bins ``b*rows .. (b+1)*rows`` with the row's numbers
+    digest (a multilinear hash of the bins with fixed odd coefficients, then mixed)."""
+    n, used = sig.shape[0], bands * rows
+    weighted = sig[:, :used].astype(np.uint64) * _COEFFICIENTS[:used]
+    summed = weighted.reshape(n, bands, rows).sum(axis=2, dtype=np.uint64).T
+    salt = _mix(np.arange(bands, dtype=np.uint64)[:, None] + np.uint64(1))
+    return _mix(summed ^ _mix(numbers.astype(np.uint64) ^ salt))

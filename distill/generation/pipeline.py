@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from distill.artifacts import atomic_write_json
 from distill.generation.backends import Backend, Sampling, make_backend, requests_for
 from distill.generation.errors import GenerationError
-from distill.generation.filters import Verifier
+from distill.generation.filters import Verifier, run_filters
 from distill.generation.prompts import PROMPT_TEMPLATE, check_prompts, prompts_hash, template_hash
 from distill.generation.provenance import weights_hash
 from distill.generation.shards import ShardStore, shard_folder, shard_prompts
@@ -187,7 +187,7 @@ def prepare_merge(shard_dirs: Sequence[str | Path], out_dir: str | Path, filters
                   test_prompts: Sequence[str], references: Sequence[str | Path] = ()) -> Path:
     """Check the shards are one complete generation; write the stages' plan and the n-gram index."""
     from distill.generation import dedup
-    from distill.generation.filters import ContaminationIndex
+    from distill.generation.contamination import ContaminationIndex
 
     if filters.verify and not has_verifier:
         raise GenerationError("generation.filters.verify is true but no verifier was given for these prompts")
@@ -231,6 +231,17 @@ def finish_merge(work: Path, out_dir: str | Path, started: float | None = None) 
     out = {"filters": out["filters"], "tokens_per_s": base["tokens_per_s"], "sources": out["sources"]}
     atomic_write_json(Path(out_dir) / "report.json", out)
     return out
+
+
+def merge_in_memory(shard_dirs: Sequence[str | Path], filters: Filters, verify: Verifier | None = None,
+                    test_prompts: Sequence[str] = ()) -> tuple[list[dict], list[dict] | None, dict]:
+    """The earlier merge, every row in one list (``filters.run_filters``; datasketch near-dedup): what
+    the streaming stages are compared against in the merge bench and the tests."""
+    stores = [ShardStore.existing(folder) for folder in shard_dirs]
+    plan = check_plans(stores)
+    samples = plan["samples_per_prompt"]
+    rows = merged_rows(stores, sum(s.plan["prompts"] for s in stores) * samples, samples)
+    return run_filters(rows, filters, test_prompts, verify)
 
 
 def check_plans(stores: Sequence[ShardStore]) -> dict:
