@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from distill.generation.shards import ShardStore, shard_folder, shard_of
@@ -78,8 +78,11 @@ def rows(n: int, seed: int = 0, exact: float = 0.01, near: float = 0.03, numbers
 
 
 def write_generation(folder: str | Path, n: int, shards: int = 8, seed: int = 0, chunk_size: int = 4096,
-                     **plants: float) -> list[Path]:
-    """Write ``n`` rows (one sample per prompt) as ``shards`` complete shard folders; return them."""
+                     given: Sequence[tuple[str, str]] = (), **plants: float) -> list[Path]:
+    """Write ``n`` rows (one sample per prompt) as ``shards`` complete shard folders; return them.
+
+    ``given``: these ``(prompt, completion)`` rows instead of generated ones (``n`` is their count)."""
+    n = len(given) or n
     ids = [f"p{pos:09d}" for pos in range(n)] if n <= 2_000_000 else None
     counts = [0] * shards
     for pos in range(n):
@@ -88,7 +91,8 @@ def write_generation(folder: str | Path, n: int, shards: int = 8, seed: int = 0,
               for s in range(shards)]
     buffers: list[list[dict]] = [[] for _ in range(shards)]
     chunks = [0] * shards
-    for pos, (kind, prompt, completion) in enumerate(rows(n, seed, **plants)):
+    source = (("given", p, c) for p, c in given) if given else rows(n, seed, **plants)
+    for pos, (kind, prompt, completion) in enumerate(source):
         pid = ids[pos] if ids else f"p{pos:09d}"
         s = shard_of(pid, shards)
         buffers[s].append({"pos": pos, "id": pid, "sample": 0, "seed": seed, "prompt": prompt,
