@@ -133,11 +133,12 @@ def _load(work: Path, name: str, plan: dict) -> np.ndarray:
 
 
 def candidate_tasks(plan: dict) -> int:
-    return plan["exact_partitions"] + plan["bands"]
+    return plan["exact_partitions"] + -(-plan["bands"] // plan["bands_per_task"])
 
 
 def candidate_stage(work: Path, task: int) -> None:
-    """Task ``t < exact_partitions``: exact duplicates with digest prefix ``t``; else band ``t - P``."""
+    """Task ``t < P`` (exact partitions): exact duplicates whose digest is ``t`` mod P; a later task:
+    its range of ``bands_per_task`` bands."""
     plan = stage_plan(work)
     out = Path(work) / "candidates" / f"task-{task:04d}.npy"
     if out.exists():
@@ -148,7 +149,10 @@ def candidate_stage(work: Path, task: int) -> None:
         mine = ok & (digest % np.uint64(plan["exact_partitions"]) == task)
         pairs = _equal_key_pairs(digest[mine], g[mine])
     else:
-        pairs = _confirmed_band_pairs(work, plan, task - plan["exact_partitions"], g, ok)
+        first = (task - plan["exact_partitions"]) * plan["bands_per_task"]
+        pairs = np.concatenate([np.zeros((0, 2), np.int64), *(
+            _confirmed_band_pairs(work, plan, band, g, ok)
+            for band in range(first, min(first + plan["bands_per_task"], plan["bands"])))])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp.npy")
     np.save(tmp, pairs)
@@ -307,7 +311,8 @@ def _greedy_near(pairs: np.ndarray, codes: np.ndarray, plan: dict) -> dict:
 
 def new_plan(work: Path, shards: list[str], samples: int, rows_expected: int, *, threshold: float | None,
              min_chars: int, max_chars: int, exact: bool = True, decontaminate: dict | None = None,
-             references: Sequence[str] = (), verify: bool = False, exact_partitions: int = 4) -> dict:
+             references: Sequence[str] = (), verify: bool = False, exact_partitions: int = 2,
+             bands_per_task: int = 7) -> dict:
     """Write the stages' shared settings (``plan.json``); a work folder made with other settings is
     cleared first (nothing in it is reusable)."""
     bands, rows = banding(threshold) if threshold is not None else (0, 0)
@@ -316,7 +321,7 @@ def new_plan(work: Path, shards: list[str], samples: int, rows_expected: int, *,
     plan = {"version": 1, "shards": [str(s) for s in shards], "references": [str(r) for r in references],
             "samples": samples, "rows_expected": rows_expected, "threshold": threshold, "bins": NUM_BINS,
             "bands": bands, "rows": rows, "min_chars": min_chars, "max_chars": max_chars,
-            "exact_partitions": exact_partitions if exact else 0, "steps": steps,
+            "exact_partitions": exact_partitions if exact else 0, "steps": steps, "bands_per_task": bands_per_task,
             "decontaminate": decontaminate, "verify": verify}
     path = Path(work) / "plan.json"
     if path.exists() and json.loads(path.read_text()) != plan:

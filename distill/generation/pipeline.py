@@ -167,19 +167,16 @@ def merge_and_filter(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, f
     source folders (the human pool) whose duplicates are removed. Runs the dedup stages of
     ``dedup.py`` and ``merge.py`` one after the other in this process, in ``out_dir/work``.
     """
-    from distill.generation import dedup, merge
+    from distill.generation import dedup
+    from distill.generation.dedup_task import STAGES, run_task, task_count
 
     started = time.perf_counter()
     work = prepare_merge(shard_dirs, out_dir, filters or Filters(), verify is not None, test_prompts,
                          references)
     plan = dedup.stage_plan(work)
-    for part in dedup._parts(plan):
-        dedup.signature_stage(work, part)
-    for task in range(dedup.candidate_tasks(plan)):
-        dedup.candidate_stage(work, task)
-    dedup.cluster_stage(work)
-    for shard in range(len(plan["shards"])):
-        merge.filter_stage(work, shard, verify if plan["verify"] else None)
+    for stage in STAGES[:-1]:  # what a Slurm array runs as tasks, here one after the other
+        for task in range(task_count(plan, stage)):
+            run_task(work, stage, task, verify)
     return finish_merge(work, out_dir, started)
 
 
