@@ -40,7 +40,7 @@ def run_task(work: Path, stage: str, task: int, verify=None) -> None:
                              "which know the task's verifier")
         filter_stage(work, task, verify if plan["verify"] else None)
     else:
-        from distill.generation.pipeline import finish_merge
+        from distill.generation.merge import finish_merge
 
         finish_merge(work, work.parent)
 

@@ -15,6 +15,7 @@ import hashlib
 import heapq
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -24,10 +25,83 @@ from distill.artifacts import atomic_write_json
 from distill.generation import dedup
 from distill.generation.contamination import ContaminationIndex
 from distill.generation.filters import Verifier
+from distill.generation.prompts import PROMPT_TEMPLATE, template_hash
+from distill.generation.provenance import weights_hash
+from distill.generation.shards import ShardStore
+from distill.recipe.schema import ModelSpec
+from distill.sources import KD_COLUMNS
 
 STEPS = (("length", dedup.LENGTH), ("exact_dedup", dedup.EXACT), ("near_dedup", dedup.NEAR),
          ("decontaminate", dedup.CONTAMINATED))
 _STEP_OF = {code: name for name, code in STEPS}
+
+
+GENERATED_META = ("prompt_id", "sample", "seed", "finish_reason", "completion_tokens", "prompt_tokens")
+
+
+def source_row(rec: dict, samples: int) -> dict:
+    """A source row ``{id, prompt, completion, origin, meta}`` (plus KD columns) from a shard record."""
+    meta = {**rec["meta"], "prompt_id": rec["id"], "sample": rec["sample"], "seed": rec["seed"],
+            "finish_reason": rec["finish_reason"], "completion_tokens": rec["n_tokens"],
+            "prompt_tokens": rec["prompt_tokens"]}
+    row = {"id": rec["id"] if samples == 1 else f"{rec['id']}#{rec['sample']}", "prompt": rec["prompt"],
+           "completion": rec["completion"], "origin": "synthetic", "meta": meta}
+    if "topk_ids" in rec:
+        row.update(zip(KD_COLUMNS, (rec["token_ids"], rec["topk_ids"], rec["topk_logprobs"])))
+    return row
+
+
+def finish_merge(work: Path, out_dir: str | Path, started: float | None = None) -> dict:
+    """The publish stage: both sources and ``report.json`` from the filter stages' outputs."""
+    plan = dedup.stage_plan(work)
+    stores = [ShardStore.existing(folder) for folder in plan["shards"]]
+    first = stores[0].plan
+    headers = [h for s in stores for h in s.headers()]
+    names = ["synthetic", *(["verified"] if plan["verify"] else [])]
+    base = _source_meta(first, headers)
+
+    def make_meta(stats: dict, name: str) -> dict:
+        meta = _with_counts(base, stats, first)
+        merge_s = None if started is None else round(time.perf_counter() - started, 3)
+        return {**meta, "name": name, "filters": stats["report"],
+                "tokens": {**meta["tokens"], "completion_published": stats["completion_published"]},
+                "wall_time_s": {**meta["wall_time_s"], "merge": merge_s}}
+
+    out = publish_stage(work, Path(out_dir), make_meta, names, kd=first["sampling"]["logprobs_topk"] > 0)
+    out = {"filters": out["filters"], "tokens_per_s": base["tokens_per_s"], "sources": out["sources"]}
+    atomic_write_json(Path(out_dir) / "report.json", out)
+    return out
+
+
+def _source_meta(plan: dict, headers: list[dict]) -> dict:
+    """The source's meta from the shard plans and chunk headers (counts from the rows come later)."""
+    wall = sum(h["wall_s"] for h in headers)
+    generated = sum(h["completion_tokens"] for h in headers)
+    teacher = ModelSpec(**plan["teacher"])
+    sampling = plan["sampling"]
+    return {
+        "kind": "source", "origin": "synthetic",
+        "teacher": {**plan["teacher"], "weights_hash": weights_hash(teacher), "backend": plan["backend"],
+                    "served_model": plan["served_model"],
+                    "ran_on": [dict(b) for b in sorted({tuple(sorted(h["backend"].items())) for h in headers})]},
+        "sampling": {**sampling, "samples_per_prompt": plan["samples_per_prompt"], "seed": plan["seed"],
+                     "row_seed": "sha256('{seed}/{prompt_id}/{sample}')[:8] >> 1"},
+        "sharding": {"shards": plan["num_shards"], "chunk_size": plan["chunk_size"], "chunks": len(headers)},
+        "tokens": {"prompt": sum(h["prompt_tokens"] for h in headers), "completion_generated": generated},
+        "wall_time_s": {"generation": round(wall, 3)},
+        "tokens_per_s": round(generated / wall, 2) if wall else 0.0,
+        "kd": {"k": sampling["logprobs_topk"], "columns": list(KD_COLUMNS)} if sampling["logprobs_topk"] else None,
+    }
+
+
+def _with_counts(meta: dict, stats: dict, plan: dict) -> dict:
+    """Add what needs the rows: the prompt count and hash (from the filter stages' prompt lines)."""
+    count, digest = stats["prompts"]
+    return {**meta,
+            "description": f"{count} prompts x {plan['samples_per_prompt']} samples, backend {plan['backend']}",
+            "prompts": {"count": count, "hash": digest, "template": PROMPT_TEMPLATE,
+                        "template_hash": template_hash()},
+            "tokens": {**meta["tokens"], "completion_generated": stats["completion_generated"]}}
 
 
 def _filter_dir(work: Path, shard: int) -> Path:
@@ -36,8 +110,7 @@ def _filter_dir(work: Path, shard: int) -> Path:
 
 def filter_stage(work: Path, shard: int, verify: Verifier | None) -> dict:
     """Kept rows of one shard (``kept.jsonl``), its prompt lines (``prompts.jsonl``), its counts."""
-    from distill.generation.pipeline import GENERATED_META, source_row
-    from distill.sources import KD_COLUMNS, normalise
+    from distill.sources import normalise
 
     plan, out = dedup.stage_plan(work), _filter_dir(work, shard)
     if (out / "stats.json").exists():
