@@ -123,3 +123,20 @@ def _card_meta(report: dict) -> dict:
     return {"rows": 0, "description": "", "filters": report, "teacher": {"model": "m", "backend": "hf"},
             "sampling": {}, "tokens": {"prompt": 0, "completion_generated": 0, "completion_published": 0},
             "wall_time_s": {"generation": 0.0}, "tokens_per_s": 0.0}
+
+
+def test_rows_that_copy_the_human_pool_are_removed_and_the_pool_is_not_published(tmp_path):
+    from distill.sources import save_source
+
+    human = ("Ben reads 14 pages a day for 6 days. How many pages does he read?",
+             "He reads 14 * 6 = 84 pages in the six days of the week. #### 84")
+    near_copy = (human[0], human[1].replace("of the week", "of the weak"))
+    own = ("Cara bakes 3 trays of 12 muffins. How many muffins?", "3 * 12 = 36 muffins. #### 36")
+    save_source([{"id": "h0", "prompt": human[0], "completion": human[1], "origin": "human", "meta": {}}],
+                tmp_path / "human")
+    shards = write_generation(tmp_path / "gen", 0, shards=2, given=[human, near_copy, own])
+    out = merge_and_filter(shards, tmp_path / "out", filters=Filters(verify=False, decontaminate_ngram=0),
+                           references=[tmp_path / "human"])
+    assert (out["filters"]["exact_dedup"]["removed"], out["filters"]["near_dedup"]["removed"]) == (1, 1)
+    kept = load_from_disk(str(tmp_path / "out" / "synthetic" / "data"))
+    assert [(r["prompt"], r["completion"], r["origin"]) for r in kept] == [(*own, "synthetic")]
