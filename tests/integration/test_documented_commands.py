@@ -176,6 +176,7 @@ def test_readme_status_and_lm_eval_on_the_demo(demo, workdir):
 BENCH_TINY = {
     "bench/sweep.py": ["--recipe", "recipes/tiny.yaml", *DEMO_TINY],
     "bench/generate.py": ["--prompts", "8", "--max-new-tokens", "8", "--batch-sizes", "4"],
+    "bench/merge.py": ["--sizes", "2000", "--old-max", "2000"],
     "bench/train.py": ["--steps", "2", "--rounds", "1", "--hidden", "64", "--layers", "1", "--examples", "64",
                        "--rows", "4", "--seq-len", "64"],
 }
