@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from datasketch import MinHash, MinHashLSH
-
 from distill.recipe.schema import Filters
 
 Verifier = Callable[[dict, str], bool]  # (prompt row with meta, completion) -> correct?
@@ -40,8 +38,10 @@ def exact_dedup(rows: Sequence[dict]) -> list[dict]:
     return out
 
 
-def minhash(text: str, num_perm: int = NUM_PERM) -> MinHash:
+def minhash(text: str, num_perm: int = NUM_PERM):
     """MinHash of character 5-gram shingles: works for text without spaces (arithmetic, code)."""
+    from datasketch import MinHash  # the in-memory path only: the streaming stages do not need it
+
     shingles = {text[i:i + SHINGLE_CHARS] for i in range(max(1, len(text) - SHINGLE_CHARS + 1))}
     signature = MinHash(num_perm=num_perm, seed=1)
     signature.update_batch([s.encode() for s in sorted(shingles)])
@@ -53,8 +53,10 @@ def near_dedup(rows: Sequence[dict], threshold: float, num_perm: int = NUM_PERM)
 
     LSH proposes candidates (banded for at most 0.97: datasketch cannot band higher thresholds with
     128 permutations); each candidate is confirmed on the full MinHash estimate."""
+    from datasketch import MinHashLSH
+
     lsh = MinHashLSH(threshold=min(threshold, 0.97), num_perm=num_perm)
-    kept: dict[str, MinHash] = {}
+    kept: dict = {}
     out = []
     for index, row in enumerate(rows):
         signature = minhash(example_text(row), num_perm)

@@ -19,15 +19,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from distill.artifacts import atomic_write_json
 from distill.generation.backends import Backend, Sampling, make_backend, requests_for
 from distill.generation.errors import GenerationError
 from distill.generation.filters import Verifier, run_filters
-from distill.generation.prompts import PROMPT_TEMPLATE, check_prompts, prompts_hash, template_hash
-from distill.generation.provenance import publish, weights_hash
+from distill.generation.merge import source_row
+from distill.generation.prompts import check_prompts, prompts_hash
 from distill.generation.shards import ShardStore, shard_folder, shard_prompts
 from distill.recipe.schema import Filters, Generation, ModelSpec
-from distill.sources import KD_COLUMNS
 
 LOGPROB_DIGITS = 5  # stored log-probs are rounded: 1e-5 nats is far below what KD can notice
 # plan keys that differ between the shards of one generation; every other key must agree
@@ -158,36 +156,64 @@ def check_output_dir(out_dir: str | Path) -> Path:
 
 
 def merge_and_filter(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, filters: Filters | None = None,
-                     verify: Verifier | None = None, test_prompts: Sequence[str] = ()) -> dict:
+                     verify: Verifier | None = None, test_prompts: Sequence[str] = (),
+                     references: Sequence[str | Path] = ()) -> dict:
     """Merge complete shards in prompt order, filter, publish ``synthetic`` (and ``verified``) sources.
 
     ``verify(row, completion)``: the task's verifier (e.g. ``Task.verify``), required when
-    ``filters.verify``; ``test_prompts``: the eval prompts to decontaminate against.
+    ``filters.verify``; ``test_prompts``: the eval prompts to decontaminate against; ``references``:
+    source folders (the human pool) whose duplicates are removed. Runs the dedup stages of
+    ``dedup.py`` and ``merge.py`` one after the other in this process, in ``out_dir/work``.
     """
+    from distill.generation import dedup
+    from distill.generation.dedup_task import STAGES, run_task, task_count
+    from distill.generation.merge import finish_merge
+
     started = time.perf_counter()
-    filters = filters or Filters()
-    if filters.verify and verify is None:
+    work = prepare_merge(shard_dirs, out_dir, filters or Filters(), verify is not None, test_prompts,
+                         references)
+    plan = dedup.stage_plan(work)
+    for stage in STAGES[:-1]:  # what a Slurm array runs as tasks, here one after the other
+        for task in range(task_count(plan, stage)):
+            run_task(work, stage, task, verify)
+    return finish_merge(work, out_dir, started)
+
+
+def prepare_merge(shard_dirs: Sequence[str | Path], out_dir: str | Path, filters: Filters, has_verifier: bool,
+                  test_prompts: Sequence[str], references: Sequence[str | Path] = ()) -> Path:
+    """Check the shards are one complete generation; write the stages' plan and the n-gram index."""
+    from distill.generation import dedup
+    from distill.generation.contamination import ContaminationIndex
+
+    if filters.verify and not has_verifier:
         raise GenerationError("generation.filters.verify is true but no verifier was given for these prompts")
     stores = [ShardStore.existing(folder) for folder in shard_dirs]
+    stores.sort(key=lambda s: s.plan["shard"])
     plan = check_plans(stores)
     check_output_dir(out_dir)
+    work = Path(out_dir) / "work"
+    decon = ({"ngram": filters.decontaminate_ngram, "test_prompts": len(test_prompts)}
+             if filters.decontaminate_ngram else None)
+    expected = sum(s.plan["prompts"] for s in stores) * plan["samples_per_prompt"]
+    dedup.new_plan(work, [str(s.folder) for s in stores], plan["samples_per_prompt"], expected,
+                   threshold=filters.near_dedup_threshold, min_chars=filters.min_chars,
+                   max_chars=filters.max_chars, exact=filters.exact_dedup, decontaminate=decon,
+                   references=[str(r) for r in references], verify=filters.verify)
+    index = work / "contamination.json"
+    if decon and test_prompts and not index.exists():
+        ContaminationIndex.from_prompts(test_prompts, filters.decontaminate_ngram).save(index)
+    return work
+
+
+def merge_in_memory(shard_dirs: Sequence[str | Path], filters: Filters, verify: Verifier | None = None,
+                    test_prompts: Sequence[str] = ()) -> tuple[list[dict], list[dict] | None, dict]:
+    """The earlier merge, every row in one list (``filters.run_filters``; datasketch near-dedup): what
+    the streaming stages are compared against in the merge bench and the tests."""
+    stores = [ShardStore.existing(folder) for folder in shard_dirs]
+    plan = check_plans(stores)
     samples = plan["samples_per_prompt"]
     rows = merged_rows(stores, sum(s.plan["prompts"] for s in stores) * samples, samples)
-    meta = _source_meta(rows, plan, [h for s in stores for h in s.headers()])
-    synthetic, verified, report = run_filters(rows, filters, test_prompts, verify)
-    out = {"filters": report, "tokens_per_s": meta["tokens_per_s"], "sources": {}}
-    for name, subset in (("synthetic", synthetic), ("verified", verified)):
-        if subset is None:
-            continue
-        folder = Path(out_dir) / name
-        source_meta = {**meta, "name": name, "rows": len(subset), "filters": report,
-                       "tokens": {**meta["tokens"],
-                                  "completion_published": sum(r["meta"]["completion_tokens"] for r in subset)},
-                       "wall_time_s": {**meta["wall_time_s"], "merge": round(time.perf_counter() - started, 3)}}
-        digest = publish(subset, folder, source_meta, kd=plan["sampling"]["logprobs_topk"] > 0)
-        out["sources"][name] = {"path": str(folder), "rows": len(subset), "content_hash": digest}
-    atomic_write_json(Path(out_dir) / "report.json", out)
-    return out
+    return run_filters(rows, filters, test_prompts, verify)
 
 
 def check_plans(stores: Sequence[ShardStore]) -> dict:
@@ -225,47 +251,6 @@ def merged_rows(stores: Sequence[ShardStore], expected: int, samples: int) -> li
     if len(rows) != expected:
         raise GenerationError(f"merged {len(rows)} rows, expected {expected} (prompts x samples_per_prompt)")
     return rows
-
-
-def source_row(rec: dict, samples: int) -> dict:
-    """A source row ``{id, prompt, completion, origin, meta}`` (plus KD columns) from a shard record."""
-    meta = {**rec["meta"], "prompt_id": rec["id"], "sample": rec["sample"], "seed": rec["seed"],
-            "finish_reason": rec["finish_reason"], "completion_tokens": rec["n_tokens"],
-            "prompt_tokens": rec["prompt_tokens"]}
-    row = {"id": rec["id"] if samples == 1 else f"{rec['id']}#{rec['sample']}", "prompt": rec["prompt"],
-           "completion": rec["completion"], "origin": "synthetic", "meta": meta}
-    if "topk_ids" in rec:
-        row.update(zip(KD_COLUMNS, (rec["token_ids"], rec["topk_ids"], rec["topk_logprobs"])))
-    return row
-
-
-def _source_meta(rows: list[dict], plan: dict, headers: list[dict]) -> dict:
-    wall = sum(h["wall_s"] for h in headers)
-    generated = sum(r["meta"]["completion_tokens"] for r in rows)
-    prompt_rows = [{"id": r["meta"]["prompt_id"], "prompt": r["prompt"],
-                    "meta": {k: v for k, v in r["meta"].items() if k not in _GENERATED_META}}
-                   for r in rows if r["meta"]["sample"] == 0]
-    teacher = ModelSpec(**plan["teacher"])
-    sampling = plan["sampling"]
-    return {
-        "kind": "source", "origin": "synthetic",
-        "description": f"{len(prompt_rows)} prompts x {plan['samples_per_prompt']} samples, backend {plan['backend']}",
-        "teacher": {**plan["teacher"], "weights_hash": weights_hash(teacher), "backend": plan["backend"],
-                    "served_model": plan["served_model"],
-                    "ran_on": [dict(b) for b in sorted({tuple(sorted(h["backend"].items())) for h in headers})]},
-        "prompts": {"count": len(prompt_rows), "hash": prompts_hash(prompt_rows), "template": PROMPT_TEMPLATE,
-                    "template_hash": template_hash()},
-        "sampling": {**sampling, "samples_per_prompt": plan["samples_per_prompt"], "seed": plan["seed"],
-                     "row_seed": "sha256('{seed}/{prompt_id}/{sample}')[:8] >> 1"},
-        "sharding": {"shards": plan["num_shards"], "chunk_size": plan["chunk_size"], "chunks": len(headers)},
-        "tokens": {"prompt": sum(h["prompt_tokens"] for h in headers), "completion_generated": generated},
-        "wall_time_s": {"generation": round(wall, 3)},
-        "tokens_per_s": round(generated / wall, 2) if wall else 0.0,
-        "kd": {"k": sampling["logprobs_topk"], "columns": list(KD_COLUMNS)} if sampling["logprobs_topk"] else None,
-    }
-
-
-_GENERATED_META = ("prompt_id", "sample", "seed", "finish_reason", "completion_tokens", "prompt_tokens")
 
 
 def run_generation(prompts: Sequence[dict], teacher: ModelSpec, gen: Generation, out_dir: str | Path, *,

@@ -11,9 +11,12 @@ of ``tokenizer(completion, add_special_tokens=False)`` plus one for EOS when gen
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from pathlib import Path
 
-from distill.artifacts import atomic_dir, atomic_write_text, tree_hash, write_meta
+from distill.artifacts import atomic_dir, atomic_write_json, atomic_write_text, tree_hash, write_meta
 from distill.recipe.schema import ModelSpec
 from distill.sources import KD_COLUMNS, content_hash
 
@@ -57,6 +60,63 @@ def publish(rows: list[dict], folder: str | Path, meta: dict, kd: bool = False) 
         write_meta(ready, **meta)
         atomic_write_text(ready / "README.md", dataset_card(meta))
     return digest
+
+
+class SourceWriter:
+    """A source written row by row in Arrow record batches: memory does not grow with the row count.
+
+    Rows come as canonical JSON lines, ``json.dumps(normalise(row), sort_keys=True, ensure_ascii=False)``:
+    exactly what ``sources.content_hash`` hashes for a row read back, so the hash is computed on the
+    way out instead of by reading the dataset back. ``close(meta)`` writes card and meta and renames
+    the staged folder into place; a writer never closed leaves nothing behind."""
+
+    BATCH = 10_000
+
+    def __init__(self, folder: str | Path):
+        from datasets.arrow_writer import ArrowWriter
+
+        from distill.sources import FEATURES
+
+        self.folder, self.features = Path(folder), FEATURES
+        self._stage = contextlib.ExitStack()
+        self.ready = self._stage.enter_context(atomic_dir(folder))
+        (self.ready / "data").mkdir()
+        self._writer = ArrowWriter(features=FEATURES, path=str(self.ready / "data" / _ARROW))
+        self._digest = hashlib.sha256(json.dumps(sorted(FEATURES)).encode())
+        self._batch: list[dict] = []
+        self.rows = 0
+
+    def add(self, line: str) -> None:
+        self._digest.update(line.encode() + b"\n")
+        self._batch.append(json.loads(line))
+        self.rows += 1
+        if len(self._batch) == self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._writer.write_batch({name: [r[name] for r in self._batch] for name in self.features})
+        self._batch = []
+
+    def close(self, meta: dict) -> str:
+        """Finish the dataset, write README.md and meta.json, publish; return the content hash."""
+        self._flush()
+        self._writer.finalize()
+        digest = self._digest.hexdigest()
+        data = self.ready / "data"
+        atomic_write_json(data / "dataset_info.json", {"citation": "", "description": "",
+                                                       "features": self.features.to_dict(),
+                                                       "homepage": "", "license": ""})
+        atomic_write_json(data / "state.json", {  # datasets' own layout; the fingerprint from the content
+            "_data_files": [{"filename": _ARROW}], "_fingerprint": digest[:16], "_format_columns": None,
+            "_format_kwargs": {}, "_format_type": None, "_output_all_columns": False, "_split": None})
+        meta = {**meta, "rows": self.rows, "content_hash": digest}
+        write_meta(self.ready, **meta)
+        atomic_write_text(self.ready / "README.md", dataset_card(meta))
+        self._stage.close()
+        return digest
+
+
+_ARROW = "data-00000-of-00001.arrow"
 
 
 def dataset_card(meta: dict) -> str:

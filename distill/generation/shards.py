@@ -102,6 +102,21 @@ class ShardStore:
                 for line in handle:
                     yield json.loads(line)
 
+    def located_records(self) -> Iterator[tuple[int, dict]]:
+        """``(location, record)`` in chunk order; ``record_at(location)`` reads the record back alone
+        (the location packs the chunk number and the line's byte offset)."""
+        for chunk in sorted(self.index):
+            with open(self.folder / CHUNK.format(chunk), "rb") as handle:
+                offset = len(handle.readline())  # the header
+                for line in handle:
+                    yield chunk << 40 | offset, json.loads(line)
+                    offset += len(line)
+
+    def record_at(self, location: int) -> dict:
+        with open(self.folder / CHUNK.format(location >> 40), "rb") as handle:
+            handle.seek(location & (1 << 40) - 1)
+            return json.loads(handle.readline())
+
     def _check_plan(self) -> None:
         old = json.loads((self.folder / "plan.json").read_text())
         if old == self.plan:

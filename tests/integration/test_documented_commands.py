@@ -181,6 +181,7 @@ BENCH_TINY = {
     "bench/generate.py": ["--prompts", "8", "--max-new-tokens", "8", "--batch-sizes", "4"],
     "bench/mix_scale.py": ["--examples", "2000", "--human", "300", "--compare", "500", "--steps", "2", "--rows", "4",
                            "--seq-len", "64"],
+    "bench/merge.py": ["--sizes", "2000", "--old-max", "2000"],
     "bench/train.py": ["--steps", "2", "--rounds", "1", "--hidden", "64", "--layers", "1", "--examples", "64",
                        "--rows", "4", "--seq-len", "64"],
 }

@@ -1,0 +1,145 @@
+"""Decontamination at scale: the eval prompts' word n-grams as one shared index, checked a batch at a time.
+
+Same rule as ``filters.decontaminate`` (a row is contaminated when its prompt or its completion holds a
+word n-gram of an eval prompt, or a whole eval prompt shorter than n words; words are ``filters.words``:
+``\\w+`` runs and single punctuation marks, lowercased). The index is a JSON file written once and read
+by every filter task. A batch of ASCII texts is tokenised and hashed in numpy (polynomial hashes of each
+word, then of each window of words) and looked up in the sorted gram hashes; a hit is confirmed with
+the exact word tuples, and a non-ASCII text takes the exact path directly (``\\w`` is Unicode-aware).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from distill.generation.filters import eval_ngrams, ngrams, words
+
+_P, _Q = np.uint64(0x100000001B3), np.uint64(0x9E3779B97F4A7C15)
+_WORD = np.zeros(256, bool)
+for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
+    _WORD[_c] = True
+_SPACE = np.zeros(256, bool)
+for _c in b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f":
+    _SPACE[_c] = True
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    x = (x ^ (x >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9)
+    return x ^ (x >> np.uint64(29))
+
+
+_BITMAP = 1 << 22
+_POWERS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _powers(base: np.uint64, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(base**k, base**-k) mod 2**64 for k < n, cached and grown by doubling (cumprod is slow)."""
+    have = _POWERS.get(int(base))
+    if have is None or len(have[0]) < n:
+        size = max(n, 2 * len(have[0]) if have else 1 << 16)
+        up = np.full(size, base, np.uint64)
+        down = np.full(size, np.uint64(pow(int(base), -1, 1 << 64)), np.uint64)
+        up[0] = down[0] = 1
+        have = _POWERS[int(base)] = (np.cumprod(up, dtype=np.uint64), np.cumprod(down, dtype=np.uint64))
+    return have[0][:n], have[1][:n]
+
+
+def _token_hashes(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(start byte, hash) of every token of an ASCII blob: a word's bytes, or one punctuation mark."""
+    b = np.frombuffer(blob, np.uint8)
+    word, space = _WORD[b], _SPACE[b]
+    prev_word = np.concatenate(([False], word[:-1]))
+    next_word = np.concatenate((word[1:], [False]))
+    starts = np.flatnonzero((word & ~prev_word) | (~word & ~space))
+    is_word = word[starts]
+    word_ends = np.flatnonzero(word & ~next_word) + 1  # the k-th word run ends at word_ends[k]
+    ends = np.where(is_word, word_ends[np.maximum(np.cumsum(is_word) - 1, 0)], starts + 1)
+    up, down = _powers(_P, len(b) + 1)
+    prefix = np.concatenate((np.zeros(1, np.uint64), np.cumsum(b * up[:len(b)], dtype=np.uint64)))
+    return starts, _mix((prefix[ends] - prefix[starts]) * down[starts])
+
+
+def _gram_hashes(tokens: np.ndarray, size: int) -> np.ndarray:
+    """Hash of every window of ``size`` consecutive token hashes (position-independent)."""
+    n = len(tokens) - size + 1
+    if n <= 0:
+        return np.zeros(0, np.uint64)
+    up, down = _powers(_Q, len(tokens) + 1)
+    prefix = np.concatenate((np.zeros(1, np.uint64), np.cumsum(tokens * up[:len(tokens)], dtype=np.uint64)))
+    return (prefix[size:size + n] - prefix[:n]) * down[:n]
+
+
+def _gram_keys(grams: Sequence[tuple[str, ...]]) -> np.ndarray:
+    """The hash ``_hits`` computes for each gram's words, for all grams in one pass."""
+    if not grams:
+        return np.zeros(0, np.uint64)
+    _, hashes = _token_hashes("\n".join(" ".join(g) for g in grams).encode())
+    first = np.cumsum([0, *(len(g) for g in grams)])[:-1]  # each word is one token
+    out = np.empty(len(grams), np.uint64)
+    for size in sorted({len(g) for g in grams}):
+        mine = np.flatnonzero(np.array([len(g) for g in grams]) == size)
+        out[mine] = _gram_hashes(hashes, size)[first[mine]]
+    return out
+
+
+class ContaminationIndex:
+    """Eval-prompt n-grams: exact word tuples (for confirmation) and their hashes (for the batch check)."""
+
+    def __init__(self, grams: Iterable[tuple[str, ...]]):
+        self.grams = set(grams)
+        ascii_grams = [g for g in self.grams if all(w.isascii() for w in g)]
+        self.keys = np.unique(_gram_keys(ascii_grams))
+        self.bitmap = np.zeros(_BITMAP, bool)  # a first look-up that stays in cache; hits are then searched
+        self.bitmap[(self.keys & np.uint64(_BITMAP - 1)).astype(np.int64)] = True
+        self.lengths = sorted({len(g) for g in self.grams})
+        self.exotic = len(ascii_grams) != len(self.grams)  # a non-ASCII gram: ASCII texts go exact too
+
+    @classmethod
+    def from_prompts(cls, test_prompts: Iterable[str], n: int) -> ContaminationIndex:
+        return cls(eval_ngrams(test_prompts, n))
+
+    def save(self, path: str | Path) -> None:
+        from distill.artifacts import atomic_write_json
+
+        atomic_write_json(path, {"grams": sorted(list(g) for g in self.grams)})
+
+    @classmethod
+    def load(cls, path: str | Path) -> ContaminationIndex:
+        return cls(tuple(g) for g in json.loads(Path(path).read_text())["grams"])
+
+    def exact(self, text: str) -> bool:
+        tokens = words(text)
+        return any(g in self.grams for size in self.lengths for g in ngrams(tokens, size))
+
+    def contaminated(self, texts: Sequence[str]) -> np.ndarray:
+        """One flag per text (prompt and completion are checked as separate texts)."""
+        flags = np.zeros(len(texts), bool)
+        if not self.grams:
+            return flags
+        lowered = [t.lower() for t in texts]
+        fast = [i for i, t in enumerate(lowered) if t.isascii() and not self.exotic]
+        for i in sorted(set(range(len(texts))) - set(fast)):
+            flags[i] = self.exact(texts[i])
+        if fast:
+            for i in self._hits([lowered[i] for i in fast]):
+                flags[fast[i]] = self.exact(texts[fast[i]])  # a hash hit, confirmed on the words
+        return flags
+
+    def _hits(self, texts: list[str]) -> set[int]:
+        """Indices of texts with a window whose hash is in the index (a superset of the contaminated)."""
+        blob = "\n".join(texts).encode()
+        starts, hashes = _token_hashes(blob)
+        owner = np.repeat(np.arange(len(texts)), [len(t) + 1 for t in texts])[starts]
+        hits: set[int] = set()
+        for size in self.lengths:
+            grams = _gram_hashes(hashes, size)
+            if not len(grams):
+                continue
+            same_text = owner[:len(grams)] == owner[size - 1:size - 1 + len(grams)]
+            maybe = np.flatnonzero(self.bitmap[(grams & np.uint64(_BITMAP - 1)).astype(np.int64)] & same_text)
+            pos = np.minimum(np.searchsorted(self.keys, grams[maybe]), len(self.keys) - 1)
+            hits.update(owner[maybe[self.keys[pos] == grams[maybe]]].tolist())
+        return hits

@@ -1,0 +1,49 @@
+"""The streaming merge's stages as Slurm job arrays publish the local executor's bytes.
+
+Run: pytest tests/integration/test_dedup_slurm.py -q      (about a minute; needs the two-node local Slurm:
+sudo DISTILL_SLURM_NODES=2 bash slurm/local/start.sh)
+A generation of 8 shards (4,000 rows with planted copies) is merged twice: in this process (the local
+executor's loop over the same tasks) and as five job arrays chained with afterok (signatures 8 tasks,
+candidate pairs, cluster, filter 8 tasks, publish). The Arrow files, content hashes and filter reports
+must be equal, and the shard-level arrays must have run as several tasks.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from distill import slurm
+from distill.generation.dedup_slurm import submit_stages
+from distill.generation.pipeline import merge_and_filter, prepare_merge
+from distill.generation.workload import rows, write_generation
+from distill.recipe.schema import Filters
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+FILTERS = Filters(verify=False, decontaminate_ngram=8, near_dedup_threshold=0.85)
+
+
+def _published(out: Path) -> dict:
+    report = json.loads((out / "report.json").read_text())
+    return {"filters": report["filters"], "hashes": {k: v["content_hash"] for k, v in report["sources"].items()},
+            "arrow": {k: (out / k / "data" / "data-00000-of-00001.arrow").read_bytes() for k in report["sources"]}}
+
+
+def test_eight_shards_dedup_as_array_tasks_and_match_the_local_executor(tmp_path, two_node_cluster):
+    shards = write_generation(tmp_path / "gen", 4000, shards=8, seed=2, chunk_size=200)
+    tests = [" ".join(c.split(" ")[-25:-3]) for _, _, c in rows(10, seed=2)]
+    merge_and_filter(shards, tmp_path / "local", filters=FILTERS, test_prompts=tests)
+    work = prepare_merge(shards, tmp_path / "slurm", FILTERS, False, tests)
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "HF_HOME": os.environ.get("HF_HOME", str(tmp_path / "hf"))}
+    jobs = submit_stages(work, {"cpus_per_task": 1, "mem": "1G", "time": 10}, env=env,
+                         extra=(f"--chdir={tmp_path}",))
+    states = slurm.wait(jobs, poll=0.5, timeout=600)
+    assert set(states.values()) == {"COMPLETED"}, states
+    assert sum(1 for task in states if task.startswith(f"{jobs[0]}_")) == 8  # one signature task per shard
+    assert sum(1 for task in states if task.startswith(f"{jobs[3]}_")) == 8  # one filter task per shard
+    assert _published(tmp_path / "slurm") == _published(tmp_path / "local")
+    assert json.loads((tmp_path / "local" / "report.json").read_text())["filters"]["near_dedup"]["removed"] > 0
