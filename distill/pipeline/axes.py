@@ -13,6 +13,7 @@ from pathlib import Path
 
 from distill.artifacts import atomic_write_json
 from distill.pipeline.context import StepContext
+from evals.analysis.records import SweepRecords
 
 MIX = "mix"  # the folder of a train step that holds the rows it trained on
 
@@ -77,7 +78,7 @@ def teacher_records(ctx: StepContext) -> dict:
     out = {"name": ctx.run_dir.name, "teachers": []}
     for name, dep in zip(ctx.config.teachers, ctx.step.deps):
         folder = ctx.step_folder(dep)
-        records = json.loads((folder / "records.json").read_text())
+        records = SweepRecords.of(json.loads((folder / "records.json").read_text())).dumped()
         report = json.loads((folder / "report.json").read_text())
         out["teachers"].append({"name": name, "ceiling": records["ceiling"], "floor": records["floor"],
                                 "human_pool": records["human_pool"], "unit": records["unit"],

@@ -139,7 +139,7 @@ def run_report(ctx: StepContext) -> dict:
 
         return run_axis_report(ctx)
     records = collect_records(ctx)
-    atomic_write_json(ctx.folder / "records.json", records)
+    atomic_write_json(ctx.folder / "records.json", records.dumped())
     out = write_report(records, ctx.folder, ctx.config.report,
                        tracker=ctx.tracker)
     return {"report": str(ctx.folder / "report.md"), "verdict": out.get("verdict")}
