@@ -55,21 +55,21 @@ def run_lineage_train(ctx: StepContext) -> dict:
             "train": _as_dict(result)}
 
 
-def run_axis_report(ctx: StepContext) -> dict:
-    cfg = ctx.config
-    report_cfg = cfg.report
-    if cfg.teachers is not None:
-        from evals.report.teachers_report import write_teachers_report
+def run_teachers_report(ctx: StepContext) -> dict:
+    from evals.report.teachers_report import write_teachers_report
 
-        records = teacher_records(ctx)
-        write = write_teachers_report
-    else:
-        from evals.report.generations_report import write_generations_report
+    return _write(ctx, teacher_records(ctx), write_teachers_report)
 
-        records = generation_records(ctx)
-        write = write_generations_report
+
+def run_generations_report(ctx: StepContext) -> dict:
+    from evals.report.generations_report import write_generations_report
+
+    return _write(ctx, generation_records(ctx), write_generations_report)
+
+
+def _write(ctx: StepContext, records: dict, write) -> dict:
     atomic_write_json(ctx.folder / "records.json", records)
-    out = write(records, ctx.folder, report_cfg, tracker=ctx.tracker)
+    out = write(records, ctx.folder, ctx.config.report, tracker=ctx.tracker)
     return {"report": str(ctx.folder / "report.md"), "verdict": out.get("verdict")}
 
 
