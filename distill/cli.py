@@ -113,7 +113,7 @@ def cmd_validate(args) -> int:
                     + (" + convergence checks" if recipe.report.convergence else ""))
     if (g := recipe.generations) is not None:
         axes.append(f"{g.count} generations x {len(g.policies)} policies x {len(g.seeds)} seeds")
-    runs = sum(s.kind == "train" for s in plan(recipe))  # shared steps (the human arm) counted once
+    runs = sum(s.stage == "train" for s in plan(recipe))  # shared steps (the human arm) counted once
     teacher = ", ".join(t.model or f"{t.name} built" for t in recipe.teachers) or recipe.teacher.model or "built"
     teacher = teacher if m is not None else "the previous generation's student"
     print(f"ok: {recipe.name} — {'; '.join(axes)} = {runs} student runs; world={recipe.world.kind}, "

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import difflib
 import functools
 import hashlib
 import itertools
@@ -49,6 +48,7 @@ from typing import Any, Literal
 import numpy as np
 
 from distill.recipe.schema import Arm, Wall  # the recipe's arm and wall policy
+from distill.registry import did_you_mean
 
 Origin = Literal["human", "synthetic"]
 Unit = Literal["examples", "tokens"]
@@ -232,9 +232,7 @@ def _check_point(arm: _Draw, n: int, seed: int, unit: str, pools: Mapping[str, P
 
 def _check_pool_name(name: str, pools: Mapping[str, Pool], where: str) -> None:
     if name not in pools:
-        close = difflib.get_close_matches(name, list(pools), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"{where}: unknown pool {name!r} (known: {', '.join(sorted(pools))}){hint}")
+        raise ValueError(f"{where}: unknown pool {name!r}{did_you_mean(name, pools)}")
 
 
 def _epochs_allowed(wall: Wall) -> int:

@@ -11,13 +11,14 @@ recipes. Job ids are strings: ``"123"`` for a job or a whole array, ``"123_4"`` 
 
 from __future__ import annotations
 
-import difflib
 import re
 import shlex
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+from distill.registry import SLURM_RESOURCE_KEYS, did_you_mean
 
 # States after which a job never runs again (a requeued job goes back to PENDING instead).
 # UNKNOWN: Slurm no longer knows the id (purged after MinJobAge, or never existed).
@@ -38,18 +39,6 @@ TERMINAL_STATES = frozenset(
     }
 )
 
-RESOURCE_KEYS = (
-    "partition",
-    "account",
-    "qos",
-    "nodes",
-    "ntasks_per_node",
-    "cpus_per_task",
-    "gpus",
-    "mem",
-    "time",
-    "extra",
-)
 _CLI_TIMEOUT_S = 120  # sbatch retries an unreachable controller for a while before giving up
 _STATE_TRIES = 3  # scontrol show job attempts before a failure is an error
 
@@ -231,11 +220,9 @@ def sbatch_directives(
 ) -> list[str]:
     """The ``#SBATCH`` lines for one stage. ``mem`` and ``time`` given as numbers mean MB and minutes
     (Slurm's own units); ``gpus`` is per node; ``extra`` is a list of further sbatch options."""
-    unknown = sorted(set(resources) - set(RESOURCE_KEYS))
+    unknown = sorted(set(resources) - set(SLURM_RESOURCE_KEYS))
     if unknown:
-        close = difflib.get_close_matches(unknown[0], RESOURCE_KEYS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(RESOURCE_KEYS)})"
-        raise ValueError(f"slurm resources: unknown key {unknown[0]!r}{hint}")
+        raise ValueError(f"slurm resources: unknown key {unknown[0]!r}{did_you_mean(unknown[0], SLURM_RESOURCE_KEYS)}")
     opts = [f"--job-name={_directive_value('job_name', job_name)}"]
     for key in ("partition", "account", "qos", "nodes", "ntasks_per_node", "cpus_per_task", "mem", "time"):
         value = resources.get(key)

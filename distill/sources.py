@@ -13,8 +13,9 @@ from pathlib import Path
 from datasets import Dataset, Features, Value, load_from_disk
 
 from distill.artifacts import atomic_dir
+from distill.registry import HUMAN_PRIMITIVES
 
-ORIGINS = ("human", "synthetic", "edited", "first_error", "picked")
+ORIGINS = ("human", "synthetic", *HUMAN_PRIMITIVES.names)
 FEATURES = Features({
     "id": Value("string"), "prompt": Value("string"), "completion": Value("string"),
     "origin": Value("string"), "meta": Value("string"),

@@ -5,12 +5,12 @@ traceback.
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
 
 from distill.generation.errors import GenerationError
+from distill.registry import did_you_mean
 
 KEYS = ("id", "prompt", "meta")
 # Prompts are sent to the teacher verbatim; the template is recorded so that provenance changes the
@@ -39,9 +39,7 @@ def check_row(obj: object, where: str) -> dict:
         raise GenerationError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     unknown = sorted(set(obj) - set(KEYS))
     if unknown:
-        close = difflib.get_close_matches(unknown[0], KEYS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f" (expected {', '.join(KEYS)})"
-        raise GenerationError(f"{where}: unknown key {unknown[0]!r}{hint}")
+        raise GenerationError(f"{where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], KEYS)}")
     for key in ("id", "prompt"):
         if key not in obj:
             raise GenerationError(f"{where}: missing key {key!r}")

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from distill.human.expert import Action, SimulatedExpert, step_offset
+from distill.registry import HUMAN_PRIMITIVES
 
-PRIMITIVES = ("edited", "first_error", "picked")
+PRIMITIVES = HUMAN_PRIMITIVES.names
 
 
 @dataclass
@@ -91,21 +92,28 @@ def preference_only_row(a: dict, b: dict, meta: dict, action: Action, expert) ->
             "meta": _meta(meta, expert, action, better["id"], rejected_id=other["id"], pair_only=True)}
 
 
+# Each primitive's row builder, as HUMAN_PRIMITIVES (distill/registry.py) names it:
+# (one prompt's drafts, its meta, the expert's action, the expert) -> the row, or None.
+def edited(drafts: Sequence[dict], meta: dict, action: Action, expert) -> dict:
+    return edited_row(drafts[0], meta, action, expert)
+
+
+def first_error(drafts: Sequence[dict], meta: dict, action: Action, expert) -> dict:
+    return first_error_row(drafts[0], meta, action, expert)
+
+
+def picked(drafts: Sequence[dict], meta: dict, action: Action, expert) -> dict | None:
+    return picked_row(drafts[0], drafts[1], meta, action, expert)
+
+
 def row_of(primitive: str, drafts: Sequence[dict], meta: dict, action: Action, expert) -> dict | None:
     """The row an expert's action on one prompt's drafts makes (None: a pick of neither)."""
-    if primitive == "picked":
-        return picked_row(drafts[0], drafts[1], meta, action, expert)
-    if primitive == "edited":
-        return edited_row(drafts[0], meta, action, expert)
-    if primitive == "first_error":
-        return first_error_row(drafts[0], meta, action, expert)
-    raise ValueError(f"unknown primitive {primitive!r}; expected one of {PRIMITIVES}")
+    return HUMAN_PRIMITIVES.load(primitive)(drafts, meta, action, expert)
 
 
 def simulate(primitive: str, groups: dict[str, list[dict]], expert, meta_of, limit: int) -> Work:
     """The simulated (or model) expert's work on the drafts of the first ``limit`` prompts."""
-    if primitive not in PRIMITIVES:
-        raise ValueError(f"unknown primitive {primitive!r}; expected one of {PRIMITIVES}")
+    HUMAN_PRIMITIVES.check(primitive)
     work = Work(primitive)
     for drafts in list(groups.values())[:limit]:
         first = drafts[0]

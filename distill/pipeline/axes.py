@@ -13,6 +13,7 @@ from pathlib import Path
 
 from distill.artifacts import atomic_write_json
 from distill.pipeline.context import StepContext
+from evals.analysis.records import SweepRecords
 
 MIX = "mix"  # the folder of a train step that holds the rows it trained on
 
@@ -54,21 +55,21 @@ def run_lineage_train(ctx: StepContext) -> dict:
             "train": _as_dict(result)}
 
 
-def run_axis_report(ctx: StepContext) -> dict:
-    cfg = ctx.config
-    report_cfg = cfg.report
-    if cfg.teachers is not None:
-        from evals.report.teachers_report import write_teachers_report
+def run_teachers_report(ctx: StepContext) -> dict:
+    from evals.report.teachers_report import write_teachers_report
 
-        records = teacher_records(ctx)
-        write = write_teachers_report
-    else:
-        from evals.report.generations_report import write_generations_report
+    return _write(ctx, teacher_records(ctx), write_teachers_report)
 
-        records = generation_records(ctx)
-        write = write_generations_report
+
+def run_generations_report(ctx: StepContext) -> dict:
+    from evals.report.generations_report import write_generations_report
+
+    return _write(ctx, generation_records(ctx), write_generations_report)
+
+
+def _write(ctx: StepContext, records: dict, write) -> dict:
     atomic_write_json(ctx.folder / "records.json", records)
-    out = write(records, ctx.folder, report_cfg, tracker=ctx.tracker)
+    out = write(records, ctx.folder, ctx.config.report, tracker=ctx.tracker)
     return {"report": str(ctx.folder / "report.md"), "verdict": out.get("verdict")}
 
 
@@ -77,7 +78,7 @@ def teacher_records(ctx: StepContext) -> dict:
     out = {"name": ctx.run_dir.name, "teachers": []}
     for name, dep in zip(ctx.config.teachers, ctx.step.deps):
         folder = ctx.step_folder(dep)
-        records = json.loads((folder / "records.json").read_text())
+        records = SweepRecords.of(json.loads((folder / "records.json").read_text())).dumped()
         report = json.loads((folder / "report.json").read_text())
         out["teachers"].append({"name": name, "ceiling": records["ceiling"], "floor": records["floor"],
                                 "human_pool": records["human_pool"], "unit": records["unit"],

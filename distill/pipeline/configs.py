@@ -123,16 +123,18 @@ class Lineage(StepConfig):
 
 
 class TrainConfig(StepConfig):
+    """A student of a mixes sweep, trained on one mix."""
+
     train: Train
-    mix: Mix | None = None
-    lineage: Lineage | None = None
+    mix: Mix
     teacher: ModelRef | None = None  # train.kd.source=online: the teacher whose logits the student matches
 
-    @model_validator(mode="after")
-    def _one(self):
-        if (self.mix is None) == (self.lineage is None):
-            raise ValueError("a train step has a mix or a lineage, not both or neither")
-        return self
+
+class LineageConfig(StepConfig):
+    """A student of iterated self-training, trained on the rows its generation's policy picks."""
+
+    train: Train
+    lineage: Lineage
 
 
 class VLLMCeiling(StepConfig):
@@ -163,13 +165,25 @@ class VerifierConfig(StepConfig):
 
 
 class ReportConfig(StepConfig):
-    """A mixes sweep's report (mixes, human_pool), the teachers' comparison or the generations'."""
+    """A mixes sweep's data-wall report."""
 
     report: Report
-    mixes: Mixes | None = None
+    mixes: Mixes
     human_pool: int | None = None
-    teachers: list[str] | None = None
-    generations: Generations | None = None
+
+
+class TeachersReportConfig(StepConfig):
+    """The comparison of several teachers' sweeps (one ``report`` step each, in recipe order)."""
+
+    report: Report
+    teachers: list[str]
+
+
+class GenerationsReportConfig(StepConfig):
+    """The report that follows iterated self-training over its generations."""
+
+    report: Report
+    generations: Generations
 
 
 def dumped(model: type[StepConfig], config: dict) -> dict:

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from distill.pipeline.kinds import kind_of
+from distill.registry import GENERATION_BACKENDS  # their option sections: unread unless in use
 
 EVAL_UNREAD = {"teacher", "floor"}  # they decide which evaluations exist, not what one computes
-BACKENDS = ("openai", "vllm")  # generation settings of a backend the recipe does not use are unread
+
 
 
 def identity_config(kind: str, config: dict) -> dict:
@@ -33,7 +34,7 @@ def identity_config(kind: str, config: dict) -> dict:
         out["eval"] = {k: v for k, v in out["eval"].items() if k not in EVAL_UNREAD}
     gen = out.get("generation")
     if isinstance(gen, dict) and "backend" in gen:
-        out["generation"] = {k: v for k, v in gen.items() if k not in BACKENDS or k == gen["backend"]}
+        out["generation"] = {k: v for k, v in gen.items() if k not in GENERATION_BACKENDS or k == gen["backend"]}
     student = out.get("student")
     if isinstance(student, dict):  # a given model: its arch is unread; a built one: only its arch is read
         given = bool(student.get("model"))

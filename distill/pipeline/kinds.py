@@ -2,8 +2,10 @@
 
 The words, used the same way everywhere in the code and the docs:
 
-- **kind**: what one step does (``tokenizer``, ``train``, ...); a step's id starts with its kind. A
-  record below says everything the rest of the code needs to know about a kind.
+- **kind**: what one step does (``tokenizer``, ``train``, ...); a step's id starts with its kind's
+  ``id_word`` (its name, except for kinds split out of an older one, which keep its word so their steps
+  keep their ids: ``lineage`` ids start with ``train-``, the two comparison reports' with ``report-``).
+  A record below says everything the rest of the code needs to know about a kind.
 - **stage**: one of the five phases of an experiment, in order: ``prepare``, ``generate``, ``train``,
   ``eval``, ``report``. Each kind belongs to one stage. ``distill run`` runs every stage;
   ``distill generate|train|eval`` (the CLI's stage verbs, ``UNTIL``) run the stages up to and
@@ -48,6 +50,10 @@ class Kind:
     cached: bool = False
     # per world kind, the world fields this kind never reads: its step id ignores them (pipeline/identity.py)
     world_unread: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    id_word: str = ""  # what the step id starts with and hashes as its kind; "" = the name
+
+    def __post_init__(self):
+        object.__setattr__(self, "id_word", self.id_word or self.name)
 
     def run_function(self) -> Callable:
         module, _, function = self.runner.partition(":")
@@ -79,11 +85,17 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
                        "dataset": frozenset({"human", "human_pool", "prompts", "prompts_adapter", "val_size"})}),
     Kind("expert", "generate", configs.ExpertConfig, "distill.human.stage:run_expert", "report"),
     Kind("train", "train", configs.TrainConfig, f"{_STAGES_PY}:run_train", "train", tracked=True),
+    Kind("lineage", "train", configs.LineageConfig, "distill.pipeline.axes:run_lineage_train", "train",
+         tracked=True, id_word="train"),
     Kind("eval", "eval", configs.EvalConfig, f"{_STAGES_PY}:run_eval", "eval", tracked=True,
          world_unread={"arithmetic": _POOL, "dataset": _DATASET_ALL}),
     Kind("verifier", "eval", configs.VerifierConfig, "distill.human.verifier_step:run_verifier", "eval",
          world_unread={"arithmetic": _POOL}),
     Kind("report", "report", configs.ReportConfig, f"{_STAGES_PY}:run_report", "report", tracked=True),
+    Kind("teachers_report", "report", configs.TeachersReportConfig, "distill.pipeline.axes:run_teachers_report",
+         "report", tracked=True, id_word="report"),
+    Kind("generations_report", "report", configs.GenerationsReportConfig,
+         "distill.pipeline.axes:run_generations_report", "report", tracked=True, id_word="report"),
 )}
 
 

@@ -29,8 +29,9 @@ class Step:
     @property
     def id(self) -> str:
         # only the fields the step reads count (identity_config), plus the content of its local files
-        key = {"kind": self.kind, "config": identity_config(self.kind, self.config), "deps": self.deps}
-        return f"{self.kind}-{stable_hash({**key, 'inputs': self.inputs} if self.inputs else key, 12)}"
+        word = kind_of(self.kind).id_word  # a kind split from an older one keeps its word: the same ids
+        key = {"kind": word, "config": identity_config(self.kind, self.config), "deps": self.deps}
+        return f"{word}-{stable_hash({**key, 'inputs': self.inputs} if self.inputs else key, 12)}"
 
     @property
     def label(self) -> str:
@@ -147,7 +148,7 @@ def _teachers_sweep(recipe: Recipe, branches: list[_Branch], student: Step, huma
                             {"teacher": b.name}))
         out += trains + evals
     names = [b.name for b in branches]
-    return out + reports + [_step("report", {"report": _dump(recipe.report), "teachers": names},
+    return out + reports + [_step("teachers_report", {"report": _dump(recipe.report), "teachers": names},
                                  tuple(r.id for r in reports), {"role": "teachers"})]
 
 
@@ -169,7 +170,7 @@ def _generation_steps(recipe: Recipe, world: dict, student: Step, human: Step) -
     train = _dump(recipe.train)
     out: list[Step] = []
     for seed in g.seeds:
-        gen0 = _step("train", {"lineage": {"generation": 0, "seed": seed}, "train": train},
+        gen0 = _step("lineage", {"lineage": {"generation": 0, "seed": seed}, "train": train},
                     (student.id, human.id), {"generation": 0, "seed": seed})
         out.append(gen0)
         for policy in g.policies:
@@ -179,13 +180,13 @@ def _generation_steps(recipe: Recipe, world: dict, student: Step, human: Step) -
                 merges += (made[-1].id,)
                 lineage = {"policy": policy, "generation": k, "seed": seed,
                            "subsample": (g.subsample or size) if policy == "accumulate-subsample" else None}
-                parent = _step("train", {"lineage": lineage, "train": train}, (student.id, human.id, *merges),
+                parent = _step("lineage", {"lineage": lineage, "train": train}, (student.id, human.id, *merges),
                               {"policy": policy, "generation": k, "seed": seed})
                 out += made + [parent]
     cfg = {"eval": _dump(recipe.eval), "world": world}
     evals = [_step("eval", {**cfg, "model": {"step": t.id}}, (t.id,), {"role": "generation", **t.labels})
-             for t in _unique(out) if t.kind == "train"]
-    return out + evals + [_step("report", {"report": _dump(recipe.report), "generations": _dump(g)},
+             for t in _unique(out) if t.kind == "lineage"]
+    return out + evals + [_step("generations_report", {"report": _dump(recipe.report), "generations": _dump(g)},
                                tuple(e.id for e in evals), {"role": "generations"})]
 
 

@@ -95,7 +95,7 @@ def _run_here(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path) -> 
     for sid in (k for k in failed if outcome[k] == "failed"):
         step = by_id[sid]
         print(f"failed: {step.kind} {step.label}: {failure_summary(step.folder(run_dir, cache))}", file=sys.stderr)
-    for report in (s for s in steps if s.kind == "report"):  # several: per teacher, then their comparison
+    for report in (s for s in steps if s.stage == "report"):  # several: per teacher, then their comparison
         if step_state(report, run_dir, cache) is StepState.DONE:
             print(f"report: {report.folder(run_dir, cache) / 'report.md'}" + (f" ({report.label})" if report.label else ""))
     return 1 if failed else 0
@@ -125,9 +125,9 @@ def rerun_report(run_dir: Path) -> int:
 
     steps, cache = read_dag(run_dir)
     by_id = {s.id: s for s in steps}
-    reports = [s for s in steps if s.kind == "report"]  # in DAG order: a comparison after its parts
+    reports = [s for s in steps if s.stage == "report"]  # in DAG order: a comparison after its parts
     for report in reports:
-        missing = [d for d in report.deps if by_id[d].kind != "report"
+        missing = [d for d in report.deps if by_id[d].stage != "report"
                    and step_state(by_id[d], run_dir, cache) is not StepState.DONE]
         if missing:
             print(f"error: {len(missing)} evaluations are not finished (see `distill status {run_dir}`)",

@@ -89,10 +89,6 @@ def run_train(ctx: StepContext) -> dict:
     from distill.training import TrainJob
 
     cfg = ctx.config
-    if cfg.lineage is not None:  # a student of iterated self-training (recipe section `generations`)
-        from distill.pipeline.axes import run_lineage_train
-
-        return run_lineage_train(ctx)
     if cfg.mix.arm.objective != "sft":  # an SFT-then-preference arm's second step
         from distill.pipeline.preference import run_preference_train
 
@@ -139,12 +135,8 @@ def run_report(ctx: StepContext) -> dict:
     from distill.pipeline.records import collect_records
     from evals.report.sweep import write_report
 
-    if ctx.config.teachers is not None or ctx.config.generations is not None:
-        from distill.pipeline.axes import run_axis_report
-
-        return run_axis_report(ctx)
     records = collect_records(ctx)
-    atomic_write_json(ctx.folder / "records.json", records)
+    atomic_write_json(ctx.folder / "records.json", records.dumped())
     out = write_report(records, ctx.folder, ctx.config.report,
                        tracker=ctx.tracker)
     return {"report": str(ctx.folder / "report.md"), "verdict": out.get("verdict")}

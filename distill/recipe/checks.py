@@ -9,7 +9,6 @@ naming the file, the key and the value. Nothing here writes anything.
 """
 from __future__ import annotations
 
-import difflib
 import glob
 import json
 import os
@@ -19,6 +18,7 @@ from pathlib import Path
 from distill.recipe.loading import RecipeError
 from distill.recipe.schema import DataRef, DatasetWorld, Recipe
 from distill.recipe.settings import check_settings
+from distill.registry import did_you_mean
 
 PACKAGED_BUILDERS = ("json", "csv", "parquet", "text", "arrow")  # datasets' file-format loaders
 TASKS_DIR = Path(__file__).resolve().parents[2] / "evals" / "tasks"
@@ -181,8 +181,7 @@ def check_tasks(recipe: Recipe, where: str) -> None:
     for task in missing:
         if task in known:
             continue
-        close = difflib.get_close_matches(task, sorted(known), n=3, cutoff=0.6)
-        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        hint = did_you_mean(task, known, n=3, list_known=False)
         i = recipe.eval.tasks.index(task)
         raise RecipeError(f"{where}: eval.tasks.{i}={task!r}: no such lm-eval task in its registry, "
                           f"evals/tasks or eval.include_path{hint}")

@@ -1,7 +1,6 @@
 """Load a recipe file, apply ``key.sub=value`` overrides, validate, and explain failures in one line."""
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +8,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from distill.recipe.schema import Recipe
+from distill.registry import did_you_mean
 
 
 class RecipeError(ValueError):
@@ -206,8 +206,7 @@ def _close_matches(loc: list[str], tree: dict) -> str:
         model = _field_model(model, part, node)
         if model is None:
             return ""
-    matches = difflib.get_close_matches(loc[-1], list(model.model_fields), n=3, cutoff=0.6)
-    return f" (did you mean {' or '.join(repr(m) for m in matches)}?)" if matches else ""
+    return did_you_mean(loc[-1], model.model_fields, n=3, list_known=False)
 
 
 def _field_model(model: type[BaseModel] | None, name: str, node: Any) -> type[BaseModel] | None:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from distill.registry import GENERATION_BACKENDS, HUMAN_PRIMITIVES
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -198,8 +200,11 @@ class Filters(Section):
     decontaminate_ngram: Annotated[int, Field(ge=0)] = 8  # 0: off
 
 
+BackendName = GENERATION_BACKENDS.literal()
+
+
 class Generation(Section):
-    backend: Literal["hf", "vllm", "openai"] = "hf"
+    backend: BackendName = "hf"
     num_prompts: PosInt = 4000
     samples_per_prompt: PosInt = 1
     max_new_tokens: PosInt = 64
@@ -216,7 +221,8 @@ class Generation(Section):
 
 
 # ----------------------------------------------------------------------------- mixes
-HumanSource = Literal["human", "edited", "first_error", "picked"]
+HumanSource = Literal[("human", *HUMAN_PRIMITIVES.names)]  # written from scratch, or a primitive's work
+PoolName = Literal[("human", "synthetic", "verified", *HUMAN_PRIMITIVES.names)]
 
 
 class PreferenceStep(Section):
@@ -268,8 +274,7 @@ class Mixes(Section):
     unit: Literal["examples", "tokens"] = "examples"
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     wall: Wall = Wall()
-    weights: dict[Literal["human", "synthetic", "verified", "edited", "first_error", "picked"], PosFloat] = \
-        Field(default_factory=dict)
+    weights: dict[PoolName, PosFloat] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique(self) -> Mixes:
@@ -314,7 +319,7 @@ class Experts(Section):
     seed: Seed = 0
     times: ExpertTimes = ExpertTimes()  # simulated and model experts; Argilla (which records no time)
     model: ModelSpec | None = None  # kind=model: the stand-in expert (always labelled simulated)
-    backend: Literal["hf", "vllm", "openai"] = "hf"
+    backend: BackendName = "hf"
     max_new_tokens: PosInt = 64
 
     @model_validator(mode="after")

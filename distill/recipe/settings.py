@@ -6,16 +6,9 @@ step keeps its own check as a last guard, this one makes it before the first GPU
 """
 from __future__ import annotations
 
-import difflib
-
 from distill.recipe.loading import RecipeError
 from distill.recipe.schema import ArithmeticWorld, DatasetWorld, Recipe
-
-
-def suggestion(name: str, known) -> str:
-    """`` (did you mean 'x'?)`` for a close known name, else `` (known: a, b)``."""
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(known))})"
+from distill.registry import TASK_ADAPTERS, did_you_mean
 
 
 def check_settings(recipe: Recipe, where: str) -> None:
@@ -30,12 +23,11 @@ def _adapter(recipe: Recipe) -> str | None:
     world = recipe.world
     if not isinstance(world, DatasetWorld):
         return None
-    from distill.world.adapters import ADAPTERS  # the adapters' own table: a new one needs no line here
 
     for key in ("adapter", "prompts_adapter"):
         name = getattr(world, key)
-        if name is not None and name not in ADAPTERS:
-            return f"world.{key}={name!r}: no such task adapter{suggestion(name, ADAPTERS)}"
+        if name is not None and name not in TASK_ADAPTERS:
+            return f"world.{key}={name!r}: no such task adapter{did_you_mean(name, TASK_ADAPTERS)}"
     return None
 
 

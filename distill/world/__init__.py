@@ -6,20 +6,19 @@ verifier serves every task: extract the final answer from a completion and compa
 from __future__ import annotations
 
 from distill.recipe.schema import ArithmeticWorld, DatasetWorld
+from distill.registry import WORLD_KINDS
 from distill.world.task import Task
 
 __all__ = ["Task", "build_task"]
 
 
 def build_task(world: ArithmeticWorld | DatasetWorld) -> Task:
-    if isinstance(world, ArithmeticWorld):
-        return _arithmetic(world)
-    from distill.world.datasets import dataset_task  # imported lazily: pulls in adapters
-
-    return dataset_task(world)
+    """The world's task, built by its kind's function (``WORLD_KINDS`` in distill/registry.py; each
+    imported only when a recipe uses it)."""
+    return WORLD_KINDS.load(world.kind)(world)
 
 
-def _arithmetic(world: ArithmeticWorld) -> Task:
+def arithmetic_task(world: ArithmeticWorld) -> Task:
     from distill.world import arithmetic as ar
 
     def prompts(count: int) -> list[dict]:

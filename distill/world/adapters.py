@@ -5,10 +5,11 @@ to read the final answer out of a completion. Adding a task means adding an adap
 """
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from distill.registry import TASK_ADAPTERS
 
 
 def _number(text: str) -> str:
@@ -67,12 +68,6 @@ METAMATH = Adapter(
     fields=("query", "response"),
 )
 
-ADAPTERS = {a.name: a for a in (GSM8K, METAMATH)}
-
-
 def get_adapter(name: str) -> Adapter:
-    if name not in ADAPTERS:
-        close = difflib.get_close_matches(name, ADAPTERS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(ADAPTERS))})"
-        raise ValueError(f"unknown task adapter {name!r}{hint}")
-    return ADAPTERS[name]
+    """The adapter named in a recipe (``TASK_ADAPTERS`` in distill/registry.py lists them)."""
+    return TASK_ADAPTERS.load(name)

@@ -12,11 +12,12 @@ A difference is "outside noise" only when its interval excludes zero. Pure numpy
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from evals.analysis.records import Check
 from evals.analysis.uncertainty import Analysis, ArmBootstrap, Interval, interval
 
 
@@ -135,16 +136,16 @@ class Convergence:
         return not self.converged and self.shift > 0
 
 
-def convergence(checks: Sequence[Mapping], runs: Sequence, cells: Sequence[CellNoise]) -> list[Convergence]:
+def convergence(checks: Sequence[Check], runs: Sequence, cells: Sequence[CellNoise]) -> list[Convergence]:
     """Pair each check run with the regular run of the same arm, N and seed."""
     regular = {(r.arm, r.n, r.seed): r for r in runs}
     sd = {(c.arm, c.n): c.sd for c in cells}
     pairs: dict[tuple, list[tuple[float, float]]] = {}  # per cell: (score change, item SE of the regular run)
     for c in checks:
-        run = regular.get((c["arm"], c["n"], c["seed"]))
-        if run is not None and c.get("score") is not None:
-            cell = (c["arm"], float(c["n"]), float(c["factor"]))
-            pairs.setdefault(cell, []).append((c["score"] - run.score, _item_se(run.items)))
+        run = regular.get((c.arm, c.n, c.seed))
+        if run is not None and c.score is not None:
+            cell = (c.arm, float(c.n), float(c.factor))
+            pairs.setdefault(cell, []).append((c.score - run.score, _item_se(run.items)))
     return [Convergence(arm, n, factor, len(p), float(np.mean([d for d, _ in p])), sd.get((arm, n), math.nan),
                         float(np.mean([se for _, se in p])))
             for (arm, n, factor), p in pairs.items()]
@@ -173,7 +174,7 @@ class Claims:
 
 
 def claims(result: Analysis, *, level: float, pool: float | None, score: str,
-           checks: Sequence[Mapping] = ()) -> Claims:
+           checks: Sequence[Check] = ()) -> Claims:
     cells = seed_noise(result)
     walls = [wall(ab, pool, level) for ab in result.arms.values() if ab.fraction == 0.0]
     return Claims(score, tuple(cells), tuple(versus_teacher(result, level)), tuple(w for w in walls if w),

@@ -60,7 +60,7 @@ def curves(reps: Replicates, level: float) -> dict[str, list[Point]]:
             groups.setdefault((run.arm, run.n), []).append(i)
     out: dict[str, list[Point]] = {}
     for (arm, n), cols in groups.items():
-        hours = float(np.mean([float(reps.runs[i].cost.get("human_s", 0.0)) for i in cols])) / 3600.0
+        hours = float(np.mean([reps.runs[i].cost.human_s for i in cols])) / 3600.0
         obs = float(np.mean([reps.runs[i].score for i in cols]))
         rep = reps.scores[:, cols].mean(axis=1)
         out.setdefault(arm, []).append(Point(arm, n, hours, interval(rep, obs, level, reps.dof([arm])), rep))

@@ -22,11 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from evals.analysis.records import Cost
 from evals.analysis.saturation import RunScore, as_runs
 from evals.analysis.uncertainty import NoiseCheck, within_noise
-
-COST_KEYS = ("teacher_s", "teacher_devices", "human", "human_s", "train_s", "train_devices", "eval_s",
-             "eval_devices", "train_steps")  # train_steps: recorded for the reader (early stopping), not priced
 
 
 @dataclass(frozen=True)
@@ -68,21 +66,14 @@ def teacher_seconds(n_synthetic: int, generation_device_s: float, n_accepted: in
     return n_synthetic * generation_device_s / n_accepted
 
 
-def ledger(cost: Mapping[str, float], prices: Prices) -> CostLedger:
+def ledger(cost: Cost | Mapping[str, float], prices: Prices) -> CostLedger:
     """Price one run's resource use."""
-    unknown = set(cost) - set(COST_KEYS)
-    if unknown:
-        raise ValueError(f"cost ledger: unknown keys {sorted(unknown)} (known: {', '.join(COST_KEYS)})")
-    c = {k: float(cost.get(k, 0.0)) for k in COST_KEYS}
-    bad = [k for k, v in c.items() if not v >= 0]
-    if bad:
-        raise ValueError(f"cost ledger: {bad[0]}={c[bad[0]]} must be >= 0")
-    devices = {k: c[k] if k in cost else 1.0 for k in ("teacher_devices", "train_devices", "eval_devices")}
+    c = Cost.of(cost)
     return CostLedger(
-        teacher=c["teacher_s"] * devices["teacher_devices"] * prices.teacher_device_s,
-        human=c["human"] * prices.human_example + c["human_s"] * prices.expert_s,
-        train=c["train_s"] * devices["train_devices"] * prices.train_device_s,
-        eval=c["eval_s"] * devices["eval_devices"] * prices.eval_device_s)
+        teacher=c.teacher_s * c.teacher_devices * prices.teacher_device_s,
+        human=c.human * prices.human_example + c.human_s * prices.expert_s,
+        train=c.train_s * c.train_devices * prices.train_device_s,
+        eval=c.eval_s * c.eval_devices * prices.eval_device_s)
 
 
 @dataclass(frozen=True)
@@ -111,7 +102,7 @@ def _mix_point(runs: list[RunScore], prices: Prices) -> MixPoint:
     mean = CostLedger(*(float(np.mean([getattr(b, f) for b in books])) for f in parts))
     scores = tuple(r.score for r in runs)
     first = runs[0]
-    hours = float(np.mean([float(r.cost.get("human_s", 0.0)) for r in runs])) / 3600.0
+    hours = float(np.mean([r.cost.human_s for r in runs])) / 3600.0
     return MixPoint(first.arm, first.fraction, first.n, mean.total, float(np.mean(scores)), scores, mean, hours)
 
 

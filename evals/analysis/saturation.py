@@ -23,6 +23,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy import optimize
 
+from evals.analysis.records import Cost, Reference, RunRecord
+
 Form = Literal["power", "rectified"]
 SHAPE_PARAMS = {"power": ("alpha",), "rectified": ("beta", "D_l")}
 PARAM_NAMES = {"power": ("y_inf", "A", "alpha"), "rectified": ("y_inf", "B", "D_l", "beta")}
@@ -46,20 +48,26 @@ class RunScore:
     score: float
     items: tuple[float, ...] | None = None  # per-item score (0/1 correctness), same item order in every run
     feasible: bool = True
-    cost: Mapping[str, float] = field(default_factory=dict, hash=False)
+    cost: Cost = field(default_factory=Cost, hash=False)
 
     @classmethod
-    def from_mapping(cls, rec: Mapping[str, Any] | RunScore) -> RunScore:
+    def from_mapping(cls, rec: Mapping[str, Any] | RunRecord | RunScore) -> RunScore:
+        """A run from its record; a plain mapping is read as a ``RunRecord`` (arm and n may be left out)."""
         if isinstance(rec, RunScore):
             return rec
-        unknown = set(rec) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"run record: unknown keys {sorted(unknown)}")
-        items = rec.get("items")
-        run = cls(arm=str(rec.get("arm", "")), fraction=float(rec.get("fraction", math.nan)),
-                  n=int(rec.get("n", 0)), seed=int(rec.get("seed", 0)), score=float(rec["score"]),
-                  items=None if items is None else tuple(float(v) for v in items),
-                  feasible=bool(rec.get("feasible", True)), cost=dict(rec.get("cost") or {}))
+        if not isinstance(rec, RunRecord):
+            if unknown := set(rec) - set(cls.__dataclass_fields__):
+                raise ValueError(f"run record: unknown keys {sorted(unknown)}")
+            rec = RunRecord.model_validate({"arm": "", "n": 0, **rec})
+        return cls.of_record(rec)
+
+    @classmethod
+    def of_record(cls, rec: RunRecord) -> RunScore:
+        if rec.score is None:
+            raise ValueError(f"run arm={rec.arm!r} n={rec.n} seed={rec.seed}: no score (infeasible run)")
+        run = cls(arm=rec.arm, fraction=rec.fraction, n=rec.n, seed=rec.seed, score=float(rec.score),
+                  items=None if rec.items is None else tuple(float(v) for v in rec.items),
+                  feasible=rec.feasible, cost=rec.cost)
         run.validate()
         return run
 
@@ -71,15 +79,17 @@ class RunScore:
             raise ValueError(f"{where}: items must be per-item scores in [0, 1] (0/1 for exact match)")
 
 
-def as_runs(records: Sequence[Mapping[str, Any] | RunScore]) -> list[RunScore]:
+def as_runs(records: Sequence[Mapping[str, Any] | RunRecord | RunScore]) -> list[RunScore]:
     return [RunScore.from_mapping(r) for r in records]
 
 
-def as_reference(ref: float | Mapping[str, Any] | RunScore, name: str) -> RunScore:
+def as_reference(ref: float | Mapping[str, Any] | Reference | RunScore, name: str) -> RunScore:
     """A ceiling (teacher) or floor (untrained student), given as a score or a run record."""
-    if isinstance(ref, (int, float)):
-        return RunScore(arm=name, fraction=math.nan, n=0, seed=0, score=float(ref))
-    return RunScore.from_mapping({"arm": name, **ref} if isinstance(ref, Mapping) else ref)
+    if isinstance(ref, RunScore):
+        return ref
+    ref = ref if isinstance(ref, Reference) else Reference.model_validate(ref)
+    return RunScore(arm=name, fraction=math.nan, n=0, seed=0, score=float(ref.score),
+                    items=None if ref.items is None else tuple(float(v) for v in ref.items))
 
 
 @dataclass(frozen=True)

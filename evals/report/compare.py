@@ -12,17 +12,18 @@ from pathlib import Path
 
 from evals.analysis.cells import cross_coverage
 from evals.analysis.paired import mcnemar, min_detectable, paired_difference
+from evals.analysis.records import SweepRecords
 
 
-def _records(run_dir: Path) -> tuple[Path, dict]:
+def _records(run_dir: Path) -> tuple[Path, SweepRecords]:
     found = []
     for path in sorted(run_dir.rglob("records.json")) if run_dir.is_dir() else [run_dir]:
         try:
             obj = json.loads(path.read_text())
+            if isinstance(obj, dict):  # other steps keep a records.json of their own shape: skipped
+                found.append((path, SweepRecords.of(obj)))
         except (OSError, ValueError):
             continue
-        if isinstance(obj, dict) and isinstance(obj.get("runs"), list) and obj["runs"] and "arm" in obj["runs"][0]:
-            found.append((path, obj))
     if not found:
         raise FileNotFoundError(f"{run_dir}: no report records.json with runs (has its report step finished?)")
     if len(found) > 1:
@@ -31,23 +32,23 @@ def _records(run_dir: Path) -> tuple[Path, dict]:
     return found[0]
 
 
-def _model(records: dict, spec: str) -> tuple[str, list[float]]:
+def _model(records: SweepRecords, spec: str) -> tuple[str, list[float]]:
     if spec in ("teacher", "floor"):
-        ref = records.get("ceiling" if spec == "teacher" else "floor")
-        if not isinstance(ref, dict) or ref.get("items") is None:
+        ref = records.ceiling if spec == "teacher" else records.floor
+        if ref is None or ref.items is None:
             raise ValueError(f"model {spec!r}: this run's records have no per-item scores for it")
-        return spec, ref["items"]
+        return spec, ref.items
     parts = spec.split(":")
     if len(parts) not in (2, 3) or not all(p.lstrip("-").isdigit() for p in parts[1:]):
         raise ValueError(f"model {spec!r}: expected teacher, floor or ARM:N[:SEED] (e.g. human:500:0)")
     arm, n = parts[0], int(parts[1])
-    runs = sorted((r for r in records["runs"] if r.get("arm") == arm and r.get("n") == n
-                   and r.get("items") is not None and (len(parts) == 2 or r.get("seed") == int(parts[2]))),
-                  key=lambda r: r.get("seed", 0))
+    scored = [r for r in records.runs if r.items is not None]
+    runs = sorted((r for r in scored if r.arm == arm and r.n == n and (len(parts) == 2 or r.seed == int(parts[2]))),
+                  key=lambda r: r.seed)
     if not runs:
-        have = sorted({f"{r.get('arm')}:{r.get('n')}" for r in records["runs"] if r.get("items") is not None})
+        have = sorted({f"{r.arm}:{r.n}" for r in scored})
         raise ValueError(f"model {spec!r}: no scored run; have {', '.join(have[:12])}")
-    return f"{arm}:{n}:{runs[0].get('seed', 0)}", runs[0]["items"]
+    return f"{arm}:{n}:{runs[0].seed}", runs[0].items
 
 
 def compare_text(run_dir: str | Path, a: str, b: str, level: float = 0.9) -> str:
@@ -100,11 +101,10 @@ def seed_sets_text(run_a: str | Path, run_b: str | Path, level: float = 0.9) -> 
     return "\n".join(lines)
 
 
-def _cells(records: dict) -> dict:
+def _cells(records: SweepRecords) -> dict:
     cells: dict = {}
-    for r in records["runs"]:
-        if r.get("score") is not None and r.get("feasible", True):
-            cells.setdefault((r["arm"], r["n"]), []).append((r["score"], r.get("items")))
+    for r in records.feasible:
+        cells.setdefault((r.arm, r.n), []).append((r.score, r.items))
     return cells
 
 

@@ -23,26 +23,26 @@ from evals.analysis.effort import (
     verdict,
 )
 from evals.analysis.frontier import Prices, expert_frontier, frontier
+from evals.analysis.records import ArmSource, ExpertWork
 from evals.analysis.uncertainty import Interval, Replicates
 from evals.report import plots
 
 
 def has_expert_time(runs) -> bool:
-    return any(float((r.cost or {}).get("human_s", 0.0)) > 0 for r in runs)
+    return any(r.cost.human_s > 0 for r in runs)
 
 
-def _labels(points: Mapping[str, list[Point]], arms_meta: Mapping[str, dict]) -> dict[str, str]:
+def _labels(points: Mapping[str, list[Point]], arms_meta: Mapping[str, ArmSource]) -> dict[str, str]:
     out = {}
     for arm in points:
         if arm not in arms_meta:
             out[arm] = arm
             continue
-        source = (arms_meta.get(arm) or {}).get("human", "human")
-        fraction = (arms_meta.get(arm) or {}).get("fraction")
+        source, fraction = arms_meta[arm].human, arms_meta[arm].fraction
         kind = "raw synthetic" if fraction == 1 else f"{source}" + (f" + synthetic f={fraction:g}" if fraction else "")
-        if objective := (arms_meta.get(arm) or {}).get("objective"):  # an SFT-then-preference arm
+        if objective := arms_meta[arm].objective:  # an SFT-then-preference arm
             kind += f" -> SFT -> {objective.upper()}"
-        if allocator := (arms_meta.get(arm) or {}).get("allocator"):  # drafts chosen by an allocator
+        if allocator := arms_meta[arm].allocator:  # drafts chosen by an allocator
             kind += f", allocator {allocator}"
         out[arm] = arm if kind == arm else f"{arm} ({kind})"
     return out
@@ -105,16 +105,16 @@ def _tables(points, budget_rows: list[Budget], gain_rows: list[Gain], labels) ->
                        "over-raw within noise"], gain)]
 
 
-def section(reps: Replicates, *, level: float, arms_meta: Mapping[str, dict], ceiling: float | None,
+def section(reps: Replicates, *, level: float, arms_meta: Mapping[str, ArmSource], ceiling: float | None,
             out_dir: Path, title: str, expert_hour: float = 0.0, currency: str = "USD",
-            experts: Mapping[str, dict] | None = None) -> tuple[list[tuple], dict, Path]:
+            experts: Mapping[str, ExpertWork] | None = None) -> tuple[list[tuple], dict, Path]:
     points = curves(reps, level)
     labels = _labels(points, arms_meta)
     budget_rows = at_budgets(points, budgets(points), reps, level)
     gain_rows = gains(points, reps, level)
     text = verdict(budget_rows, gain_rows, labels)
     figure = plot(out_dir / "effort.png", points, labels, ceiling, title)
-    who = "; ".join(f"{p}: {w.get('expert')}{' (SIMULATED expert, not people)' if w.get('simulated') else ''}"
+    who = "; ".join(f"{p}: {w.expert}{' (SIMULATED expert, not people)' if w.simulated else ''}"
                     for p, w in (experts or {}).items())
     simulated = f"Who did the work: {who}." if who else ""
     notes = (f"Expert time is the human-time ledger: each unique example's human seconds, counted once per run "

@@ -6,7 +6,6 @@ and the run records, writes one PNG and returns its path.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from evals.analysis.frontier import Frontier
+from evals.analysis.records import RunRecord
 from evals.analysis.saturation import RunScore
 from evals.analysis.uncertainty import ArmSummary
 
@@ -69,10 +69,10 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def curves(path: Path, summaries: Mapping[str, ArmSummary], runs: Sequence[RunScore],
-           infeasible: Sequence[Mapping], *, ceiling: float | None, floor: float | None,
+           infeasible: Sequence[RunRecord], *, ceiling: float | None, floor: float | None,
            human_pool: float | None, unit: str, title: str) -> Path:
     """Score vs N: seed points, per-N means, fitted curve with its bootstrap band, per arm."""
-    arms = list(dict.fromkeys([r.arm for r in runs] + [r["arm"] for r in infeasible]))
+    arms = list(dict.fromkeys([r.arm for r in runs] + [r.arm for r in infeasible]))
     colors = arm_colors(arms)
     fig, ax = _new_axes(8.0, 6.4)
     for arm in arms:
@@ -95,7 +95,7 @@ def curves(path: Path, summaries: Mapping[str, ArmSummary], runs: Sequence[RunSc
             ax.plot(ns, [100 * m.estimate for _, m in s.means], color=c, lw=1, ls="--", label=f"{label}: no fit")
     _infeasible_marks(ax, infeasible, colors)
     _references(ax, ceiling, floor, human_pool, unit)
-    all_n = [r.n for r in runs] + [r["n"] for r in infeasible]
+    all_n = [r.n for r in runs] + [r.n for r in infeasible]
     _log2_x(ax, all_n, unit)
     ax.set_ylabel("score (points = accuracy %)")
     level = next(iter(summaries.values())).y_inf.level if summaries else 0.9
@@ -106,32 +106,32 @@ def curves(path: Path, summaries: Mapping[str, ArmSummary], runs: Sequence[RunSc
     return _save(fig, path)
 
 
-def _infeasible_marks(ax, infeasible: Sequence[Mapping], colors: Mapping[str, str]) -> None:
+def _infeasible_marks(ax, infeasible: Sequence[RunRecord], colors: Mapping[str, str]) -> None:
     """Points the wall policy `stop` could not build: an x on the x axis, one row per arm, one legend entry."""
     if not infeasible:
         return
     trans = ax.get_xaxis_transform()  # x in data units, y in axes fraction: the marks sit on the axis
-    rows = {arm: k for k, arm in enumerate(dict.fromkeys(r["arm"] for r in infeasible))}
+    rows = {arm: k for k, arm in enumerate(dict.fromkeys(r.arm for r in infeasible))}
     for arm, k in rows.items():
-        ns = sorted({r["n"] for r in infeasible if r["arm"] == arm})
+        ns = sorted({r.n for r in infeasible if r.arm == arm})
         ax.plot(ns, [0.03 + 0.045 * k] * len(ns), marker="x", ms=8, mew=2, color=colors.get(arm, "black"),
                 transform=trans, clip_on=False, ls="none")
     ax.plot([], [], marker="x", ms=8, mew=2, color="black", ls="none",
             label="infeasible: beyond the human pool (wall: stop)")
 
 
-def heatmap(path: Path, runs: Sequence[RunScore], infeasible: Sequence[Mapping], *, unit: str,
+def heatmap(path: Path, runs: Sequence[RunScore], infeasible: Sequence[RunRecord], *, unit: str,
             title: str) -> Path:
     """Mean score per (arm, N): rows are arms ordered by synthetic fraction f, columns N."""
-    arms = sorted({(r.fraction, r.arm) for r in runs} | {(float(r.get("fraction", math.nan)), r["arm"])
+    arms = sorted({(r.fraction, r.arm) for r in runs} | {(r.fraction, r.arm)
                                                           for r in infeasible}, key=lambda t: (t[0], t[1]))
-    ns = sorted({r.n for r in runs} | {int(r["n"]) for r in infeasible})
+    ns = sorted({r.n for r in runs} | {int(r.n) for r in infeasible})
     grid = np.full((len(arms), len(ns)), np.nan)
     for i, (_, arm) in enumerate(arms):
         for j, n in enumerate(ns):
             vals = [r.score for r in runs if r.arm == arm and r.n == n]
             grid[i, j] = 100 * np.mean(vals) if vals else np.nan
-    stopped = {(r["arm"], int(r["n"])) for r in infeasible}
+    stopped = {(r.arm, int(r.n)) for r in infeasible}
     fig, ax = _new_axes(max(5.0, 1.0 + 0.9 * len(ns)), max(2.8, 1.4 + 0.55 * len(arms)))
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", aspect="auto", vmin=np.nanmin(grid),
                       vmax=np.nanmax(grid))

@@ -8,39 +8,36 @@ exact-match analysis rerun on those values, with the same bootstrap and interval
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from evals.analysis.checks import Claims, claims, outside
+from evals.analysis.records import Reference, RunRecord, SweepRecords
 from evals.analysis.saturation import as_runs
 from evals.analysis.uncertainty import Analysis, Interval, analyze
 from evals.analysis.verdict import claims_verdict
 from evals.report import plots
 
 EXACT = "exact match of the final answer"
+R = TypeVar("R", RunRecord, Reference)
 
 
-def strip_continuous(record: Any) -> Any:
-    return {k: v for k, v in record.items() if k != "continuous"} if isinstance(record, Mapping) else record
-
-
-def continuous_view(runs: Sequence[Mapping], ceiling: Any, floor: Any) -> tuple[str, list, Any, Any] | None:
+def continuous_view(runs: Sequence[RunRecord], ceiling: Reference | None, floor: Reference | None
+                    ) -> tuple[str, list[RunRecord], Reference | None, Reference | None] | None:
     """(score name, runs, ceiling, floor) with the continuous score in place of exact match, or None
     when a feasible run or a reference lacks one."""
-    def swap(record: Any) -> Any:
-        if record is None or not isinstance(record, Mapping) or "continuous" not in record:
-            return None
-        c = record["continuous"]
-        return {**strip_continuous(record), "score": c["score"], "items": c["items"]}
+    def swap(record: R) -> R | None:
+        c = record.continuous
+        return None if c is None else record.model_copy(update={"score": c.score, "items": c.items})
 
-    feasible = [r for r in runs if r.get("feasible", True)]
+    feasible = [r for r in runs if r.feasible]
     swapped = [swap(r) for r in feasible]
-    refs = [swap(x) if x is not None else None for x in (ceiling, floor)]
+    refs = [None if x is None else swap(x) for x in (ceiling, floor)]
     if not feasible or any(r is None for r in swapped) or any(x is not None and s is None
                                                                for x, s in zip((ceiling, floor), refs)):
         return None
-    return feasible[0]["continuous"]["name"], swapped, refs[0], refs[1]
+    return feasible[0].continuous.name, swapped, refs[0], refs[1]
 
 
 def _sd(x: float) -> str:
@@ -117,7 +114,7 @@ def claims_summary(found: Claims) -> dict:
                              "seed_sd": c.seed_sd, "item_se": c.item_se, "converged": c.converged} for c in found.convergence]}
 
 
-def continuous_section(sweep, cfg, out_dir: Path, seed: int, checks: Sequence[Mapping] = ()) -> tuple[list, dict | None, Path | None]:
+def continuous_section(sweep: SweepRecords, cfg, out_dir: Path, seed: int) -> tuple[list, dict | None, Path | None]:
     """The curves, fits and claims again on the continuous score; ([], None, None) without one."""
     view = continuous_view(sweep.runs, sweep.ceiling, sweep.floor)
     if view is None:
@@ -129,8 +126,8 @@ def continuous_section(sweep, cfg, out_dir: Path, seed: int, checks: Sequence[Ma
     found = claims(result, level=cfg.confidence, pool=sweep.human_pool, score=f"the continuous score, {name}")
     text = claims_verdict(list(result.summaries.values()), result.best, result.crossovers, found)
     fig = plots.curves(out_dir / "curves_continuous.png", result.summaries, result.replicates.runs, [],
-                       ceiling=None if ceiling is None else ceiling["score"],
-                       floor=None if floor is None else floor["score"], human_pool=sweep.human_pool,
+                       ceiling=None if ceiling is None else ceiling.score,
+                       floor=None if floor is None else floor.score, human_pool=sweep.human_pool,
                        unit=sweep.unit, title=f"{sweep.name}: {name}")
     blocks = [("h", 2, f"The same curves on a continuous score: {name}"),
               ("p", "Per item, the probability the model gives the whole reference solution (no generation, "

@@ -1,6 +1,6 @@
 """The data-wall report: fits, intervals, verdict and plots from a sweep's run records.
 
-Input, one JSON file (``load_sweep``) or the same as a dict / ``Sweep``::
+Input, one JSON file (``load_sweep``) or the same as a dict / ``SweepRecords`` (evals/analysis/records.py)::
 
     {"name": "arith-demo", "unit": "examples", "human_pool": 1000,
      "ceiling": {"score": 0.77, "items": [...]}, "floor": {"score": 0.0, "items": [...]},
@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ from distill.recipe.schema import Report
 from evals.analysis.checks import claims
 from evals.analysis.frontier import Frontier, Prices, frontier, recommend
 from evals.analysis.paired import recipe_detectable
-from evals.analysis.saturation import as_runs, compare_fits, fit_power, fit_rectified
+from evals.analysis.records import Reference, RunRecord, SweepRecords
+from evals.analysis.saturation import RunScore, as_runs, compare_fits, fit_power, fit_rectified
 from evals.analysis.uncertainty import Analysis, Interval, analyze
 from evals.analysis.verdict import claims_verdict
 from evals.report import effort_report, forecast_report, plots, signals_report, verifier_report
@@ -41,55 +41,28 @@ SWEEP_FILE = "records.json"
 SEED_POOL = {"cell": "n", "arm": "arm"}  # report.seed_noise -> uncertainty.resample(seed_pool=...)
 
 
-@dataclass(frozen=True)
-class Sweep:
-    name: str
-    runs: list[dict]  # every run record, infeasible ones included
-    ceiling: Any = None  # teacher: a score or a record with items
-    floor: Any = None  # untrained student
-    human_pool: float | None = None
-    unit: str = "examples"
-    meta: dict = field(default_factory=dict)  # free-form (recipe name, dates): copied into report.json
-    checks: list[dict] = field(default_factory=list)  # convergence-check runs (arm, n, seed, factor, score)
-
-
-def load_sweep(path: str | Path) -> Sweep:
+def load_sweep(path: str | Path) -> SweepRecords:
     """A sweep's records from JSON (a file, or a folder holding ``records.json``)."""
     path = Path(path)
     path = path / SWEEP_FILE if path.is_dir() else path
     try:
-        return sweep_from(json.loads(path.read_text()))
+        return SweepRecords.of(json.loads(path.read_text()))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: {err}") from err
 
 
-def sweep_from(obj: Sweep | Mapping | str | Path) -> Sweep:
-    if isinstance(obj, Sweep):
-        return obj
-    if isinstance(obj, (str, Path)):
-        return load_sweep(obj)
-    known = {"name", "runs", "ceiling", "floor", "human_pool", "unit", "meta", "checks"}
-    if unknown := sorted(set(obj) - known):
-        raise ValueError(f"sweep records: unknown keys {unknown} (known: {sorted(known)})")
-    if not obj.get("runs"):
-        raise ValueError("sweep records: 'runs' is missing or empty")
-    if obj.get("unit", "examples") not in ("examples", "tokens"):
-        raise ValueError(f"sweep records: unit={obj['unit']!r}, expected 'examples' or 'tokens'")
-    return Sweep(name=str(obj.get("name", "sweep")), runs=[dict(r) for r in obj["runs"]], ceiling=obj.get("ceiling"),
-                 floor=obj.get("floor"), human_pool=obj.get("human_pool"), unit=obj.get("unit", "examples"),
-                 meta=dict(obj.get("meta") or {}), checks=[dict(c) for c in obj.get("checks") or []])
+def sweep_from(obj: SweepRecords | Mapping | str | Path) -> SweepRecords:
+    return load_sweep(obj) if isinstance(obj, (str, Path)) else SweepRecords.of(obj)
 
 
-def _split(sweep: Sweep) -> tuple[list, list[dict]]:
-    feasible = [r for r in sweep.runs if r.get("feasible", True)]
-    infeasible = [r for r in sweep.runs if not r.get("feasible", True)]
-    if not feasible:
+def _split(sweep: SweepRecords) -> tuple[list[RunScore], list[RunRecord]]:
+    if not sweep.feasible:
         raise ValueError("sweep records: no feasible run to analyse")
-    return as_runs([precision.strip_continuous(r) for r in feasible]), infeasible
+    return as_runs(sweep.feasible), sweep.infeasible
 
 
-def _score(ref: Any) -> float | None:
-    return None if ref is None else float(ref) if isinstance(ref, (int, float)) else float(ref["score"])
+def _score(ref: Reference | None) -> float | None:
+    return None if ref is None else float(ref.score)
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -181,7 +154,7 @@ def prices(cfg: Report) -> Prices:
                   eval_device_s=per_s, expert_s=cfg.costs.expert_hour / 3600.0)
 
 
-def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, report_cfg: Report | None = None,
+def write_report(records: SweepRecords | Mapping | str | Path, out_dir: str | Path, report_cfg: Report | None = None,
                  *, html_page: bool = True, tracker: Any = None, seed: int = 0) -> dict:
     """Analyse a sweep and write report.md (+ report.html), report.json and PNGs into ``out_dir``.
 
@@ -192,8 +165,7 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
     runs, infeasible = _split(sweep)
     ceiling, floor = _score(sweep.ceiling), _score(sweep.floor)
     progress = tqdm(total=5, desc="report", unit="step", postfix=f"bootstrap x{cfg.bootstrap}")
-    refs = [precision.strip_continuous(x) for x in (sweep.ceiling, sweep.floor)]
-    result = analyze(runs, ceiling=refs[0], floor=refs[1], n_boot=cfg.bootstrap, level=cfg.confidence,
+    result = analyze(runs, ceiling=sweep.ceiling, floor=sweep.floor, n_boot=cfg.bootstrap, level=cfg.confidence,
                      eps=cfg.epsilon, seed=seed, seed_pool=SEED_POOL[cfg.seed_noise])
     progress.update()
     progress.set_postfix_str("law comparison")
@@ -202,7 +174,7 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
     text = claims_verdict(list(result.summaries.values()), result.best, result.crossovers, found)
     front = frontier(runs, prices(cfg))
     progress.update()
-    arms = list(dict.fromkeys([r.arm for r in runs] + [r["arm"] for r in infeasible]))
+    arms = list(dict.fromkeys([r.arm for r in runs] + [r.arm for r in infeasible]))
     figs = {}
     for name, draw in (("curves", lambda p: plots.curves(p, result.summaries, runs, infeasible, ceiling=ceiling,
                                                          floor=floor, human_pool=sweep.human_pool, unit=sweep.unit,
@@ -225,16 +197,17 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
     effort = None
     if effort_report.has_expert_time(runs):  # human-effort arms: score per expert hour (own module)
         extra, effort, figs["effort"] = effort_report.section(
-            result.replicates, level=cfg.confidence, arms_meta=sweep.meta.get("arms", {}), ceiling=ceiling,
+            result.replicates, level=cfg.confidence, arms_meta=sweep.meta.arms, ceiling=ceiling,
             out_dir=out_dir, title=sweep.name, expert_hour=cfg.costs.expert_hour, currency=cfg.costs.currency,
-            experts=sweep.meta.get("experts"))
+            experts=sweep.meta.experts)
         blocks += extra
-        extra, signals = signals_report.section(result.replicates, sweep.meta.get("arms", {}), cfg.confidence)
+        arms = {name: a.dumped() for name, a in sweep.meta.arms.items()}
+        extra, signals = signals_report.section(result.replicates, arms, cfg.confidence)
         blocks += extra
         effort["signals"] = signals
     verifier = None
-    if sweep.meta.get("verifier"):  # step marks as a verifier (own module)
-        extra, verifier = verifier_report.section(sweep.meta["verifier"], cfg.confidence)
+    if found_verifier := (sweep.meta.model_extra or {}).get("verifier"):  # step marks as a verifier (own module)
+        extra, verifier = verifier_report.section(found_verifier, cfg.confidence)
         blocks += extra
     paths = {"markdown": atomic_write_text(out_dir / "report.md", to_markdown(blocks, out_dir))}
     if html_page:
@@ -253,12 +226,12 @@ def write_report(records: Sweep | Mapping | str | Path, out_dir: str | Path, rep
     return {**summary, "paths": {k: str(v) for k, v in {**paths, **figs}.items()}}
 
 
-def _blocks(sweep: Sweep, result: Analysis, rows: list[dict], text: str, front: Frontier, figs: dict,
-            infeasible: list[dict], cfg: Report) -> list[tuple]:
+def _blocks(sweep: SweepRecords, result: Analysis, rows: list[dict], text: str, front: Frontier, figs: dict,
+            infeasible: list[RunRecord], cfg: Report) -> list[tuple]:
     reps = result.replicates
     seeds = sorted({r.seed for r in reps.runs})
     ceiling, floor = _score(sweep.ceiling), _score(sweep.floor)
-    facts = [f"arms: {', '.join(dict.fromkeys(r['arm'] for r in sweep.runs))}",
+    facts = [f"arms: {', '.join(dict.fromkeys(r.arm for r in sweep.runs))}",
              f"runs: {len(reps.runs)} feasible, {len(infeasible)} infeasible; seeds {seeds}",
              f"human pool (data wall): {_n(sweep.human_pool) if sweep.human_pool else 'not given'} {sweep.unit}",
              (f"teacher ceiling: {_pts(math.nan if ceiling is None else ceiling)} points; "
@@ -276,7 +249,7 @@ def _blocks(sweep: Sweep, result: Analysis, rows: list[dict], text: str, front: 
     if infeasible:
         by_arm: dict[str, list[float]] = {}
         for r in infeasible:
-            by_arm.setdefault(r["arm"], []).append(r["n"])
+            by_arm.setdefault(r.arm, []).append(r.n)
         stopped = "; ".join(f"{arm}: N={', '.join(_n(n) for n in sorted(set(ns)))}" for arm, ns in by_arm.items())
         blocks.append(("p", f"Infeasible (wall policy stop, more human data than the pool): {stopped}."))
     notes = ("Scores in points (accuracy %). N_sat: smallest N after which a doubling adds under "
@@ -296,18 +269,20 @@ def _blocks(sweep: Sweep, result: Analysis, rows: list[dict], text: str, front: 
     return blocks
 
 
-def _summary(sweep: Sweep, result: Analysis, rows: list[dict], text: str, front: Frontier,
-             infeasible: list[dict], cfg: Report, seed: int) -> dict:
+def _summary(sweep: SweepRecords, result: Analysis, rows: list[dict], text: str, front: Frontier,
+             infeasible: list[RunRecord], cfg: Report, seed: int) -> dict:
     best = [{"n": b.n, "arm": b.arm, "fraction": b.fraction, "score": _plain(b.score), "runner_up": b.runner_up,
              "diff": _plain(b.diff), "within_noise": b.within_noise, "share_best": b.share_best} for b in result.best]
     cross = [{"leader": c.leader, "trailer": c.trailer, "n": _plain(c.n), "share_crossing": c.share_crossing,
               "data_agrees": c.data_agrees} for c in result.crossovers]
     pareto = [{"arm": p.arm, "fraction": p.fraction, "n": p.n, "cost": p.cost, "score": p.score} for p in front.pareto]
-    return {"name": sweep.name, "meta": sweep.meta, "verdict": text,
+    given = sweep.dumped()  # the records as written: report.json copies their meta and hashes them
+    return {"name": sweep.name, "meta": given.get("meta", {}), "verdict": text,
             "min_detectable": recipe_detectable(result.replicates.runs, cfg.confidence), "fits": rows, "best_per_n": best, "crossovers": cross,
-            "pareto": pareto, "infeasible": [{k: r.get(k) for k in ("arm", "fraction", "n", "seed")} for r in infeasible],
+            "pareto": pareto, "infeasible": [{"arm": r.arm, "fraction": r.fraction, "n": r.n, "seed": r.seed} for r in infeasible],
             "settings": {**cfg.model_dump(), "seed": seed, "resampled_over": list(result.replicates.over)},
-            "inputs": stable_hash([sweep.runs, sweep.ceiling, sweep.floor, sweep.human_pool, sweep.unit])}
+            "inputs": stable_hash([given["runs"], given.get("ceiling"), given.get("floor"), sweep.human_pool,
+                                   sweep.unit])}
 
 
 def _track(tracker: Any, rows: list[dict], figs: dict, summary: dict) -> None:

@@ -20,9 +20,9 @@ from evals.analysis.uncertainty import Analysis
 
 def _per_example(result: Analysis, arm: str, n: float, costs) -> float:
     runs = [r for r in result.replicates.runs if r.arm == arm and r.n == n and r.feasible]
-    teacher_s = np.mean([r.cost.get("teacher_s", 0.0) for r in runs]) / n
-    human = np.mean([r.cost.get("human", 0.0) for r in runs]) / n  # human examples per example
-    expert_s = np.mean([r.cost.get("human_s", 0.0) for r in runs]) / n
+    teacher_s = np.mean([r.cost.teacher_s for r in runs]) / n
+    human = np.mean([r.cost.human for r in runs]) / n  # human examples per example
+    expert_s = np.mean([r.cost.human_s for r in runs]) / n
     return float(teacher_s * costs.device_hour / 3600 + human * costs.human_per_example
                  + expert_s * costs.expert_hour / 3600)
 

@@ -77,8 +77,8 @@ def test_each_generation_is_taught_by_the_previous_generation_of_its_own_chain()
     steps = plan(_generations(3))
     by_id = {s.id: s for s in steps}
     trains = {(s.labels.get("policy"), s.labels["generation"], s.labels["seed"]): s
-              for s in steps if s.kind == "train"}
-    assert len(trains) == 2 * (1 + 3 * 3)
+              for s in steps if s.kind == "lineage"}
+    assert len(trains) == 2 * (1 + 3 * 3) and all(s.id.startswith("train-") for s in trains.values())
     for (policy, k, seed), step in trains.items():
         merges = [by_id[d] for d in step.deps if by_id[d].kind == "merge"]
         assert len(merges) == k, "generation k reads the synthetic pools 1..k"
@@ -97,17 +97,17 @@ def test_adding_a_generation_adds_only_the_new_generations_steps():
     new = {s.id: s for s in plan(_generations(4))}
     added = [new[i] for i in set(new) - set(old)]
     removed = [old[i] for i in set(old) - set(new)]
-    assert [s.kind for s in removed] == ["report"], "only the report is replaced"
-    assert all(s.labels.get("generation") == 4 for s in added if s.kind != "report")
+    assert [s.kind for s in removed] == ["generations_report"], "only the report is replaced"
+    assert all(s.labels.get("generation") == 4 for s in added if s.kind != "generations_report")
     kinds = sorted(s.kind for s in added)
     # per seed (2) and policy (3): one generate shard, one merge, one student, one evaluation
-    assert kinds == sorted(["generate"] * 6 + ["merge"] * 6 + ["train"] * 6 + ["eval"] * 6 + ["report"])
+    assert kinds == sorted(["generate"] * 6 + ["merge"] * 6 + ["lineage"] * 6 + ["eval"] * 6 + ["generations_report"])
 
 
 def test_changing_the_subsample_size_touches_only_the_subsample_chain():
     old = {s.id for s in plan(_generations(2))}
     new = [s for s in plan(_generations(2, subsample=300)) if s.id not in old]
-    assert {s.labels.get("policy") for s in new if s.kind != "report"} == {"accumulate-subsample"}
+    assert {s.labels.get("policy") for s in new if s.kind != "generations_report"} == {"accumulate-subsample"}
 
 
 def _teachers():
@@ -130,8 +130,9 @@ def test_teachers_share_the_human_arm_floor_and_student_but_not_their_data():
     assert sorted(s.labels["teacher"] for s in ceilings) == sorted(names)
     assert sum(s.kind == "eval" and s.labels["role"] == "floor" for s in steps) == 1
     assert sum(s.kind == "merge" for s in steps) == len(names)
-    reports = [s for s in steps if s.kind == "report"]
+    reports = [s for s in steps if s.stage == "report"]
     assert len(reports) == len(names) + 1 and reports[-1].config["teachers"] == names
+    assert [s.kind for s in reports] == ["report"] * len(names) + ["teachers_report"]
 
 
 def test_a_recipe_with_teacher_and_teachers_is_refused():

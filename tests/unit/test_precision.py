@@ -12,6 +12,7 @@ import pytest
 from distill.recipe.schema import EarlyStop
 from distill.training.early_stop import Stopper, replay
 from evals.analysis.checks import claims, convergence, seed_noise
+from evals.analysis.records import Check
 from evals.analysis.saturation import identified
 from evals.analysis.uncertainty import analyze
 from evals.analysis.verdict import claims_verdict
@@ -84,15 +85,20 @@ def test_teacher_wall_and_noise_claims_follow_the_numbers():
     assert not claims(result, level=0.9, pool=5000, score="x").walls
 
 
+def _check(score: float) -> Check:
+    """A convergence check of arm a's run at N=1000, seed 0, with twice the budget."""
+    return Check(arm="a", fraction=1.0, n=1000, seed=0, factor=2, score=score)
+
+
 def test_convergence_pairs_checks_with_the_same_seed():
     rng = np.random.default_rng(1)
     runs = _runs("a", 1.0, {500: 0.7, 1000: 0.8}, 0.02, rng)
     result = analyze(runs, n_boot=50, seed=0)
     cells = seed_noise(result)
     base = {(r["n"], r["seed"]): r["score"] for r in runs}
-    ok = convergence([{"arm": "a", "n": 1000, "seed": 0, "factor": 2, "score": base[(1000, 0)] + 0.001}],
+    ok = convergence([_check(base[(1000, 0)] + 0.001)],
                      result.replicates.runs, cells)
-    bad = convergence([{"arm": "a", "n": 1000, "seed": 0, "factor": 2, "score": base[(1000, 0)] + 0.2}],
+    bad = convergence([_check(base[(1000, 0)] + 0.2)],
                       result.replicates.runs, cells)
     assert ok[0].converged and not bad[0].converged and bad[0].shift == pytest.approx(0.2)
 
@@ -113,12 +119,12 @@ def test_convergence_noise_is_never_below_one_scores_item_error():
     result = analyze(runs, n_boot=20, seed=0)
     cells = seed_noise(result)
     se = math.sqrt(0.8 * 0.2 / 999)
-    small, large = (convergence([{"arm": "a", "n": 1000, "seed": 0, "factor": 2, "score": 0.8 + d}],
+    small, large = (convergence([_check(0.8 + d)],
                                 result.replicates.runs, cells)[0] for d in (0.5 * se, 4 * se))
     assert small.seed_sd == pytest.approx(0.0, abs=1e-12) and small.item_se == pytest.approx(se, rel=1e-3)
     assert small.converged and not large.converged
     # a fall of the same size is not converged either, but it is not undertraining: the verdict says which
-    drop = convergence([{"arm": "a", "n": 1000, "seed": 0, "factor": 2, "score": 0.8 - 4 * se}],
+    drop = convergence([_check(0.8 - 4 * se)],
                        result.replicates.runs, cells)[0]
     assert large.undertrained and not drop.converged and not drop.undertrained
     from evals.analysis.verdict import _convergence_sentence

@@ -167,7 +167,7 @@ def test_pgr_and_its_guard():
 def test_run_records_are_validated():
     run = RunScore.from_mapping({"arm": "hybrid-50", "fraction": 0.5, "n": 1000, "seed": 0, "score": 0.62,
                                  "items": [1, 0, 1], "feasible": True, "cost": {"train_s": 10}})
-    assert run.items == (1, 0, 1) and run.cost["train_s"] == 10
+    assert run.items == (1, 0, 1) and run.cost.train_s == 10
     with pytest.raises(ValueError, match="score 62.0 outside"):
         RunScore.from_mapping({"arm": "x", "n": 1, "score": 62.0})
     with pytest.raises(ValueError, match="unknown keys"):

@@ -1,4 +1,4 @@
-"""Backend registry: a name -> constructor table with a "did you mean" error.
+"""Generation backends by name (``GENERATION_BACKENDS`` in distill/registry.py), with a "did you mean" error.
 
 Backends are imported only when asked for: ``hf`` pulls in transformers, ``vllm`` needs vLLM (CUDA),
 ``openai`` only httpx. ``serve`` is not a backend but the other side of ``openai``: ``distill serve``
@@ -7,30 +7,22 @@ puts the ``hf`` backend behind the OpenAI completions API (``openai`` starts it 
 """
 from __future__ import annotations
 
-import difflib
-import importlib
-
 from distill.generation.backends.base import Backend, Completion, Request, Sampling, requests_for, row_seed
 from distill.generation.errors import GenerationError
 from distill.recipe.schema import Generation, ModelSpec
+from distill.registry import GENERATION_BACKENDS
 
-BACKENDS = {
-    "hf": "distill.generation.backends.hf:HFBackend",
-    "openai": "distill.generation.backends.openai:OpenAIBackend",
-    "vllm": "distill.generation.backends.vllm:VLLMBackend",
-}
+BACKENDS = GENERATION_BACKENDS  # the table lives with the other vocabularies (distill/registry.py)
 
 __all__ = ["BACKENDS", "Backend", "Completion", "Request", "Sampling", "make_backend", "requests_for",
            "row_seed"]
 
 
 def backend_class(name: str) -> type:
-    if name not in BACKENDS:
-        close = difflib.get_close_matches(name, BACKENDS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise GenerationError(f"unknown generation backend {name!r} (known: {', '.join(BACKENDS)}){hint}")
-    module, _, attr = BACKENDS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    try:
+        return BACKENDS.load(name)
+    except ValueError as err:
+        raise GenerationError(str(err)) from None
 
 
 def make_backend(name: str, teacher: ModelSpec, gen: Generation, **options) -> Backend:
