@@ -5,15 +5,19 @@ verifier serves every task: extract the final answer from a completion and compa
 """
 from __future__ import annotations
 
-from distill.recipe.schema import ArithmeticWorld, DatasetWorld
+from distill.recipe.schema import ArithmeticWorld, DatasetWorld, ReasoningGymWorld
 from distill.world.task import Task
 
 __all__ = ["Task", "build_task"]
 
 
-def build_task(world: ArithmeticWorld | DatasetWorld) -> Task:
+def build_task(world: ArithmeticWorld | DatasetWorld | ReasoningGymWorld) -> Task:
     if isinstance(world, ArithmeticWorld):
         return _arithmetic(world)
+    if isinstance(world, ReasoningGymWorld):
+        from distill.world.reasoning_gym import reasoning_gym_task  # imported lazily: reasoning-gym is slow
+
+        return reasoning_gym_task(world)
     from distill.world.datasets import dataset_task  # imported lazily: pulls in adapters
 
     return dataset_task(world)
@@ -33,4 +37,5 @@ def _arithmetic(world: ArithmeticWorld) -> Task:
         test=lambda: [ar.record(p) for p in ar.problems(world, "test", world.test_size)],
         extract_answer=ar.extract_answer,
         val=lambda: [ar.record(p) for p in ar.problems(world, "val", world.val_size)],
+        corpus=lambda count: [ar.record(p) for p in ar.problems(world, "teacher", count)],
     )
