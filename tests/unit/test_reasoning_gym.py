@@ -4,6 +4,8 @@ template), human solutions only where the dataset ships them, GSM8K's format, an
 Run: .venv/bin/python -m pytest tests/unit/test_reasoning_gym.py -q"""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from distill.recipe.schema import ReasoningGymWorld
@@ -12,6 +14,7 @@ from distill.world import reasoning_gym as rg
 from distill.world.adapters import GSM8K
 
 pytestmark = pytest.mark.unit
+RECIPE = Path(__file__).resolve().parents[2] / "recipes/gsm-symbolic.yaml"
 GSM = ReasoningGymWorld(dataset="gsm_symbolic", human_pool=60, test_size=80, val_size=20)
 CHAIN = ReasoningGymWorld(dataset="chain_sum", config={"min_terms": 2, "max_terms": 3, "max_digits": 2},
                           test_size=50, val_size=10)
@@ -95,3 +98,20 @@ def test_the_verifier_is_the_datasets_own_score_answer(world):
     assert 1.0 in scores and 0.0 in scores
     if world.dataset == "gsm_symbolic":
         assert 0.01 in scores  # a wrong number: partial credit, which is not correct
+
+
+@pytest.mark.parametrize(("overrides", "says"), [
+    (["world.human_pool=null"], "world.human_pool is not set: ['human'] learn from a human pool"),
+    (["world.dataset=chain_sum", "world.templates=null"], "'chain_sum' has no human solutions"),
+    (["world.dataset=chain_sums"], "no such reasoning-gym dataset (did you mean 'chain_sum'?)"),
+    (["world.config={difficulty: 2.0}"], "world.config={'difficulty': 2.0}: reasoning-gym 'gsm_symbolic' refuses"),
+    (["world.test_templates=8"], "world.test_templates=8: leaves no template to train on"),
+])
+def test_validate_says_what_is_wrong_in_one_line(overrides, says, tmp_path, capsys):
+    from distill.cli import main
+
+    assert main(["validate", str(RECIPE), *overrides, f"output_dir={tmp_path / 'runs'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says in err, err
+    assert not (tmp_path / "runs").exists()
+
