@@ -105,10 +105,12 @@ def entries(world: ReasoningGymWorld, stream: str, count: int) -> list[tuple[int
     wanted = _wanted(world, stream) if templated else None
     held_out = _test_questions(world.model_dump_json()) if stream != "test" else frozenset()
     out: list[tuple[int, dict]] = []
-    index = 0
+    index, ds = 0, dataset(world, stream, _capacity(count))
     while len(out) < count:
-        if wanted is None or wanted(template_of(world, stream, index)):
-            item = dataset(world, stream, _capacity(index + 1))[index]
+        if index >= len(ds):
+            ds = dataset(world, stream, _capacity(index + 1))
+        if wanted is None or wanted(TEMPLATED[world.dataset][1](ds, index)):
+            item = ds[index]
             if item["question"] not in held_out:
                 out.append((index, item))
         index += 1
