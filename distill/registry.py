@@ -87,6 +87,7 @@ HUMAN_PRIMITIVES = Registry("human-effort primitive", {
 WORLD_KINDS = Registry("world kind", {
     "arithmetic": "distill.world:arithmetic_task",
     "dataset": "distill.world.datasets:dataset_task",
+    "reasoning_gym": "distill.world.reasoning_gym:reasoning_gym_task",
 })
 
 # A task adapter of a dataset world: an Adapter (distill/world/adapters.py) that reads a dataset's rows.

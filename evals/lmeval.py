@@ -33,7 +33,8 @@ RESULTS = "results.json"
 SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234, "fewshot_random_seed": 1234}
 BOOTSTRAP_ITERS = 1000  # stderr of non-mean metrics; means use the closed form
 # The metric that is "the score" of a task (a fraction in [0, 1]); other tasks: the first metric.
-PRIMARY = {"distill_arith": "exact_match,strict-match", "distill_arith_logprob": "logprob_per_char,none"}
+PRIMARY = {"distill_arith": "exact_match,strict-match", "distill_arith_logprob": "logprob_per_char,none",
+           "distill_reasoning_gym": "exact_match,none"}
 _CORRECT = ("exact_match", "acc", "greedy_match")  # per-item metrics that mean "right or wrong"
 
 

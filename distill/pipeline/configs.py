@@ -23,6 +23,7 @@ from distill.recipe.schema import (
     Generations,
     Mixes,
     ModelSpec,
+    ReasoningGymWorld,
     Report,
     Student,
     TeacherBuild,
@@ -31,7 +32,8 @@ from distill.recipe.schema import (
     Wall,
 )
 
-World = Annotated[ArithmeticWorld | DatasetWorld, Field(discriminator="kind")]
+World = Annotated[ArithmeticWorld | DatasetWorld | ReasoningGymWorld, Field(discriminator="kind")]
+Generated = Annotated[ArithmeticWorld | ReasoningGymWorld, Field(discriminator="kind")]  # worlds distill generates
 
 
 class StepConfig(BaseModel):
@@ -52,7 +54,7 @@ class ModelRef(StepConfig):
 
 
 class TokenizerConfig(StepConfig):
-    world: ArithmeticWorld
+    world: Generated
 
 
 class TeacherConfig(StepConfig):
@@ -85,7 +87,7 @@ class MergeConfig(StepConfig):
 
 
 class ExpertWorld(StepConfig):
-    kind: Literal["arithmetic", "dataset"]  # the expert reads the drafts, not the world
+    kind: Literal["arithmetic", "dataset", "reasoning_gym"]  # the expert reads the drafts, not the world
 
 
 class Allocation(StepConfig):

@@ -65,6 +65,7 @@ class Kind:
 # (which stops on it) read the validation split. A dataset world: the
 # human pool comes from `human`; the teacher's prompts from `prompts` minus the test split; the merge
 # decontaminates against `test`; lm-eval tasks, not the world, define a dataset world's evaluation.
+# A reasoning-gym world reads like the embedded one: every stream skips the test split.
 _POOL = frozenset({"human_pool", "val_size"})
 _DATASET_ALL = frozenset({"adapter", "human", "prompts", "prompts_adapter", "test", "human_pool", "test_size",
                           "seed", "val_size"})
@@ -72,23 +73,24 @@ _STAGES_PY = "distill.pipeline.stages"
 KINDS: dict[str, Kind] = {k.name: k for k in (
     # cheap preparation: a tokenizer, the untrained student and the human pool run on report's resources
     Kind("tokenizer", "prepare", configs.TokenizerConfig, f"{_STAGES_PY}:run_tokenizer", "report", cached=True,
-         world_unread={"arithmetic": _POOL}),
+         world_unread={"arithmetic": _POOL, "reasoning_gym": _POOL}),
     Kind("teacher", "prepare", configs.TeacherConfig, f"{_STAGES_PY}:run_teacher", "train",  # trains a model
-         cached=True, world_unread={"arithmetic": frozenset({"human_pool"})}),
+         cached=True, world_unread={"arithmetic": frozenset({"human_pool"}), "reasoning_gym": frozenset({"human_pool"})}),
     Kind("student", "prepare", configs.StudentConfig, f"{_STAGES_PY}:run_student", "report"),
     Kind("human", "prepare", configs.HumanConfig, f"{_STAGES_PY}:run_human", "report",
          world_unread={"dataset": frozenset({"prompts", "prompts_adapter", "test", "test_size"})}),
     Kind("generate", "generate", configs.GenerateConfig, f"{_STAGES_PY}:run_generate", "generate",
-         world_unread={"arithmetic": _POOL, "dataset": frozenset({"human", "human_pool", "val_size"})}),
+         world_unread={"arithmetic": _POOL, "dataset": frozenset({"human", "human_pool", "val_size"}),
+                       "reasoning_gym": _POOL}),
     Kind("merge", "generate", configs.MergeConfig, f"{_STAGES_PY}:run_merge", "generate",
-         world_unread={"arithmetic": _POOL,
+         world_unread={"arithmetic": _POOL, "reasoning_gym": _POOL,
                        "dataset": frozenset({"human", "human_pool", "prompts", "prompts_adapter", "val_size"})}),
     Kind("expert", "generate", configs.ExpertConfig, "distill.human.stage:run_expert", "report"),
     Kind("train", "train", configs.TrainConfig, f"{_STAGES_PY}:run_train", "train", tracked=True),
     Kind("lineage", "train", configs.LineageConfig, "distill.pipeline.axes:run_lineage_train", "train",
          tracked=True, id_word="train"),
     Kind("eval", "eval", configs.EvalConfig, f"{_STAGES_PY}:run_eval", "eval", tracked=True,
-         world_unread={"arithmetic": _POOL, "dataset": _DATASET_ALL}),
+         world_unread={"arithmetic": _POOL, "dataset": _DATASET_ALL, "reasoning_gym": _POOL}),
     Kind("verifier", "eval", configs.VerifierConfig, "distill.human.verifier_step:run_verifier", "eval",
          world_unread={"arithmetic": _POOL}),
     Kind("report", "report", configs.ReportConfig, f"{_STAGES_PY}:run_report", "report", tracked=True),

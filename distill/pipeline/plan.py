@@ -15,7 +15,7 @@ from distill.artifacts import stable_hash
 from distill.pipeline.configs import dumped
 from distill.pipeline.identity import identity_config
 from distill.pipeline.kinds import STAGES, UNTIL, kind_of
-from distill.recipe.schema import ArithmeticWorld, Recipe, Teacher, Train
+from distill.recipe.schema import ArithmeticWorld, ReasoningGymWorld, Recipe, Teacher, Train
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def plan(recipe: Recipe) -> list[Step]:
     add = steps.append
 
     tokenizer = None
-    if isinstance(recipe.world, ArithmeticWorld):
+    if isinstance(recipe.world, (ArithmeticWorld, ReasoningGymWorld)):  # worlds distill generates: it can build models
         tokenizer = _step("tokenizer", {"world": _tokenizer_slice(recipe.world)})
         add(tokenizer)
     tok_deps = (tokenizer.id,) if tokenizer else ()
@@ -202,7 +202,7 @@ def _lineage_data(recipe: Recipe, world: dict, parent: Step, k: int, size: int) 
                           tuple(s.id for s in shards), labels)]
 
 
-def _tokenizer_slice(world: ArithmeticWorld) -> dict:
+def _tokenizer_slice(world: ArithmeticWorld | ReasoningGymWorld) -> dict:
     # its corpus is the teacher stream, which skips the test split: test_size is read too (the human
     # pool is not; identity_config drops it)
     return world.model_dump(mode="json")

@@ -7,15 +7,24 @@ from distill.artifacts import atomic_write_json
 from distill.pipeline.configs import ModelRef
 from distill.pipeline.context import StepContext, config_of, model_ref
 from distill.pipeline.context import as_dict as _as_dict
-from distill.recipe.schema import ArithmeticWorld
+from distill.recipe.schema import ArithmeticWorld, ReasoningGymWorld
 from distill.sources import save_source
+
+_GENERATED = (ArithmeticWorld, ReasoningGymWorld)  # worlds whose test split distill's own lm-eval tasks rebuild
 
 
 def run_tokenizer(ctx: StepContext) -> dict:
     from distill.models import train_tokenizer
-    from distill.world.arithmetic import tokenizer_corpus
 
-    tok = train_tokenizer(tokenizer_corpus(ctx.config.world))
+    world = ctx.config.world
+    if isinstance(world, ReasoningGymWorld):
+        from distill.world.reasoning_gym import TOKENIZER_VOCAB, tokenizer_corpus
+
+        tok = train_tokenizer(tokenizer_corpus(world), vocab_size=TOKENIZER_VOCAB)
+    else:
+        from distill.world.arithmetic import tokenizer_corpus
+
+        tok = train_tokenizer(tokenizer_corpus(world))
     tok.save_pretrained(ctx.folder / "tokenizer")
     return {"vocab_size": len(tok)}
 
@@ -124,7 +133,7 @@ def run_eval(ctx: StepContext) -> dict:
     world = cfg.world
     engine = ctx.ceiling_engine(cfg.vllm) if cfg.ceiling else {}
     results = evaluate_model(spec, spec, out_dir=ctx.folder,
-                             world=world.model_dump(mode="json") if isinstance(world, ArithmeticWorld) else None,
+                             world=world.model_dump(mode="json") if isinstance(world, _GENERATED) else None,
                              **eval_kwargs(cfg.eval), **engine)
     scores = {t: r["score"] for t, r in results["tasks"].items()}
     ctx.tracker.summary({f"eval/{t}": v for t, v in scores.items()})

@@ -120,7 +120,23 @@ class DatasetWorld(Section):
     seed: Seed = 0
 
 
-World = Annotated[ArithmeticWorld | DatasetWorld, Field(discriminator="kind")]
+class ReasoningGymWorld(Section):
+    """A reasoning-gym dataset as a world (distill/world/reasoning_gym.py): seeded, unlimited prompts in
+    GSM8K's format, the dataset's own ``score_answer`` as verifier, its worked solutions (where it has
+    them, e.g. gsm_symbolic's ``answer_cot``) as the human pool."""
+
+    kind: Literal["reasoning_gym"] = "reasoning_gym"
+    dataset: str  # a reasoning-gym dataset name: gsm_symbolic, chain_sum, basic_arithmetic, ...
+    config: dict[str, bool | int | float | str | list[int | float | str]] = Field(default_factory=dict)
+    templates: list[Annotated[int, Field(ge=0)]] | None = None  # only these templates (a smaller world)
+    test_templates: PosInt | None = None  # held out by template: the test split's templates, never trained on
+    human_pool: PosInt | None = None  # the human pool (the data wall); None: no human pool
+    test_size: PosInt = 500
+    val_size: Annotated[int, Field(ge=0)] = 200  # validation split (early stopping); never the test split
+    seed: int = 0
+
+
+World = Annotated[ArithmeticWorld | DatasetWorld | ReasoningGymWorld, Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- models
@@ -545,8 +561,8 @@ class Recipe(Section):
         specs = [t.model_dump(mode="json", exclude={"name"}) for t in self.teachers]
         if same := [t.name for i, t in enumerate(self.teachers) if specs.index(specs[i]) != i]:
             raise ValueError(f"teachers {same} repeat an earlier teacher's model and build")
-        if self.world.kind != "arithmetic" and (bad := [t.name for t in self.teachers if t.model is None]):
-            raise ValueError(f"teachers {bad} need a model: only the embedded world builds one")
+        if self.world.kind == "dataset" and (bad := [t.name for t in self.teachers if t.model is None]):
+            raise ValueError(f"teachers {bad} need a model: a dataset world builds none")
         return self
 
     @model_validator(mode="after")
@@ -571,8 +587,8 @@ class Recipe(Section):
             raise ValueError("train.kd.source=stored needs generation.logprobs_topk > 0")
         if self.train.early_stop is not None and self.world.val_size == 0:
             raise ValueError("train.early_stop needs a validation split: set world.val_size > 0")
-        if self.teacher.model is None and self.world.kind != "arithmetic":
-            raise ValueError("teacher.model is required for a dataset world (only the embedded world builds one)")
+        if self.teacher.model is None and self.world.kind == "dataset":
+            raise ValueError("teacher.model is required for a dataset world (it builds none)")
         return self
 
     def _verifier_check(self, arms: list[Arm]) -> None:

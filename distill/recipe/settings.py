@@ -7,14 +7,14 @@ step keeps its own check as a last guard, this one makes it before the first GPU
 from __future__ import annotations
 
 from distill.recipe.loading import RecipeError
-from distill.recipe.schema import ArithmeticWorld, DatasetWorld, Recipe
+from distill.recipe.schema import ArithmeticWorld, DatasetWorld, ReasoningGymWorld, Recipe
 from distill.registry import TASK_ADAPTERS, did_you_mean
 
 
 def check_settings(recipe: Recipe, where: str) -> None:
     """Raise ``RecipeError`` (one line: file, key, value) on the first unworkable setting."""
-    for problem in (_adapter(recipe), _experts(recipe), _online_kd(recipe), _teacher_build(recipe),
-                    _generations(recipe), _seq_len(recipe)):
+    for problem in (_adapter(recipe), _reasoning_gym(recipe), _experts(recipe), _online_kd(recipe),
+                    _teacher_build(recipe), _generations(recipe), _seq_len(recipe)):
         if problem:
             raise RecipeError(f"{where}: {problem}")
 
@@ -28,6 +28,23 @@ def _adapter(recipe: Recipe) -> str | None:
         name = getattr(world, key)
         if name is not None and name not in TASK_ADAPTERS:
             return f"world.{key}={name!r}: no such task adapter{did_you_mean(name, TASK_ADAPTERS)}"
+    return None
+
+
+def _reasoning_gym(recipe: Recipe) -> str | None:
+    """The dataset, its config and templates exist; arms that learn from the human pool have one."""
+    world = recipe.world
+    if not isinstance(world, ReasoningGymWorld):
+        return None
+    from distill.world import reasoning_gym as rg  # the world's own checks: a new rule needs no line here
+
+    if problem := rg.check(world):
+        return problem
+    needs = [a.name for a in (recipe.mixes.arms if recipe.mixes else []) if a.fraction < 1 and a.human == "human"]
+    if (needs or recipe.generations is not None) and world.human_pool is None:
+        return f"world.human_pool is not set: {needs or 'generations'} learn from a human pool"
+    if world.human_pool is not None and not rg.has_solutions(world):
+        return rg.no_human_solutions(world) + (f" (arms {needs} need them)" if needs else "")
     return None
 
 
@@ -58,7 +75,7 @@ def _online_kd(recipe: Recipe) -> str | None:
 
 
 def _teacher_build(recipe: Recipe) -> str | None:
-    if not isinstance(recipe.world, ArithmeticWorld) or recipe.world.val_size > 0:
+    if not isinstance(recipe.world, (ArithmeticWorld, ReasoningGymWorld)) or recipe.world.val_size > 0:
         return None
     built = [t for t in ((recipe.teachers or [recipe.teacher]) if recipe.mixes else []) if t.model is None]
     if built:

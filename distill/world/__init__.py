@@ -5,14 +5,14 @@ verifier serves every task: extract the final answer from a completion and compa
 """
 from __future__ import annotations
 
-from distill.recipe.schema import ArithmeticWorld, DatasetWorld
+from distill.recipe.schema import ArithmeticWorld, DatasetWorld, ReasoningGymWorld
 from distill.registry import WORLD_KINDS
 from distill.world.task import Task
 
 __all__ = ["Task", "build_task"]
 
 
-def build_task(world: ArithmeticWorld | DatasetWorld) -> Task:
+def build_task(world: ArithmeticWorld | DatasetWorld | ReasoningGymWorld) -> Task:
     """The world's task, built by its kind's function (``WORLD_KINDS`` in distill/registry.py; each
     imported only when a recipe uses it)."""
     return WORLD_KINDS.load(world.kind)(world)
@@ -32,4 +32,5 @@ def arithmetic_task(world: ArithmeticWorld) -> Task:
         test=lambda: [ar.record(p) for p in ar.problems(world, "test", world.test_size)],
         extract_answer=ar.extract_answer,
         val=lambda: [ar.record(p) for p in ar.problems(world, "val", world.val_size)],
+        corpus=lambda count: [ar.record(p) for p in ar.problems(world, "teacher", count)],
     )

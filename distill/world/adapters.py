@@ -31,18 +31,32 @@ class Adapter:
 
 
 # GSM8K: solutions end with "#### <number>"; the prompt follows lm-eval's gsm8k task
-# ("Question: ...\nAnswer:") so students are trained on the format they are evaluated with.
-_GSM8K_FINAL = re.compile(r"####\s*(-?[\d,\.\$]+)")
+# ("Question: ...\nAnswer:") so students are trained on the format they are evaluated with. The
+# reasoning-gym world (world/reasoning_gym.py) writes and reads its rows through these same functions.
+_GSM8K_MARK = re.compile(r"####[ \t]*([^\n]*)")
+_GSM8K_NUMBER = re.compile(r"-?[\d,\.\$]+")
+
+
+def gsm8k_prompt(question: str) -> str:
+    return f"Question: {question}\nAnswer:"
+
+
+def gsm8k_final(text: str) -> str | None:
+    """What the first ``#### `` line of a GSM8K-format solution states, as written (stripped)."""
+    match = _GSM8K_MARK.search(text)
+    return match.group(1).strip() if match else None
 
 
 def _gsm8k_extract(text: str) -> str | None:
-    match = _GSM8K_FINAL.search(text)
-    return _number(match.group(1)) if match else None
+    """The number a GSM8K-format solution ends with, normalised (``#### 1,200.`` -> ``1200``)."""
+    final = gsm8k_final(text)
+    match = _GSM8K_NUMBER.match(final) if final is not None else None
+    return _number(match.group(0)) if match else None
 
 
 GSM8K = Adapter(
     name="gsm8k",
-    prompt=lambda row: f"Question: {row['question']}\nAnswer:",
+    prompt=lambda row: gsm8k_prompt(row["question"]),
     completion=lambda row: " " + row["answer"].strip(),
     answer=lambda row: _gsm8k_extract(row["answer"]) or "",
     extract_answer=_gsm8k_extract,
@@ -61,7 +75,7 @@ def _metamath_answer(row: dict) -> str:
 
 METAMATH = Adapter(
     name="metamath",
-    prompt=lambda row: f"Question: {row['query']}\nAnswer:",
+    prompt=lambda row: gsm8k_prompt(row["query"]),
     completion=lambda row: None,  # its solutions are machine-written: never human data
     answer=_metamath_answer,
     extract_answer=_gsm8k_extract,

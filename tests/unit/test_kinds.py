@@ -9,7 +9,7 @@ import pytest
 from distill.pipeline.kinds import KINDS, SLURM_SECTIONS, STAGES, UNTIL, kind_of, slurm_section
 from distill.pipeline.plan import plan
 from distill.recipe import load_recipe
-from distill.recipe.schema import ArithmeticWorld, DatasetWorld, Slurm
+from distill.recipe.schema import ArithmeticWorld, DatasetWorld, ReasoningGymWorld, Slurm
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ def test_each_record_is_complete(name):
     assert kind.name == name and kind.stage in STAGES and kind.slurm in SLURM_SECTIONS
     assert callable(kind.run_function())
     assert kind.slurm in Slurm.model_fields
-    worlds = {"arithmetic": ArithmeticWorld, "dataset": DatasetWorld}
+    worlds = {"arithmetic": ArithmeticWorld, "dataset": DatasetWorld, "reasoning_gym": ReasoningGymWorld}
     for world, unread in kind.world_unread.items():  # fields the kind's id ignores must exist
         assert unread <= set(worlds[world].model_fields) - {"kind"}, (name, world)
 

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 STEP_CODE = ["distill/pipeline/stages.py", "distill/pipeline/axes.py", "distill/pipeline/mixes.py",
              "distill/pipeline/plan.py", "distill/human/stage.py", "distill/world/datasets.py",
-             "distill/world/teacher.py", "distill/world/adapters.py", "distill/pipeline/preference.py"]
+             "distill/world/teacher.py", "distill/world/adapters.py", "distill/pipeline/preference.py",
+             "distill/world/reasoning_gym.py"]
 
 # message snippet (as written in the raise) -> the validate case that reaches it
 RECIPE_DECIDED = {
@@ -28,6 +29,8 @@ RECIPE_DECIDED = {
     "unknown task adapter": "misspelt_adapter",
     "leaves no validation split to stop the build on": "built_teacher_no_val",
     "generations.prompts is required": "generations_no_prompts",
+    "has no numbered templates": "templates_on_untemplated_dataset",
+    "no_human_solutions(world)": "human_arm_without_solutions",
 }
 DATA_DECIDED = {
     "no rows to train on": "the parent generation's generated rows all filtered out: known after it ran",
@@ -39,6 +42,9 @@ DATA_DECIDED = {
     "gives no human solution": "the dataset's rows have no solutions for the adapter",
     "rows its SFT student saw has": "the expert's work: every item its SFT student saw left the draft as it was",
     "the test data (": "the dataset's test split is empty or smaller than world.test_size",
+    "unknown stream": "a caller's stream name (code), not a recipe setting",
+    "has no {SOLUTION}": "one item of a dataset whose first item has a solution lacks one",
+    "found {len(out)} of {count} items": "a template subset the test split exhausts: known once drawn",
 }
 
 
@@ -84,6 +90,10 @@ CASES = {  # case -> (recipe, edit or overrides, the key the one-line error must
     "misspelt_adapter": ("gsm8k/hybrid.yaml", ["world.adapter=gsm8x"], "did you mean 'gsm8k'"),
     "built_teacher_no_val": ("tiny.yaml", ["world.val_size=0"], "world.val_size=0"),
     "generations_no_prompts": ("generations.yaml", _no_prompt_count, "generations.prompts"),
+    "templates_on_untemplated_dataset": ("gsm-symbolic.yaml", ["world.dataset=chain_sum", "world.templates=null",
+                                                               "world.test_templates=2"], "no numbered templates"),
+    "human_arm_without_solutions": ("gsm-symbolic.yaml", ["world.dataset=chain_sum", "world.templates=null"],
+                                    "has no human solutions"),
     "online_kd_lineage": ("generations.yaml", ["train.kd.weight=0.5", "train.kd.source=online"],
                           "train.kd.source='online'"),
 }
