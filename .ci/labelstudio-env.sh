@@ -27,7 +27,8 @@ if [[ -x $PY ]] && "$PY" -c "$READY" >/dev/null 2>&1 && [[ -f $TEMPLATE/label_st
 fi
 t0=$SECONDS
 [[ -x $PY ]] || python3 -m venv "$VENV"
-"$PY" -m pip install --disable-pip-version-check -q "label-studio==$VERSION" "label-studio-sdk==$SDK"
+# sentry-sdk 3 removed options label-studio 1.23 passes at start-up ("Unknown option 'send_default_pii'")
+"$PY" -m pip install --disable-pip-version-check -q "label-studio==$VERSION" "label-studio-sdk==$SDK" "sentry-sdk<3"
 "$PY" -c "$READY" >/dev/null
 # `label-studio version` applies the migrations, prints the versions and exits (no server, no user)
 rm -rf "$TEMPLATE.tmp"
