@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from distill.pipeline.kinds import kind_of
 from distill.pipeline.plan import Step
 from distill.pipeline.state import DAG_FILE, RECIPE_FILE, StepState, read_dag, step_state
 from distill.recipe import Recipe, RecipeError, resolved_yaml
@@ -36,7 +37,8 @@ def check_same_experiment(run_dir: Path, recipe: Recipe, steps: list[Step]) -> N
         return
     old_steps, cache = read_dag(run_dir)
     planned_ids = {s.id for s in steps}
-    dropped = [s for s in old_steps if s.kind != "report" and s.id not in planned_ids
+    # a report step of any kind (sweep, teachers, generations) is rewritten, never a loss
+    dropped = [s for s in old_steps if kind_of(s.kind).stage != "report" and s.id not in planned_ids
                and s.folder(run_dir, cache).is_relative_to(run_dir)
                and step_state(s, run_dir, cache) is StepState.DONE]
     if not dropped:
