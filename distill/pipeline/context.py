@@ -4,22 +4,44 @@ other."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
 
 from distill.pipeline.configs import ModelRef
 from distill.pipeline.plan import Step
-from distill.pipeline.state import RECIPE_FILE
-from distill.recipe.schema import ModelSpec
+from distill.recipe.schema import ModelSpec, Recipe, Wandb
+
+
+class Launch(BaseModel):
+    """What the launcher hands a step besides its config: where it runs and where it reports, never
+    what it computes (so not in the step's id). The executor builds it from the recipe it was given
+    (``launch_of``) and passes it along (a worker's argument, the Slurm task's command line): a step
+    never reads the run folder's recipe."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    sweep: str = ""  # the W&B group
+    wandb: Wandb | None = None  # None: the step is not tracked
+    processes: int | None = None  # training processes per node; None: one per device (distill.allocation)
+
+
+def launch_of(recipe: Recipe, section: str | None = None) -> Launch:
+    """A step's launch settings: ``launcher.processes`` on this machine, or the processes per node of
+    the Slurm ``section`` its job array was given."""
+    processes = (recipe.launcher.processes if section is None
+                 else (getattr(recipe.launcher.slurm, section) or recipe.launcher.slurm.generate).processes_per_node)
+    return Launch(sweep=recipe.name, wandb=recipe.tracking.wandb, processes=processes)
 
 
 class StepContext:
-    """What a runner may know besides its own config: where its inputs and outputs live."""
+    """What a runner may know besides its own config: where its inputs and outputs live, and what the
+    launcher passed (``launch``)."""
 
-    def __init__(self, run_dir: Path, step: Step, cache: Path, threads: int):
+    def __init__(self, run_dir: Path, step: Step, cache: Path, threads: int, launch: Launch | None = None):
         from distill.tracking import NullTracker
 
         self.run_dir, self.step, self.cache, self.threads = run_dir, step, cache, threads
+        self.launch = launch or Launch()
         self.config = config_of(step)  # the step's typed slice, validated once as the step starts
         self.devices: int | None = None  # devices the runner spread over, when not only this process's
         self.folder = step.folder(run_dir, cache)
@@ -51,24 +73,12 @@ class StepContext:
     def step_folder(self, step_id: str) -> Path:
         return self.steps[step_id].folder(self.run_dir, self.cache)
 
-    def _recipe(self, section: str):
-        """A section of the run's resolved recipe (launcher, generation): where the step runs, not what
-        it computes, so not part of its config slice."""
-        import yaml
-
-        from distill.recipe.schema import Recipe
-
-        data = yaml.safe_load((self.run_dir / RECIPE_FILE).read_text()).get(section)
-        return Recipe.model_fields[section].annotation.model_validate(data or {})
-
     def allocation(self):
         """The training processes this step was given: Slurm's nodes and GPUs (or this machine's GPUs),
-        unless the recipe sets processes per node (``distill.allocation``)."""
+        unless the launcher passed processes per node (``distill.allocation``)."""
         from distill.allocation import from_environment
 
-        launcher = self._recipe("launcher")
-        slurm = os.environ.get("DISTILL_EXECUTOR") == "slurm"
-        return from_environment(requested=launcher.slurm.train.processes_per_node if slurm else launcher.processes)
+        return from_environment(requested=self.launch.processes)
 
     def train(self, job):
         """Train ``job`` with this step's allocation. This process alone prepared the inputs and will

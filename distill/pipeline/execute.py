@@ -14,10 +14,10 @@ import traceback
 from pathlib import Path
 
 from distill.artifacts import atomic_write_text, mark_done, read_meta, write_meta
-from distill.pipeline.context import StepContext
+from distill.pipeline.context import Launch, StepContext
 from distill.pipeline.identity import check_inputs_unchanged
 from distill.pipeline.kinds import kind_of
-from distill.pipeline.state import ERROR_FILE, RECIPE_FILE, describe_error, find_step
+from distill.pipeline.state import ERROR_FILE, describe_error, find_step
 from distill.runtime import thread_count, use_threads, used_devices
 
 
@@ -52,25 +52,24 @@ def _logged(folder: Path):
 
 
 def _start_tracker(ctx: StepContext):
-    """The step's W&B run, configured from the run's resolved recipe; the same under every executor."""
-    import yaml
-
-    from distill.recipe.schema import Tracking
+    """The step's W&B run, configured with the step's own resolved config (its typed slice, what its
+    id hashes) and the tracking settings the launcher passed; the same under every executor."""
     from distill.tracking import NullTracker, start_tracker
 
-    if not kind_of(ctx.step.kind).tracked:
+    if not kind_of(ctx.step.kind).tracked or ctx.launch.wandb is None:
         return NullTracker()
-    recipe = yaml.safe_load((ctx.run_dir / RECIPE_FILE).read_text())
-    return start_tracker(Tracking.model_validate(recipe["tracking"]), sweep=recipe["name"], stage=ctx.step.kind,
-                         step_id=ctx.step.id, config={**recipe, "step": ctx.step.labels},
+    return start_tracker(ctx.launch.wandb, sweep=ctx.launch.sweep, stage=ctx.step.kind, step_id=ctx.step.id,
+                         config={**ctx.config.model_dump(mode="json"), "step": ctx.step.labels},
                          lineage={"step": ctx.step.id, **{f"dep{i}": d for i, d in enumerate(ctx.step.deps)}},
                          dir=ctx.run_dir)
 
 
-def execute_step(run_dir: Path, step_id: str, threads: int | None = None) -> Path:
+def execute_step(run_dir: Path, step_id: str, threads: int | None = None, launch: Launch | None = None) -> Path:
+    """Run one step; ``launch``: what the launcher passed (tracking, processes), None: untracked, the
+    processes its devices allow."""
     step, cache = find_step(run_dir, step_id)
     threads = use_threads(thread_count(requested=threads))  # the trainer (and what it launches) reads OMP_NUM_THREADS
-    ctx = StepContext(run_dir, step, cache, threads)
+    ctx = StepContext(run_dir, step, cache, threads, launch)
     (ctx.folder / ERROR_FILE).unlink(missing_ok=True)
     start = time.time()
     with _logged(ctx.folder) as log:

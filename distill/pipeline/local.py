@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from distill.artifacts import atomic_write_text, is_done
+from distill.pipeline.context import Launch
 from distill.pipeline.kinds import kind_of
 from distill.pipeline.lock import step_lock
 from distill.pipeline.plan import Step
@@ -66,24 +67,26 @@ def _terminate_like_ctrl_c():
             signal.signal(sig, handler)
 
 
-def _run_in_worker(run_dir: str, step_id: str, threads: int, shared: str | None) -> tuple[str, float]:
+def _run_in_worker(run_dir: str, step_id: str, threads: int, shared: str | None,
+                   launch: Launch) -> tuple[str, float]:
     """Run one step. A ``shared`` step (in the cache, wanted by every run of its world) is built under
     its lock: when another run is building it, this one waits, then finds it done."""
     from distill.pipeline.execute import execute_step  # heavy imports happen once per worker
 
     start = time.time()
     if shared is None:
-        execute_step(Path(run_dir), step_id, threads=threads)
+        execute_step(Path(run_dir), step_id, threads=threads, launch=launch)
         return step_id, time.time() - start
     with step_lock(Path(shared)):
         if not is_done(shared):
-            execute_step(Path(run_dir), step_id, threads=threads)
+            execute_step(Path(run_dir), step_id, threads=threads, launch=launch)
     return step_id, time.time() - start
 
 
 def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
-              only: set[str] | None = None) -> dict[str, str]:
-    """Run every step not yet done (of ``only``, when given: the others must be done already);
+              only: set[str] | None = None, launch: Launch | None = None) -> dict[str, str]:
+    """Run every step not yet done (of ``only``, when given: the others must be done already), each
+    given ``launch`` (``context.launch_of(recipe)``; None: untracked, one process per device);
     return {step id: 'done' | 'failed' | 'skipped'} for this call."""
     by_id = {s.id: s for s in steps}
     state = {s.id: step_state(s, run_dir, cache_dir) for s in steps}
@@ -100,7 +103,8 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
                                initargs=(signal.getsignal(signal.SIGINT) is signal.SIG_IGN,))
     try:
         with _terminate_like_ctrl_c():
-            _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, workers, threads)
+            _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, workers, threads,
+                   launch or Launch())
     except KeyboardInterrupt as exc:
         # a signal sent to this process alone (kill -INT, kill -TERM) stops the workers too (SIGTERM:
         # they may ignore SIGINT); then the pool is joined, so the run's lock outlives no worker
@@ -118,7 +122,8 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
     return outcome
 
 
-def _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, workers, threads) -> None:
+def _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, workers, threads,
+           launch) -> None:
     """Submit ready steps, collect finished ones, until nothing is left to run."""
     while todo or running:
         for sid in _ready(todo, by_id, state):
@@ -127,7 +132,7 @@ def _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, 
             todo.remove(sid)
             step = by_id[sid]
             shared = str(step.folder(run_dir, cache_dir)) if kind_of(step.kind).cached else None
-            running[pool.submit(_run_in_worker, str(run_dir), sid, threads, shared)] = sid
+            running[pool.submit(_run_in_worker, str(run_dir), sid, threads, shared, launch)] = sid
             bar.set_postfix_str(f"{by_id[sid].kind} {by_id[sid].label}")
         for sid in _blocked(todo, by_id, outcome):
             todo.remove(sid)

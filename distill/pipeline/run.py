@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from distill.artifacts import atomic_write_text
+from distill.pipeline.context import Launch, launch_of
 from distill.pipeline.identity import recipe_inputs, with_inputs
 from distill.pipeline.lock import run_lock
 from distill.pipeline.ownership import check_same_experiment
@@ -87,7 +88,7 @@ def _run_here(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path) -> 
     from distill.pipeline.local import run_local
 
     start = time.time()
-    outcome = run_local(run_dir, steps, cache, recipe.launcher.workers)
+    outcome = run_local(run_dir, steps, cache, recipe.launcher.workers, launch=launch_of(recipe))
     failed = sorted(k for k, v in outcome.items() if v != "done")
     print(f"ran {sum(v == 'done' for v in outcome.values())} steps in {time.time() - start:.0f}s"
           + (f"; {len(failed)} failed or skipped (see `distill status {run_dir}`)" if failed else ""))
@@ -124,6 +125,7 @@ def rerun_report(run_dir: Path) -> int:
     from distill.pipeline.execute import execute_step
 
     steps, cache = read_dag(run_dir)
+    launch = _folder_launch(run_dir)
     by_id = {s.id: s for s in steps}
     reports = [s for s in steps if s.stage == "report"]  # in DAG order: a comparison after its parts
     for report in reports:
@@ -135,6 +137,18 @@ def rerun_report(run_dir: Path) -> int:
             return 1
     for report in reports:
         (report.folder(run_dir, cache) / DONE).unlink(missing_ok=True)
-        folder = execute_step(run_dir, report.id)
+        folder = execute_step(run_dir, report.id, launch=launch)
         print(f"report: {folder / 'report.md'}" + (f" ({report.label})" if report.label else ""))
     return 0
+
+
+def _folder_launch(run_dir: Path) -> Launch:
+    """What the run's launcher passed its steps, for a report rewritten later: the folder's recipe
+    (this command is the launcher here, and launchers read recipes; steps never do)."""
+    import yaml
+
+    from distill.recipe.schema import Tracking
+
+    tree = yaml.safe_load((run_dir / RECIPE_FILE).read_text()) or {}
+    return Launch(sweep=str(tree.get("name", run_dir.name)),
+                  wandb=Tracking.model_validate(tree.get("tracking") or {}).wandb)

@@ -4,7 +4,8 @@ Steps are grouped by (depth in the unfinished DAG, kind): all generation shards 
 array, all students another, all evaluations a third, each depending on the arrays that hold its
 inputs. Every array task runs ``python -m distill.pipeline.task RUN_DIR GROUP`` — the same
 ``execute_step`` the local executor uses — so results do not depend on the launcher. Resources come
-from the recipe's ``launcher.slurm`` section; the scripts never read the recipe.
+from the recipe's ``launcher.slurm`` section; the scripts never read the recipe: what a step needs
+besides its config (W&B settings, processes per node) is on its command line (``context.Launch``).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from distill import slurm
 from distill.artifacts import atomic_write_json, atomic_write_text
-from distill.pipeline.context import config_of
+from distill.pipeline.context import config_of, launch_of
 from distill.pipeline.kinds import slurm_section
 from distill.pipeline.plan import Step
 from distill.pipeline.state import StepState, step_state
@@ -96,7 +97,8 @@ def submit_run(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path, *,
         text = slurm.render_sbatch(
             TEMPLATE.read_text(),
             job_name=f"distill-{recipe.name}-{name}", resources=_resources(recipe, members[0]),
-            command=shlex.join([sys.executable, "-m", "distill.pipeline.task", str(run_dir), name]),
+            command=shlex.join([sys.executable, "-m", "distill.pipeline.task", str(run_dir), name,
+                                launch_of(recipe, _section(members[0])).model_dump_json(exclude_unset=True)]),
             log_path=run_dir / "slurm" / "logs" / f"{name}_%A_%a.out",
             array=f"0-{len(members) - 1}" + (f"%{recipe.launcher.slurm.array_parallelism}"
                                               if recipe.launcher.slurm.array_parallelism else ""),

@@ -55,16 +55,28 @@ def test_rerun_does_no_work_and_an_extension_runs_only_its_new_steps(tmp_path, c
     assert n_new_evals == 2 * 3, "one evaluation per new student; teacher and floor are kept"
 
 
-def test_steps_log_to_wandb_offline_grouped_by_sweep(tmp_path, cache):
+def test_steps_log_to_wandb_offline_grouped_by_sweep_without_reading_the_recipe(tmp_path, cache):
+    """Every kind of step of a sweep runs with the run folder's recipe.yaml gone: what a step needs
+    comes from its config and from what the launcher passed (its W&B settings among them)."""
+    from distill.pipeline.context import launch_of
+    from distill.pipeline.local import run_local
+    from distill.pipeline.run import prepare_run
+    from distill.pipeline.state import RECIPE_FILE
     from distill.tracking import offline_runs, read_offline_run
 
     recipe = tiny_recipe(tmp_path, "mixes.sizes=[50, 100, 200]", "mixes.seeds=[0]",
                          "mixes.arms=[{name: human, fraction: 0.0}]", "tracking.wandb.mode=offline")
-    assert run_recipe(recipe) == 0
-    runs = [read_offline_run(p) for p in offline_runs(tmp_path / recipe.name)]
+    run_dir, steps, cache_dir = prepare_run(recipe)
+    (run_dir / RECIPE_FILE).unlink()
+    outcome = run_local(run_dir, steps, cache_dir, recipe.launcher.workers, launch=launch_of(recipe))
+    assert set(outcome.values()) == {"done"}, outcome
+    assert not (run_dir / RECIPE_FILE).exists()
+    runs = [read_offline_run(p) for p in offline_runs(run_dir)]
     kinds = sorted(r["run"]["job_type"] for r in runs)
     assert kinds == ["eval"] * 5 + ["report"] + ["train"] * 3
     assert {r["run"]["group"] for r in runs} == {"tiny"}
     train = next(r for r in runs if r["run"]["job_type"] == "train")
     assert train["history"] and "loss" in train["history"][-1] and train["config"]["train"]["lr"] == 3e-3
+    # the step's resolved config: its defaults too, and what makes it this run (its mix)
+    assert train["config"]["mix"]["n"] in (50, 100, 200) and "warmup_ratio" in train["config"]["train"]
     assert any(k.startswith("eval/") for r in runs if r["run"]["job_type"] == "eval" for k in r["summary"])

@@ -43,3 +43,38 @@ def test_no_runner_reads_the_recipe_file_for_what_it_computes():
         assert "recipe.yaml" not in (ROOT / rel).read_text(), rel
     context = (ROOT / "distill/pipeline/context.py").read_text()
     assert '_recipe("generation")' not in context
+
+
+# Modules that own the run folder's recipe.yaml: the launcher writes it (run.py; `distill report`
+# reads its tracking settings to relaunch a report), ownership.py compares it, state.py names it.
+RECIPE_OWNERS = {"distill/pipeline/run.py", "distill/pipeline/ownership.py", "distill/pipeline/state.py"}
+
+
+def test_no_step_module_names_the_recipe_file():
+    """Static half of the rule (the smoke test `test_pipeline.py` runs a sweep with recipe.yaml gone)."""
+    found = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "distill").rglob("*.py"))
+             if "RECIPE_FILE" in (text := p.read_text()) or "recipe.yaml" in text]
+    assert found and set(found) <= RECIPE_OWNERS, sorted(set(found) - RECIPE_OWNERS)
+
+
+def test_a_slurm_task_gets_its_launch_settings_on_its_command_line(tmp_path, capsys):
+    import shlex
+
+    from distill.pipeline.context import Launch, launch_of
+    from distill.pipeline.run import dry_run_recipe
+    from distill.recipe.schema import Tracking
+
+    recipe = load_recipe(ROOT / "recipes/tiny.yaml", [f"output_dir={tmp_path}", "mixes.sizes=[50]",
+                                                       "launcher.slurm.train.processes_per_node=3"])
+    assert dry_run_recipe(recipe, "slurm", None, tmp_path / "scripts") == 0
+    script = next((tmp_path / "scripts").glob("*-train.sbatch")).read_text()
+    argv = shlex.split(next(line for line in script.splitlines() if line.startswith("set -- "))[7:])
+    assert argv[1:4] == ["-m", "distill.pipeline.task", str(tmp_path / "tiny")]
+    launch = Launch.model_validate_json(argv[5])
+    assert launch.processes == 3 and launch.sweep == "tiny"
+    assert launch.wandb.mode == "disabled"  # tiny.yaml's
+    unset = launch_of(recipe.model_copy(update={"tracking": Tracking()}), "train")
+    back = Launch.model_validate_json(unset.model_dump_json(exclude_unset=True))  # as the executor writes it
+    assert "mode" not in back.wandb.model_fields_set  # an unset mode still yields to WANDB_API_KEY
+    generate = next((tmp_path / "scripts").glob("*-generate.sbatch")).read_text()
+    assert '"processes":null' in generate  # another section's processes: not the training ones
