@@ -25,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from distill.pipeline.context import launch_of
 from distill.pipeline.local import run_local
 from distill.pipeline.plan import Step
 from distill.pipeline.run import prepare_run
@@ -84,11 +85,12 @@ def main() -> int:
     run_dir, steps, cache = prepare_run(recipe)
     upstream = {s.id for s in steps if s.kind not in ("train", "eval", "report")}
     print(f"preparing teacher, data and mixes (untimed) in {run_dir} ...", flush=True)
-    run_local(run_dir, steps, cache, recipe.launcher.workers, only=upstream)
+    run_local(run_dir, steps, cache, recipe.launcher.workers, only=upstream, launch=launch_of(recipe))
     timed = [s for s in steps if s.kind in ("train", "eval")]
     baseline = naive_loop(run_dir, timed, cache, work / "naive", recipe.world.model_dump(mode="json"))
     start = time.perf_counter()
-    outcome = run_local(run_dir, steps, cache, recipe.launcher.workers, only={s.id for s in timed})
+    outcome = run_local(run_dir, steps, cache, recipe.launcher.workers, only={s.id for s in timed},
+                        launch=launch_of(recipe))
     ours = time.perf_counter() - start
     assert len(outcome) == len(timed) and all(v == "done" for v in outcome.values()), outcome
     runs = sum(s.kind == "train" for s in timed)

@@ -14,6 +14,7 @@ import json
 import pytest
 
 from distill.allocation import read_config
+from distill.pipeline.context import launch_of
 from distill.pipeline.local import run_local
 from distill.pipeline.run import prepare_run
 from distill.training import TrainJob, train
@@ -36,7 +37,7 @@ def test_a_step_given_four_processes_trains_with_four(tmp_path, monkeypatch):
                          "launcher.processes=4")
     run_dir, steps, cache = prepare_run(recipe)
     keep = [s for s in steps if s.kind in ("tokenizer", "student", "human", "train")]
-    outcome = run_local(run_dir, keep, cache, workers=1)
+    outcome = run_local(run_dir, keep, cache, workers=1, launch=launch_of(recipe))  # its launcher.processes
     assert set(outcome.values()) == {"done"}, outcome
     folder = next(s for s in keep if s.kind == "train").folder(run_dir, cache)
     result = json.loads((folder / "result.json").read_text())
