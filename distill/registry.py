@@ -74,12 +74,12 @@ GENERATION_BACKENDS = Registry("generation backend", {
 })
 
 # A human-effort primitive: the origin of the source rows an expert's work on teacher drafts makes,
-# and the human part of an arm (mixes.arms[].human). Its value is the row builder,
-# row(drafts, meta, action, expert) -> dict | None (distill/human/primitives.py).
+# and the human part of an arm (mixes.arms[].human). Its value is the primitive's one declaration, a
+# distill/human/primitives.py Primitive (rows, simulated action, tool questions, model prompt, pairs).
 HUMAN_PRIMITIVES = Registry("human-effort primitive", {
-    "edited": "distill.human.primitives:edited",
-    "first_error": "distill.human.primitives:first_error",
-    "picked": "distill.human.primitives:picked",
+    "edited": "distill.human.edited:PRIMITIVE",
+    "first_error": "distill.human.first_error:PRIMITIVE",
+    "picked": "distill.human.picked:PRIMITIVE",
 })
 
 # A world kind: a function world -> Task (distill/world/task.py). Its recipe section is a model in

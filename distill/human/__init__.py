@@ -1,7 +1,8 @@
 """Human effort as a measured input: experts working on teacher drafts, and what their time costs.
 
 - ``expert``: the embedded world's simulated expert (edit, mark the first error, pick);
-- ``primitives``: source rows of ``edited``, ``first_error`` and ``picked`` with provenance and seconds;
+- ``primitives``: what a human-effort primitive declares, and the work that runs one; each primitive
+  (``edited``, ``first_error``, ``picked``) is its own module;
 - ``labelstudio`` / ``argilla`` / ``prm800k``: round trips with the tools annotators use;
 - ``champ``: CHAMP's published first-wrong-step marks on model solutions, as a ``first_error`` source;
 - ``model_expert``: a model standing in for the expert (labelled simulated);

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 POLICIES = ("random", "verifier_failed", "disagreement", "roi")
 REFERENCE_STEPS = 3.0
 RIGHT_GAIN = 0.1
-ACTION = {"edited": "edit_s", "first_error": "mark_s", "picked": "pick_s"}
 
 
 @dataclass(frozen=True)
@@ -49,14 +48,20 @@ def _steps(text: str) -> int:
     return max(1, len([s for s in text.replace("\n", ";").split(";") if s.strip()]))
 
 
+def _shows(primitive: str) -> int:
+    from distill.human.primitives import primitive_of
+
+    return primitive_of(primitive).shows
+
+
 def predicted_seconds(action_s: float, drafts: Sequence[dict], primitive: str) -> float:
-    shown = drafts[:2] if primitive == "picked" else drafts[:1]
+    shown = drafts[:_shows(primitive)]
     return action_s * sum(_steps(d["completion"]) for d in shown) / (REFERENCE_STEPS * len(shown))
 
 
 def _priority(policy: str, drafts: Sequence[dict], primitive: str, rejected: Callable[[dict], bool],
               action_s: float) -> float:
-    shown = drafts[:2] if primitive == "picked" else drafts[:1]
+    shown = drafts[:_shows(primitive)]
     if policy == "random":
         return 0.0
     if policy == "verifier_failed":

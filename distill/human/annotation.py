@@ -39,10 +39,12 @@ class Task:
 
 
 def tasks_for(primitive: str, groups: dict[str, list[dict]], meta_of, limit: int) -> list[Task]:
-    out = []
+    from distill.human.primitives import primitive_of  # its modules import this one
+
+    shows, out = primitive_of(primitive).shows, []
     for drafts in list(groups.values())[:limit]:
         pair = drafts[:2] if len(drafts) > 1 else drafts * 2  # exact dedup may have left one of two twins
-        shown = tuple(pair) if primitive == "picked" else (drafts[0],)
+        shown = tuple(pair[:shows])
         out.append(Task(drafts[0]["id"], primitive, drafts[0]["prompt"], shown, meta_of(drafts[0])))
     return out
 

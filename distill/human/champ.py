@@ -22,7 +22,8 @@ from pathlib import Path
 
 from distill.human.annotation import ImportRowError, check_seconds
 from distill.human.expert import Action
-from distill.human.primitives import Work, first_error_row
+from distill.human.first_error import first_error_row
+from distill.human.primitives import Work
 
 TIME_SOURCE = "recipe experts.times.mark_s (CHAMP records no labelling time)"
 

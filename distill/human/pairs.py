@@ -21,19 +21,20 @@ from pathlib import Path
 from distill.artifacts import atomic_dir
 from distill.sources import meta_of
 
-PAIRED = ("picked", "edited")
-
 
 def preference_pairs(primitive: str, rows: Iterable[dict], drafts: Iterable[dict]) -> list[dict]:
     """``{id, prompt, chosen, rejected, human_s, row}`` per row that has two different sides."""
-    if primitive not in PAIRED:
-        raise ValueError(f"primitive {primitive!r} keeps no pairs; only {PAIRED} do")
+    from distill.human.primitives import HUMAN_PRIMITIVES, primitive_of
+
+    key = primitive_of(primitive).pair_key
+    if key is None:
+        paired = [n for n in HUMAN_PRIMITIVES if primitive_of(n).pair_key]
+        raise ValueError(f"primitive {primitive!r} keeps no pairs; only {paired} do")
     text = {str(d["id"]): d["completion"] for d in drafts}
-    key = "rejected_id" if primitive == "picked" else "draft_id"
     out = []
     for row in rows:
         meta = row["meta"] if isinstance(row["meta"], dict) else meta_of(row)  # fresh work or a loaded source
-        other = meta.get("draft") if primitive == "edited" else None
+        other = meta.get("draft")  # an edit keeps the text it changed; a pick names the other draft
         other = other if other is not None else text.get(str(meta.get(key)))
         if other is None:
             raise ValueError(f"{primitive} row {row['id']!r}: {key}={meta.get(key)!r} is not among the drafts")

@@ -16,7 +16,8 @@ from pathlib import Path
 from distill.artifacts import atomic_write_text
 from distill.human.annotation import ImportRowError, Task, check_seconds
 from distill.human.expert import Action, steps
-from distill.human.primitives import Work, first_error_row
+from distill.human.first_error import first_error_row
+from distill.human.primitives import Work
 
 FINISH = ("found_error", "solution", "bad_problem", "give_up")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from distill.artifacts import atomic_write_json
 from distill.human.annotation import AnnotationsPending, tasks_for
-from distill.human.pairs import PAIRED, preference_pairs, save_pairs
-from distill.human.primitives import Work, drafts_by_prompt, simulate
+from distill.human.pairs import preference_pairs, save_pairs
+from distill.human.primitives import Work, drafts_by_prompt, primitive_of, simulate
 from distill.recipe.schema import Experts
 from distill.sources import load_source, meta_of, save_source
 
@@ -103,7 +103,7 @@ def run_expert(ctx) -> dict:
     summary = {**work.summary(), "expert": experts.kind, "simulated": experts.kind in ("simulated", "model")}
     if cfg.allocation is not None:
         summary["allocation"] = cfg.allocation.model_dump()
-    if primitive in PAIRED:  # both sides kept: a `pairs` datasets folder for DPO / APO (and TRL)
+    if primitive_of(primitive).pair_key:  # both sides kept: a `pairs` datasets folder for DPO / APO (and TRL)
         summary["pairs"] = len(save_pairs_of(primitive, work.rows + work.preferences, drafts, ctx.folder / "pairs"))
     atomic_write_json(ctx.folder / "work.json", summary)
     return summary
@@ -113,11 +113,11 @@ def _allocated(groups: dict[str, list[dict]], cfg, merge: Path, folder: Path) ->
     """The prompts the arm's allocator chose, in its order; its choices go to ``allocation.json``."""
     from dataclasses import asdict
 
-    from distill.human.allocator import ACTION, allocate
+    from distill.human.allocator import allocate
 
     verified = merge / "verified"
     passed = set(load_source(verified)["id"]) if (verified / "data").exists() else set()
-    action_s = getattr(cfg.experts.times, ACTION[cfg.primitive])
+    action_s = getattr(cfg.experts.times, primitive_of(cfg.primitive).time)
     choices = allocate(groups, cfg.allocation.policy, cfg.allocation.hours * 3600, action_s, cfg.primitive,
                        rejected=lambda d: d["id"] not in passed, seed=cfg.experts.seed)
     atomic_write_json(folder / "allocation.json", {**cfg.allocation.model_dump(), "primitive": cfg.primitive,
@@ -126,8 +126,8 @@ def _allocated(groups: dict[str, list[dict]], cfg, merge: Path, folder: Path) ->
 
 
 def _twinned(groups: dict[str, list[dict]], primitive: str) -> dict[str, list[dict]]:
-    """Picks need two drafts; exact dedup may have dropped an identical twin: show it twice."""
-    if primitive != "picked":
+    """A pick needs two drafts; exact dedup may have dropped an identical twin: show it twice."""
+    if primitive_of(primitive).shows < 2:
         return groups
     return {k: v if len(v) > 1 else v * 2 for k, v in groups.items()}
 

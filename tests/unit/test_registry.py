@@ -49,3 +49,20 @@ def test_an_unknown_name_is_refused_with_the_closest_known_one():
     assert did_you_mean("nodez", SLURM_RESOURCE_KEYS) == " (did you mean 'nodes'?)"
     assert did_you_mean("zzz", ["a", "b"], list_known=False) == ""
     assert did_you_mean("lrr", ["lr", "lrs", "x"], n=3) == " (did you mean 'lr' or 'lrs'?)"
+
+
+def test_a_primitive_declares_all_it_is_asked_in_its_own_module():
+    """Every consumer (simulated expert, Label Studio, Argilla, model expert, allocator, pairs) reads a
+    primitive through its ``Primitive``; one that leaves a part out fails here, not in a step."""
+    from distill.human.primitives import Primitive, primitive_of
+    from distill.recipe.schema import ExpertTimes
+
+    required = ["simulate", "row", "label_studio_action", "argilla_question", "argilla_action", "read_reply"]
+    for name in HUMAN_PRIMITIVES:
+        kind = primitive_of(name)
+        assert isinstance(kind, Primitive) and kind.name == name, name
+        assert HUMAN_PRIMITIVES[name].startswith(type(kind).__module__ + ":"), "declared where it is registered"
+        missing = [m for m in required if getattr(type(kind), m) is getattr(Primitive, m)]
+        assert not missing, (name, missing)
+        assert kind.time in ExpertTimes.model_fields and kind.question and kind.label_config and kind.prompt
+        assert kind.shows in (1, 2)
