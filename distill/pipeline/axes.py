@@ -13,7 +13,7 @@ from pathlib import Path
 
 from distill.artifacts import atomic_write_json
 from distill.pipeline.context import StepContext
-from evals.analysis.records import SweepRecords
+from evals.analysis.records import GenerationRun, GenerationsRecords, SweepRecords
 
 MIX = "mix"  # the folder of a train step that holds the rows it trained on
 
@@ -67,8 +67,9 @@ def run_generations_report(ctx: StepContext) -> dict:
     return _write(ctx, generation_records(ctx), write_generations_report)
 
 
-def _write(ctx: StepContext, records: dict, write) -> dict:
-    atomic_write_json(ctx.folder / "records.json", records)
+def _write(ctx: StepContext, records, write) -> dict:
+    """``records.json`` (the typed records as written: unset defaults left out), then the report from them."""
+    atomic_write_json(ctx.folder / "records.json", records if isinstance(records, dict) else records.dumped())
     out = write(records, ctx.folder, ctx.config.report, tracker=ctx.tracker)
     return {"report": str(ctx.folder / "report.md"), "verdict": out.get("verdict")}
 
@@ -89,7 +90,7 @@ def teacher_records(ctx: StepContext) -> dict:
     return out
 
 
-def generation_records(ctx: StepContext) -> dict:
+def generation_records(ctx: StepContext) -> GenerationsRecords:
     """One record per (policy, generation, seed): test score with per-item results, and the diversity of
     the rows that generation trained on. Generation 0 is shared by every policy and listed under each."""
     from datasets import load_from_disk
@@ -123,5 +124,5 @@ def generation_records(ctx: StepContext) -> dict:
                   **score_record(results, task_name), "diversity": div}
         for policy in [lineage.policy] if lineage.policy is not None else g.policies:
             runs.append({**record, "policy": policy})
-    return {"name": ctx.run_dir.name, "task": task_name, "policies": list(g.policies), "runs": runs,
-            "run_dir": str(Path(ctx.run_dir))}
+    return GenerationsRecords(name=ctx.run_dir.name, task=task_name, policies=list(g.policies),
+                              runs=[GenerationRun.model_validate(r) for r in runs], run_dir=str(Path(ctx.run_dir)))

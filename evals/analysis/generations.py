@@ -1,10 +1,7 @@
 """The generations report: score and data diversity against generation, per data policy.
 
-Input (``records.json`` of a generations report step)::
-
-    {"name": ..., "task": ..., "policies": ["replace", ...],
-     "runs": [{"policy": "replace", "generation": 0, "seed": 0, "score": 0.9, "items": [1, 0, ...],
-               "rows": 500, "diversity": {"distinct_ngrams": 0.2, "distinct_answers": 0.8, ...}}, ...]}
+Input: the runs of a ``GenerationsRecords`` (``records.json`` of a generations report step; typed in
+``evals.analysis.records``), one ``GenerationRun`` per (policy, generation, seed).
 
 Scores are bootstrapped with ``evals.analysis.uncertainty.resample`` (seeds and eval items, paired across
 every run), with the policy as the arm and the generation as N. From the replicates: an interval for each
@@ -22,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from evals.analysis.records import GenerationRun
 from evals.analysis.uncertainty import Interval, cell, interval, resample
 
 DIVERSITY = ("distinct_ngrams", "distinct_answers")
@@ -54,18 +52,18 @@ def _seed_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np
     return values[pick].mean(axis=1)
 
 
-def analyze_generations(runs: Sequence[Mapping[str, Any]], *, n_boot: int = 1000, level: float = 0.9,
-                        seed: int = 0) -> dict[str, PolicyCurve]:
+def analyze_generations(runs: Sequence[GenerationRun | Mapping[str, Any]], *, n_boot: int = 1000,
+                        level: float = 0.9, seed: int = 0) -> dict[str, PolicyCurve]:
     """One curve per policy, all from one paired set of bootstrap replicates."""
-    runs = [r for r in runs if r.get("score") is not None]
+    runs = [r for r in map(GenerationRun.model_validate, runs) if r.score is not None]
     if not runs:
         raise ValueError("generations records: no scored run")
-    as_run = [{"arm": r["policy"], "fraction": 0.0, "n": int(r["generation"]), "seed": int(r["seed"]),
-               "score": float(r["score"]), "items": r.get("items")} for r in runs]
+    as_run = [{"arm": r.policy, "fraction": 0.0, "n": r.generation, "seed": r.seed, "score": float(r.score),
+               "items": r.items} for r in runs]
     reps = resample(as_run, n_boot=n_boot, seed=seed)
     rng = np.random.default_rng(seed + 1)
     out = {}
-    for policy in dict.fromkeys(r["policy"] for r in runs):
+    for policy in dict.fromkeys(r.policy for r in runs):
         cols = reps.columns(policy)
         gens = np.array(sorted({reps.runs[i].n for i in cols}), dtype=float)
         masks = [np.array([reps.runs[i].n == g for i in cols]) for g in gens]
@@ -75,14 +73,14 @@ def analyze_generations(runs: Sequence[Mapping[str, Any]], *, n_boot: int = 1000
         ratio_obs = obs[-1] / obs[0] if obs[0] > 0 else math.nan
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio_reps = means[:, -1] / means[:, 0]
-        mine = [r for r in runs if r["policy"] == policy]
-        seeds = sorted({int(r["seed"]) for r in mine})
+        mine = [r for r in runs if r.policy == policy]
+        seeds = sorted({r.seed for r in mine})
         div, div_slope = {}, {}
         for key in DIVERSITY:
             table = np.full((len(seeds), gens.size), np.nan)
             for r in mine:
-                table[seeds.index(int(r["seed"])), int(np.flatnonzero(gens == r["generation"])[0])] = \
-                    float((r.get("diversity") or {}).get(key, math.nan))
+                table[seeds.index(r.seed), int(np.flatnonzero(gens == r.generation)[0])] = \
+                    float(r.diversity.get(key, math.nan))
             boot = _seed_means(table, n_boot, rng)
             sdof = max(len(seeds) - 1, 1) if len(seeds) > 1 else math.inf
             observed = table.mean(axis=0)

@@ -182,3 +182,41 @@ class SweepRecords(_Record):
     @property
     def infeasible(self) -> list[RunRecord]:
         return [r for r in self.runs if not r.feasible]
+
+
+# ----------------------------------------------------------------------------- iterated self-training
+class GenerationRun(_Record):
+    """One student of iterated self-training: a policy's generation at a seed, its test score and the
+    diversity of the rows it trained on. Generation 0 is shared by every policy and listed under each."""
+
+    policy: str
+    generation: int
+    seed: int = 0
+    rows: int | None = None  # rows it trained on
+    score: Number | None = None
+    items: list[Number] | None = None  # per-item score, the same item order in every run
+    diversity: dict[str, Number] = Field(default_factory=dict)  # distinct_ngrams, distinct_answers, ...
+
+    @model_validator(mode="after")
+    def _in_range(self) -> GenerationRun:
+        _scores_in_range(f"run policy={self.policy!r} generation={self.generation} seed={self.seed}",
+                         self.score, self.items)
+        return self
+
+
+class GenerationsRecords(_Record):
+    """Every student of a generations recipe: what its report reads (``records.json`` of the step)."""
+
+    name: str | None = None
+    task: str | None = None  # the lm-eval task scored
+    policies: list[str] = Field(default_factory=list)
+    runs: list[GenerationRun]
+    run_dir: str | None = None
+
+    @classmethod
+    def of(cls, obj: GenerationsRecords | Mapping[str, Any]) -> GenerationsRecords:
+        if isinstance(obj, GenerationsRecords):
+            return obj
+        if unknown := sorted(set(obj) - set(cls.model_fields)):
+            raise ValueError(f"generations records: unknown keys {unknown} (known: {sorted(cls.model_fields)})")
+        return cls.model_validate(dict(obj))
