@@ -13,7 +13,7 @@ from pathlib import Path
 
 from distill.artifacts import atomic_write_json
 from distill.pipeline.context import StepContext
-from evals.analysis.records import GenerationRun, GenerationsRecords, SweepRecords
+from evals.analysis.records import GenerationRun, GenerationsRecords, SweepRecords, TeachersRecords
 
 MIX = "mix"  # the folder of a train step that holds the rows it trained on
 
@@ -67,14 +67,14 @@ def run_generations_report(ctx: StepContext) -> dict:
     return _write(ctx, generation_records(ctx), write_generations_report)
 
 
-def _write(ctx: StepContext, records, write) -> dict:
+def _write(ctx: StepContext, records: TeachersRecords | GenerationsRecords, write) -> dict:
     """``records.json`` (the typed records as written: unset defaults left out), then the report from them."""
-    atomic_write_json(ctx.folder / "records.json", records if isinstance(records, dict) else records.dumped())
+    atomic_write_json(ctx.folder / "records.json", records.dumped())
     out = write(records, ctx.folder, ctx.config.report, tracker=ctx.tracker)
     return {"report": str(ctx.folder / "report.md"), "verdict": out.get("verdict")}
 
 
-def teacher_records(ctx: StepContext) -> dict:
+def teacher_records(ctx: StepContext) -> TeachersRecords:
     """Each teacher's data-wall report (report.json and its records.json), in recipe order."""
     out = {"name": ctx.run_dir.name, "teachers": []}
     for name, dep in zip(ctx.config.teachers, ctx.step.deps):
@@ -87,7 +87,7 @@ def teacher_records(ctx: StepContext) -> dict:
                                 "best_per_n": report["best_per_n"], "report": str(folder / "report.md"),
                                 # each arm's mean at its largest N against the teacher (measured, not fitted)
                                 "at_largest": (report.get("claims") or {}).get("teacher", [])})
-    return out
+    return TeachersRecords.of(out)
 
 
 def generation_records(ctx: StepContext) -> GenerationsRecords:

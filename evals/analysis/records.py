@@ -220,3 +220,78 @@ class GenerationsRecords(_Record):
         if unknown := sorted(set(obj) - set(cls.model_fields)):
             raise ValueError(f"generations records: unknown keys {unknown} (known: {sorted(cls.model_fields)})")
         return cls.model_validate(dict(obj))
+
+
+# ----------------------------------------------------------------------------- several teachers
+class Span(_Record):
+    """An interval as a report writes it (``estimate [lower, upper]`` at ``level``)."""
+
+    estimate: Number
+    lower: Number
+    upper: Number
+    level: Number | None = None  # absent where the report leaves it out (its claims)
+
+
+class _ReportRow(_Record):
+    """A row of a sweep's report.json: the fields the comparison reads are typed, the others kept as written."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class ArmFit(_ReportRow):
+    arm: str
+    fraction: float
+    y_inf: Span | None = None
+    teacher_gap: Span | None = None
+
+
+class Crossing(_ReportRow):
+    leader: str
+    trailer: str
+    n: Span
+
+
+class BestMix(_ReportRow):
+    n: Number
+    arm: str
+    fraction: float
+    within_noise: bool
+    score: Span
+
+
+class TeacherClaim(_ReportRow):
+    """An arm's mean at its largest N against the teacher (measured, not fitted)."""
+
+    arm: str
+    n: Number
+    diff: Span
+
+
+class TeacherSweep(_Record):
+    """One teacher's data-wall results: its references and its own report's fits, in recipe order."""
+
+    name: str
+    ceiling: Reference | None = None
+    floor: Reference | None = None
+    human_pool: Number | None = None
+    unit: Literal["examples", "tokens"] = "examples"
+    fits: list[ArmFit]
+    crossovers: list[Crossing] = Field(default_factory=list)
+    best_per_n: list[BestMix] = Field(default_factory=list)
+    report: str  # its report.md
+    at_largest: list[TeacherClaim] = Field(default_factory=list)
+
+
+class TeachersRecords(_Record):
+    """What the teachers report reads (``records.json`` of the step)."""
+
+    name: str | None = None
+    teachers: list[TeacherSweep]
+
+    @classmethod
+    def of(cls, obj: TeachersRecords | Mapping[str, Any]) -> TeachersRecords:
+        if isinstance(obj, TeachersRecords):
+            return obj
+        if unknown := sorted(set(obj) - set(cls.model_fields)):
+            raise ValueError(f"teachers records: unknown keys {unknown} (known: {sorted(cls.model_fields)})")
+        return cls.model_validate(dict(obj))

@@ -1,8 +1,9 @@
 """The teachers report: each teacher's data-wall results side by side.
 
-Input (``records.json`` of a teachers report step): per teacher, in recipe order, its ceiling and
-floor records and the ``fits`` / ``crossovers`` / ``best_per_n`` of its own data-wall report
-(``evals.report.sweep``), whose intervals come from ``evals.analysis.uncertainty``'s bootstrap. The human
+Input: a ``TeachersRecords`` (``records.json`` of a teachers report step; typed in ``evals.analysis.records``):
+per teacher, in recipe order, its ceiling and floor records and the ``fits`` / ``crossovers`` /
+``best_per_n`` of its own data-wall report (``evals.report.sweep``), whose intervals come from
+``evals.analysis.uncertainty``'s bootstrap. The human
 arm is the same runs under every teacher (one training per mix), so its fit is identical across columns.
 
 Across teachers the bootstraps are separate (each teacher's report resampled its own runs), so the
@@ -17,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
+from evals.analysis.records import ArmFit, BestMix, Crossing, Reference, Span, TeachersRecords
 from evals.analysis.uncertainty import Interval, interval
 
 
@@ -24,11 +26,11 @@ def _iv(d: Mapping | None) -> Interval | None:
     return None if d is None else Interval(d["estimate"], d["lower"], d["upper"], d.get("level", 0.9))
 
 
-def _ceiling(ref: Mapping | None, level: float, n_boot: int, rng: np.random.Generator) -> Interval | None:
+def _ceiling(ref: Reference | None, level: float, n_boot: int, rng: np.random.Generator) -> Interval | None:
     """The teacher's accuracy with an item-bootstrap interval (its test items are the students')."""
     if ref is None:
         return None
-    score, items = float(ref["score"]), ref.get("items")
+    score, items = float(ref.score), ref.items
     if not items:
         return Interval(score, math.nan, math.nan, level)
     x = np.asarray(items, dtype=float)
@@ -36,30 +38,37 @@ def _ceiling(ref: Mapping | None, level: float, n_boot: int, rng: np.random.Gene
     return interval(reps, score, level)
 
 
-def _arm(fits: Sequence[Mapping], fraction: float) -> Mapping | None:
-    return next((f for f in fits if f["fraction"] == fraction), None)
+def _arm(fits: Sequence[ArmFit], fraction: float) -> ArmFit | None:
+    return next((f for f in fits if f.fraction == fraction), None)
 
 
-def teacher_rows(records: Mapping, *, level: float = 0.9, n_boot: int = 1000, seed: int = 0) -> list[dict]:
+def _plain(record: Span | Crossing | BestMix | None) -> dict | None:
+    """A record as the report's rows carry it: the dict it was written as."""
+    return None if record is None else record.dumped()
+
+
+def teacher_rows(records: TeachersRecords | Mapping, *, level: float = 0.9, n_boot: int = 1000,
+                 seed: int = 0) -> list[dict]:
     """Per teacher: ceiling, human and synthetic-only asymptotes, gap, crossover, best fraction."""
     rng = np.random.default_rng(seed)
     rows = []
-    for t in records["teachers"]:
-        human, synth = _arm(t["fits"], 0.0), _arm(t["fits"], 1.0)
-        names = {a["arm"] for a in (human, synth) if a}
-        cross = next((c for c in t["crossovers"] if {c["leader"], c["trailer"]} == names), None) \
+    for t in TeachersRecords.of(records).teachers:
+        human, synth = _arm(t.fits, 0.0), _arm(t.fits, 1.0)
+        names = {a.arm for a in (human, synth) if a}
+        cross = next((c for c in t.crossovers if {c.leader, c.trailer} == names), None) \
             if len(names) == 2 else None
-        best = max(t["best_per_n"], key=lambda b: b["n"]) if t["best_per_n"] else None
-        at_n = next((a for a in t.get("at_largest", []) if synth and a["arm"] == synth["arm"]), None)
+        best = max(t.best_per_n, key=lambda b: b.n) if t.best_per_n else None
+        at_n = next((a for a in t.at_largest if synth and a.arm == synth.arm), None)
         rows.append({
-            "name": t["name"], "ceiling": float(t["ceiling"]["score"]) if t["ceiling"] else math.nan,
-            "ceiling_iv": _ceiling(t["ceiling"], level, n_boot, rng),
-            "human_y_inf": human and human["y_inf"], "synthetic_arm": synth and synth["arm"],
-            "synthetic_y_inf": synth and synth["y_inf"], "gap": synth and synth["teacher_gap"],
-            "synthetic_at_n": at_n and {"n": at_n["n"], "diff": at_n["diff"]},  # mean − teacher at its largest N
-            "crossover": cross, "best": best,
-            "best_measured": max((b["score"]["estimate"] for b in t["best_per_n"]), default=math.nan),
-            "best_f_per_n": [(b["n"], b["fraction"], b["within_noise"]) for b in sorted(t["best_per_n"], key=lambda b: b["n"])]})
+            "name": t.name, "ceiling": float(t.ceiling.score) if t.ceiling else math.nan,
+            "ceiling_iv": _ceiling(t.ceiling, level, n_boot, rng),
+            "human_y_inf": human and _plain(human.y_inf), "synthetic_arm": synth and synth.arm,
+            "synthetic_y_inf": synth and _plain(synth.y_inf), "gap": synth and _plain(synth.teacher_gap),
+            # mean − teacher at its largest N
+            "synthetic_at_n": at_n and {"n": at_n.n, "diff": _plain(at_n.diff)},
+            "crossover": _plain(cross), "best": _plain(best),
+            "best_measured": max((b.score.estimate for b in t.best_per_n), default=math.nan),
+            "best_f_per_n": [(b.n, b.fraction, b.within_noise) for b in sorted(t.best_per_n, key=lambda b: b.n)]})
     return rows
 
 

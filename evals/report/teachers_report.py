@@ -10,18 +10,19 @@ from typing import Any
 
 from distill.artifacts import atomic_write_json, atomic_write_text
 from distill.recipe.schema import Report
+from evals.analysis.records import TeachersRecords
 from evals.analysis.teachers import asymptote_slope, n_range, pts, teacher_rows, verdict
 from evals.report.generations_plots import teachers_plot
 from evals.report.render import to_html, to_markdown
 
 
-def write_teachers_report(records: Mapping, out_dir: str | Path, cfg: Report | None = None, *,
+def write_teachers_report(records: TeachersRecords | Mapping, out_dir: str | Path, cfg: Report | None = None, *,
                           tracker: Any = None, seed: int = 0) -> dict:
-    cfg, out_dir = cfg or Report(), Path(out_dir)
+    cfg, out_dir, records = cfg or Report(), Path(out_dir), TeachersRecords.of(records)
     rows = teacher_rows(records, level=cfg.confidence, n_boot=cfg.bootstrap, seed=seed)
     slope = asymptote_slope(rows, cfg.confidence, seed=seed)
     text = verdict(rows, slope)
-    fig = teachers_plot(out_dir / "teachers.png", rows, records.get("name", ""))
+    fig = teachers_plot(out_dir / "teachers.png", rows, records.name or "")
     head = ["teacher", "accuracy [CI]", "synthetic y∞ [CI]", "teacher − y∞ [CI]",
             "synthetic − teacher at largest N [CI]", "human y∞ [CI]",
             "crossover N [CI] (leader)", "best f per N (*: within noise of the runner-up)"]
@@ -34,13 +35,13 @@ def write_teachers_report(records: Mapping, out_dir: str | Path, cfg: Report | N
     notes = (f"Points (accuracy %), {100 * cfg.confidence:.0f}% bootstrap intervals from each teacher's own "
              "data-wall report (linked below). The slope across teachers treats each asymptote's interval as "
              "normal (teachers' bootstraps are not paired), so its interval is approximate.")
-    blocks = [("h", 1, f"Teachers report: {records.get('name', '')}"), ("h", 2, "Verdict"), ("p", text),
+    blocks = [("h", 1, f"Teachers report: {records.name or ''}"), ("h", 2, "Verdict"), ("p", text),
               ("h", 2, "Side by side"), ("table", head, body), ("p", notes), ("img", "asymptote vs teacher", fig),
-              ("list", [f"{t['name']}: {t['report']}" for t in records["teachers"]])]
+              ("list", [f"{t.name}: {t.report}" for t in records.teachers])]
     paths = {"markdown": atomic_write_text(out_dir / "report.md", to_markdown(blocks, out_dir)),
-             "html": atomic_write_text(out_dir / "report.html", to_html(blocks, f"teachers: {records.get('name')}"))}
+             "html": atomic_write_text(out_dir / "report.html", to_html(blocks, f"teachers: {records.name}"))}
     plain = lambda iv: None if iv is None else {"estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper}
-    summary = {"name": records.get("name"), "verdict": text, "asymptote_slope": plain(slope),
+    summary = {"name": records.name, "verdict": text, "asymptote_slope": plain(slope),
                "teachers": [{**{k: v for k, v in r.items() if k != "ceiling_iv"}, "ceiling_iv": plain(r["ceiling_iv"])}
                             for r in rows]}
     paths["json"] = atomic_write_json(out_dir / "report.json", summary)
