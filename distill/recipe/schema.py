@@ -238,6 +238,8 @@ class Generation(Section):
 
 # ----------------------------------------------------------------------------- mixes
 HumanSource = Literal[("human", *HUMAN_PRIMITIVES.names)]  # written from scratch, or a primitive's work
+# the primitives in prose, "a, b or c", from the registry: a new one is named with no edit here
+_WORKED = " or ".join(filter(None, (", ".join(HUMAN_PRIMITIVES.names[:-1]), HUMAN_PRIMITIVES.names[-1])))
 PoolName = Literal[("human", "synthetic", "verified", *HUMAN_PRIMITIVES.names)]
 
 
@@ -271,7 +273,7 @@ class Arm(Section):
     def _pairs(self) -> Arm:
         if self.allocator is not None and (self.human == "human" or self.fraction >= 1):
             raise ValueError(f"arm {self.name!r}: allocator={self.allocator} allocates expert work on drafts: "
-                             f"it needs human: edited, first_error or picked and fraction < 1")
+                             f"it needs human: {_WORKED} and fraction < 1")
         if self.objective != "sft" and (self.human not in ("picked", "edited") or self.fraction >= 1):
             raise ValueError(f"arm {self.name!r}: objective={self.objective} trains on an expert's pairs: "
                              f"it needs human: picked or edited and fraction < 1 (has human={self.human}, "
