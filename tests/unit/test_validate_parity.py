@@ -51,7 +51,8 @@ DATA_DECIDED = {
 def _raise_messages() -> list[tuple[str, str]]:
     found = []
     for rel in STEP_CODE:
-        text = (ROOT / rel).read_text()
+        # a message split over lines ("... "\n f"...") reads as the one string it is
+        text = re.sub(r'"\n\s*f?"', "", (ROOT / rel).read_text())
         for match in re.finditer(r"raise (\w*Error)\((.{0,160})", text):
             found.append((rel, match.group(2)))
     return found
