@@ -54,10 +54,13 @@ def _localisation(scorers: dict, tokenizer, held: list[dict], after_mark: str) -
 
     truth = [_labelled_mark(prm_labels(r["completion"], meta_of(r).get("mark_step"), after_mark)) for r in held]
     out = {"drafts": len(held), "no_mark_baseline": localisation_accuracy([None] * len(truth), truth)}
+    items = {"no_mark_baseline": [int(t is None) for t in truth]}  # per draft, so the report can pair them
     for name, model in scorers.items():
         scores = score_steps(model, tokenizer, [(r["prompt"], r["completion"]) for r in held])
-        out[name] = localisation_accuracy([first_low_step(s) for s in scores], truth)
-    return out
+        found = [first_low_step(s) for s in scores]
+        out[name] = localisation_accuracy(found, truth)
+        items[name] = [int(f == t) for f, t in zip(found, truth)]
+    return {**out, "items": items}
 
 
 def _rerank(scorers: dict, tokenizer, task, rows: list[dict], samples: list[list[str]]) -> dict[str, list[int]]:

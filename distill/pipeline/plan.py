@@ -268,7 +268,10 @@ def _arm_slice(arm, objective: bool = False) -> dict:
     # a run (the run's own N is)
     unread = {"sizes", "seeds"} | (set() if objective else {"objective", "preference"})
     unread |= {"allocator"} if arm.allocator is None else set()
-    return arm.model_dump(mode="json", exclude=unread | {"human"} if arm.human == "human" else unread)
+    out = arm.model_dump(mode="json", exclude=unread | {"human"} if arm.human == "human" else unread)
+    if "preference" in out and out["preference"]["start"] is None:  # ids from before ``start`` existed
+        del out["preference"]["start"]
+    return out
 
 
 def _train_steps(recipe: Recipe, student: Step, human: Step, branch: _Branch,
@@ -276,10 +279,14 @@ def _train_steps(recipe: Recipe, student: Step, human: Step, branch: _Branch,
     m, merge, kd = recipe.mixes, branch.merge, recipe.train.kd
     online = {"teacher": branch.ref} if kd.weight > 0 and kd.source == "online" else {}  # in the id
     taught = (branch.teacher.id,) if online and branch.teacher else ()
-    out = []
-    for arm in m.arms:
+    out: list[Step] = []
+    sft_of: dict[tuple[str, int, int], Step] = {}  # (arm, n, seed) -> its SFT step: a preference arm may start there
+    for arm in sorted(m.arms, key=lambda a: a.objective != "sft" and a.preference.start is not None):
         for n in m.sizes_of(arm):
             for seed in m.seeds_of(arm):
+                if arm.objective != "sft" and arm.preference.start:
+                    out.append(_preference_step(recipe, arm, sft_of[(arm.preference.start, n, seed)]))
+                    continue
                 mix = {"arm": _arm_slice(arm), "n": n, "seed": seed, "unit": m.unit, "wall": _dump(m.wall),
                        "weights": dict(m.weights)}
                 needs_synthetic = arm.fraction > 0 or m.wall.policy == "fill"
@@ -287,20 +294,23 @@ def _train_steps(recipe: Recipe, student: Step, human: Step, branch: _Branch,
                 worked = (experts[key].id,) if experts and key in experts and arm.fraction < 1 else ()
                 deps = (student.id, human.id) + ((merge.id,) if needs_synthetic else ()) + worked + taught
                 labels = {"arm": arm.name, "fraction": arm.fraction, "n": n, "seed": seed}
-                sft = _step("train", {"mix": mix, "train": _dump(recipe.train), **online}, deps, labels)
-                out += [sft] if arm.objective == "sft" else _preference_steps(recipe, arm, sft)
+                sft = sft_of[(arm.name, n, seed)] = _step("train", {"mix": mix, "train": _dump(recipe.train),
+                                                                    **online}, deps, labels)
+                if arm.objective == "sft":
+                    out.append(sft)
+                else:  # its own SFT student (labelled ``init``: trained, not evaluated), then the preference step
+                    out += [replace(sft, labels={**sft.labels, "init": "sft"}), _preference_step(recipe, arm, sft)]
     return out
 
 
-def _preference_steps(recipe: Recipe, arm, sft: Step) -> list[Step]:
-    """An SFT-then-preference arm: its SFT student (labelled ``init``: trained, not evaluated), then a
-    step that trains it on the pairs of the expert items it saw, with itself as the frozen reference."""
+def _preference_step(recipe: Recipe, arm, sft: Step) -> Step:
+    """The step that trains the SFT student ``sft`` (the arm's own, or the ``preference.start`` arm's) on
+    the pairs of the expert items it saw, with itself as the frozen reference."""
     p = arm.preference
     train = recipe.train.model_copy(update={"tokens": None, "epochs": p.epochs, "lr": p.lr, "early_stop": None})
     mix = {**sft.config["mix"], "arm": _arm_slice(arm, objective=True)}
-    pref = _step("train", {"mix": mix, "train": _dump(train)}, (sft.id, *sft.deps),
-                 {**sft.labels, "objective": arm.objective})
-    return [replace(sft, labels={**sft.labels, "init": "sft"}), pref]
+    return _step("train", {"mix": mix, "train": _dump(train)}, (sft.id, *sft.deps),
+                 {**sft.labels, "arm": arm.name, "objective": arm.objective})
 
 
 def _check_steps(recipe: Recipe, trains: list[Step]) -> list[Step]:

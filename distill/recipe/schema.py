@@ -250,6 +250,9 @@ class PreferenceStep(Section):
     beta: PosFloat = 0.1  # strength of the pull towards the reference
     epochs: PosFloat = 2.0  # passes over the pairs
     lr: PosFloat = 5e-4
+    # an SFT arm on the same expert work whose students this arm starts from (and is compared with):
+    # its SFT step is that arm's, not one more of the same training; None: the arm trains its own
+    start: SafeName | None = None
 
 
 class Arm(Section):
@@ -306,7 +309,23 @@ class Mixes(Section):
         for what, values in lists:
             if len(set(values)) != len(values):
                 raise ValueError(f"{what} has repeated values: {values}")
+        for arm in (a for a in self.arms if a.objective != "sft" and a.preference.start):
+            self._start_check(arm)
         return self
+
+    def _start_check(self, arm: Arm) -> None:
+        """``preference.start`` names an SFT arm that trained the same student at each of this arm's runs."""
+        start = next((a for a in self.arms if a.name == arm.preference.start), None)
+        where = f"arms.{arm.name}.preference.start={arm.preference.start!r}"
+        if start is None or start.objective != "sft":
+            sft = [a.name for a in self.arms if a.objective == "sft"]
+            raise ValueError(f"{where}: not an SFT arm of this recipe: {sft}")
+        same = ("fraction", "synthetic", "human", "allocator")
+        if differ := [k for k in same if getattr(start, k) != getattr(arm, k)]:
+            raise ValueError(f"{where}: the two arms differ in {differ}: its students are not this arm's SFT step")
+        runs = {(n, s) for n in self.sizes_of(start) for s in self.seeds_of(start)}
+        if missing := sorted({(n, s) for n in self.sizes_of(arm) for s in self.seeds_of(arm)} - runs):
+            raise ValueError(f"{where}: it has no student at (n, seed) {missing}")
 
     def sizes_of(self, arm: Arm) -> list[int]:
         """The arm's data ladder: its own, else the mixes'."""

@@ -22,6 +22,24 @@ def _pts(x: float) -> str:
     return f"{100 * x:+.1f}"
 
 
+def _against_no_mark(loc: Mapping, level: float, summary: dict) -> str:
+    """Each scorer's localisation against always saying "no mark" (a scorer that never fires scores the
+    share of correct drafts): below it, the scorer's marks do more harm than good."""
+    said = []
+    for name, label in (("prm", "PRM"), ("outcome", "outcome-only scorer")):
+        if "items" not in loc:  # a verifier step from before per-draft items were kept: the point estimates only
+            side = "below" if loc[name] < loc["no_mark_baseline"] else "not below"
+            said.append(f"{label} {side} it (no per-draft items to judge noise)")
+            continue
+        iv = paired_difference(loc["items"][name], loc["items"]["no_mark_baseline"], level=level)
+        verdict = "within noise of" if iv.lower <= 0 <= iv.upper else ("below" if iv.upper < 0 else "above")
+        said.append(f"{label} {_pts(iv.estimate)} [{_pts(iv.lower)}, {_pts(iv.upper)}] points: {verdict} it")
+        summary["localisation_vs_no_mark"] = {**summary.get("localisation_vs_no_mark", {}),
+                                              name: {"estimate": iv.estimate, "lo": iv.lower, "hi": iv.upper,
+                                                     "verdict": verdict}}
+    return f"Against always 'no mark' ({round(100 * level)}% paired interval over drafts): " + "; ".join(said) + "."
+
+
 def section(verifier: Mapping, level: float) -> tuple[list[tuple], dict]:
     if not verifier.get("feasible", False):
         return [("h", 2, "Step marks as a verifier"), ("p", "The reranked student's mix was infeasible.")], {}
@@ -36,7 +54,7 @@ def section(verifier: Mapping, level: float) -> tuple[list[tuple], dict]:
         summary["differences"][f"{a}-{b}"] = {"estimate": iv.estimate, "lo": iv.lower, "hi": iv.upper,
                                               "p_value": test.p_value, "within_noise": inside}
     loc = verifier["localisation"]
-    summary["localisation"] = loc
+    summary["localisation"] = {k: v for k, v in loc.items() if k != "items"}  # per-draft items stay in the step
     hours = verifier["marks_human_s"] / 3600
     text = (f"Arm {verifier['arm']!r} at N={verifier['n']}: {n} samples on each of {verifier['prompts']} test prompts "
             f"(temperature sampling). The PRM learnt from {verifier['marks_trained']} first-error marks "
@@ -45,7 +63,8 @@ def section(verifier: Mapping, level: float) -> tuple[list[tuple], dict]:
             f"{verifier['init']}. Intervals: {round(100 * level)}% paired bootstrap over prompts; McNemar p.")
     localisation = (f"First-error localisation on {loc['drafts']} held-out marked drafts (first step scored below "
                     f"0.5 = the expert's mark; no mark counts): PRM {100 * loc['prm']:.1f}%, outcome-only scorer "
-                    f"{100 * loc['outcome']:.1f}%, always 'no mark' {100 * loc['no_mark_baseline']:.1f}%.")
+                    f"{100 * loc['outcome']:.1f}%, always 'no mark' {100 * loc['no_mark_baseline']:.1f}%. "
+                    + _against_no_mark(loc, level, summary))
     blocks = [("h", 2, "Step marks as a verifier: best-of-n"), ("p", text),
               ("table", ["method", "accuracy (%)"], rows),
               ("table", ["difference", "points", f"{round(100 * level)}% interval", "McNemar p", "verdict"], diffs),

@@ -72,3 +72,34 @@ def test_a_preference_step_reads_the_pairs_of_the_items_its_student_saw():
     # 6 of the source's 12 rows seen (one without a pair): their 5 pairs, and half the pair-only ones
     assert [p["id"] for p in picked] == ["r0", "r1", "r2", "r3", "r4", "n0", "n1"]
     assert seen_pairs(rows + only, {r["id"] for r in rows}, rows=10)[-4:] == only  # all rows: all of them
+
+
+START = "mixes.arms.1={name: picked-dpo, fraction: 0.0, human: picked, objective: dpo, preference: {start: picked}}"
+
+
+def test_a_preference_arm_can_start_from_an_sft_arms_students_without_training_its_own():
+    steps = plan(load_recipe(RECIPE, [START]))
+    sft, prefs = _trains(steps, "picked"), _trains(steps, "picked-dpo")
+    assert len(sft) == len(prefs) == 6 and not any("init" in s.labels for s in steps if s.kind == "train")
+    by_id = {s.id: s for s in steps}
+    assert {by_id[p.deps[0]].id for p in prefs} == {s.id for s in sft}  # one preference step per SFT student
+    for p in prefs:
+        init = by_id[p.deps[0]]
+        assert (init.labels["n"], init.labels["seed"]) == (p.labels["n"], p.labels["seed"])
+        assert p.labels["objective"] == "dpo" and p.config["mix"]["arm"]["preference"]["start"] == "picked"
+    # the SFT arm's steps are the ones it had without the preference arm
+    assert {s.id for s in sft} == {s.id for s in _trains(plan(load_recipe(RECIPE)), "picked")}
+
+
+@pytest.mark.parametrize("start, message", [
+    ("nothing", "not an SFT arm of this recipe"),
+    ("edited", r"differ in \['human'\]"),
+])
+def test_a_bad_preference_start_fails_at_load_time(start, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(RECIPE, [START.replace("start: picked", f"start: {start}")])
+
+
+def test_a_preference_start_must_have_a_student_at_every_run():
+    with pytest.raises(RecipeError, match=r"no student at \(n, seed\) \[\(1000, 0\)"):
+        load_recipe(RECIPE, [START.replace("objective: dpo", "objective: dpo, sizes: [1000]")])
