@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evals.analysis.uncertainty import Interval, Replicates, interval
+from evals.analysis.uncertainty import Interval, Replicates, clipped, interval
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def curves(reps: Replicates, level: float) -> dict[str, list[Point]]:
         hours = float(np.mean([reps.runs[i].cost.human_s for i in cols])) / 3600.0
         obs = float(np.mean([reps.runs[i].score for i in cols]))
         rep = reps.scores[:, cols].mean(axis=1)
-        out.setdefault(arm, []).append(Point(arm, n, hours, interval(rep, obs, level, reps.dof([arm])), rep))
+        out.setdefault(arm, []).append(Point(arm, n, hours, clipped(interval(rep, obs, level, reps.dof([arm]))), rep))
     return {arm: sorted(pts, key=lambda p: (p.hours, p.n)) for arm, pts in out.items()}
 
 

@@ -42,6 +42,17 @@ def test_points_carry_mean_expert_hours_and_intervals():
         assert p.score.lower <= p.score.estimate <= p.score.upper
 
 
+
+def test_a_score_interval_stays_inside_zero_to_one():
+    """Seeds far apart near a perfect score: the widened interval is clipped at 1 (a report showed
+    80.4 [51.3, 106.3] points for a two-seed cell)."""
+    runs = [{"arm": "human", "fraction": 0.0, "n": 100, "seed": s, "score": p, "items": [1] * int(p * 100)
+             + [0] * (100 - int(p * 100)), "cost": {"human_s": 3000.0}} for s, p in enumerate((0.99, 0.62))]
+    pts = curves(resample(runs, n_boot=300, seed=1), 0.9)
+    (point,) = pts["human"]
+    assert 0.0 <= point.score.lower <= point.score.estimate <= point.score.upper <= 1.0
+    assert point.score.upper == 1.0  # the unclipped interval reaches past 1: the clip is what holds it
+
 def test_best_arm_at_a_budget_spends_only_what_it_may():
     reps = resample(_records(MEANS), n_boot=300, seed=1)
     pts = curves(reps, 0.9)
