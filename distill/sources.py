@@ -8,23 +8,43 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cache
 from pathlib import Path
-
-from datasets import Dataset, Features, Value, load_from_disk
+from typing import TYPE_CHECKING
 
 from distill.artifacts import atomic_dir
 from distill.registry import HUMAN_PRIMITIVES
 
+if TYPE_CHECKING:
+    from datasets import Dataset, Features
+
 ORIGINS = ("human", "synthetic", *HUMAN_PRIMITIVES.names)
-FEATURES = Features({
-    "id": Value("string"), "prompt": Value("string"), "completion": Value("string"),
-    "origin": Value("string"), "meta": Value("string"),
-})
+COLUMNS = ("id", "prompt", "completion", "origin", "meta")  # all strings (``FEATURES``)
 # Knowledge distillation: a synthetic source generated with ``logprobs_topk`` > 0 also holds the
 # teacher's tokens and, per completion token, its top-k token ids and log-probs; training reads the
 # top-k columns (``kd.source=stored``).
 KD_COLUMNS = ("teacher_token_ids", "teacher_topk_ids", "teacher_topk_logprobs")
 TOPK_COLUMNS = KD_COLUMNS[1:]
+
+
+@cache
+def _features() -> Features:
+    from datasets import Features, Value
+
+    return Features({name: Value("string") for name in COLUMNS})
+
+
+def __getattr__(name: str):
+    # ``FEATURES`` is built on first use: importing datasets costs ~1.5 s, which every dedup array
+    # task would pay for ``normalise`` alone
+    if name == "FEATURES":
+        return _features()
+    raise AttributeError(f"module 'distill.sources' has no attribute {name!r}")
+
+
+_META = json.JSONEncoder(sort_keys=True)  # what json.dumps(meta, sort_keys=True) builds on every call
+_STRING = json.encoder.encode_basestring  # json.dumps's string encoder under ensure_ascii=False (C)
+_LINE = "{" + ", ".join(f'"{name}": %s' for name in sorted(COLUMNS)) + "}"
 
 
 def normalise(row: dict) -> dict:
@@ -36,8 +56,18 @@ def normalise(row: dict) -> dict:
     meta = row.get("meta") or {}
     return {
         "id": str(row["id"]), "prompt": row["prompt"], "completion": row["completion"],
-        "origin": row["origin"], "meta": meta if isinstance(meta, str) else json.dumps(meta, sort_keys=True),
+        "origin": row["origin"], "meta": meta if isinstance(meta, str) else _META.encode(meta),
     }
+
+
+def row_line(row: dict) -> str:
+    """``json.dumps(normalise(row), sort_keys=True, ensure_ascii=False)``: the line ``content_hash``
+    hashes for the row, built directly from its five strings (the streaming merge writes millions)."""
+    normal = normalise(row)
+    values = [normal[name] for name in sorted(COLUMNS)]
+    if not all(type(v) is str for v in values):  # a non-string prompt or completion: json's own rules
+        return json.dumps(normal, sort_keys=True, ensure_ascii=False)
+    return _LINE % tuple(_STRING(v) for v in values)
 
 
 def content_hash(dataset: Dataset) -> str:
@@ -53,15 +83,20 @@ def content_hash(dataset: Dataset) -> str:
 
 def save_source(rows: list[dict], folder: str | Path) -> Path:
     """Write a source atomically (temp folder, then rename); return the folder."""
+    from datasets import Dataset
+
+    features = _features()
     rows = [normalise(r) for r in rows]
-    columns = {name: [r[name] for r in rows] for name in FEATURES}
+    columns = {name: [r[name] for r in rows] for name in features}
     with atomic_dir(folder) as tmp:
         # num_shards=1: with zero rows datasets otherwise writes no Arrow file and cannot load it back
-        Dataset.from_dict(columns, features=FEATURES).save_to_disk(str(tmp / "data"), num_shards=1)
+        Dataset.from_dict(columns, features=features).save_to_disk(str(tmp / "data"), num_shards=1)
     return Path(folder)
 
 
 def load_source(folder: str | Path) -> Dataset:
+    from datasets import load_from_disk
+
     path = Path(folder) / "data"
     if not path.exists():
         raise FileNotFoundError(f"{folder}: not a source folder (no data/ inside)")

@@ -26,9 +26,7 @@ from distill.generation import dedup
 from distill.generation.contamination import ContaminationIndex
 from distill.generation.filters import Verifier
 from distill.generation.prompts import PROMPT_TEMPLATE, template_hash
-from distill.generation.provenance import weights_hash
 from distill.generation.shards import ShardStore
-from distill.recipe.schema import ModelSpec
 from distill.sources import KD_COLUMNS
 
 STEPS = (("length", dedup.LENGTH), ("exact_dedup", dedup.EXACT), ("near_dedup", dedup.NEAR),
@@ -75,6 +73,9 @@ def finish_merge(work: Path, out_dir: str | Path, started: float | None = None) 
 
 def _source_meta(plan: dict, headers: list[dict]) -> dict:
     """The source's meta from the shard plans and chunk headers (counts from the rows come later)."""
+    from distill.generation.provenance import weights_hash  # the publish task only: it imports datasets
+    from distill.recipe.schema import ModelSpec
+
     wall = sum(h["wall_s"] for h in headers)
     generated = sum(h["completion_tokens"] for h in headers)
     teacher = ModelSpec(**plan["teacher"])
@@ -104,13 +105,16 @@ def _with_counts(meta: dict, stats: dict, plan: dict) -> dict:
             "tokens": {**meta["tokens"], "completion_generated": stats["completion_generated"]}}
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # json.dumps(..., same), built once
+
+
 def _filter_dir(work: Path, shard: int) -> Path:
     return Path(work) / "filtered" / f"shard-{shard:05d}"
 
 
 def filter_stage(work: Path, shard: int, verify: Verifier | None) -> dict:
     """Kept rows of one shard (``kept.jsonl``), its prompt lines (``prompts.jsonl``), its counts."""
-    from distill.sources import normalise
+    from distill.sources import normalise, row_line
 
     plan, out = dedup.stage_plan(work), _filter_dir(work, shard)
     if (out / "stats.json").exists():
@@ -134,7 +138,7 @@ def filter_stage(work: Path, shard: int, verify: Verifier | None) -> dict:
                 generated += rec["n_tokens"]
                 if rec["sample"] == 0:
                     meta = {k: v for k, v in (rec["meta"] or {}).items() if k not in GENERATED_META}
-                    line = json.dumps([rec["id"], rec["prompt"], meta], sort_keys=True, ensure_ascii=False)
+                    line = _CANONICAL.encode([rec["id"], rec["prompt"], meta])
                     prompts.write(f"{g}\t{line}\n")
                 if g in examples:
                     texts[str(g)] = rec["prompt"] + "\n" + rec["completion"]
@@ -147,8 +151,8 @@ def filter_stage(work: Path, shard: int, verify: Verifier | None) -> dict:
                     ok = bool(verify(row, row["completion"]))
                     row["meta"]["verified"] = ok
                     _count_verify(verified, row, ok)
-                line = json.dumps({**normalise(row), **{c: row[c] for c in KD_COLUMNS if c in row}},
-                                  sort_keys=True, ensure_ascii=False)
+                line = (_CANONICAL.encode({**normalise(row), **{c: row[c] for c in KD_COLUMNS if c in row}})
+                        if KD_COLUMNS[0] in row else row_line(row))
                 kept.write(f"{g}\t{rec['n_tokens']}\t{int(bool(ok))}\t{line}\n")
     stats = {"removed": counts, "completion_generated": generated, "example_texts": texts,
              "verify": None if verify is None else {k: v if isinstance(v, int) else len(v)

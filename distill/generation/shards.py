@@ -21,10 +21,21 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import orjson
+
 from distill.artifacts import atomic_write_bytes, atomic_write_json, atomic_write_text
 from distill.generation.errors import GenerationError
 
 CHUNK = "chunk-{:06d}.jsonl"
+
+
+def parse_record(line: bytes | str) -> dict:
+    """One record line; orjson parses the merge's millions of lines ~2x faster than json. What orjson
+    refuses and json takes (NaN or infinite log-probs, integers over 64 bits) goes to json."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
 
 
 def shard_of(prompt_id: str, num_shards: int) -> int:
@@ -100,7 +111,7 @@ class ShardStore:
             with open(self.folder / CHUNK.format(chunk), encoding="utf-8") as handle:
                 next(handle)  # the header
                 for line in handle:
-                    yield json.loads(line)
+                    yield parse_record(line)
 
     def located_records(self) -> Iterator[tuple[int, dict]]:
         """``(location, record)`` in chunk order; ``record_at(location)`` reads the record back alone
@@ -109,13 +120,13 @@ class ShardStore:
             with open(self.folder / CHUNK.format(chunk), "rb") as handle:
                 offset = len(handle.readline())  # the header
                 for line in handle:
-                    yield chunk << 40 | offset, json.loads(line)
+                    yield chunk << 40 | offset, parse_record(line)
                     offset += len(line)
 
     def record_at(self, location: int) -> dict:
         with open(self.folder / CHUNK.format(location >> 40), "rb") as handle:
             handle.seek(location & (1 << 40) - 1)
-            return json.loads(handle.readline())
+            return parse_record(handle.readline())
 
     def _check_plan(self) -> None:
         old = json.loads((self.folder / "plan.json").read_text())
