@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARDS = 8
 OLD = """
 import json, sys
 from distill.generation.pipeline import merge_in_memory
@@ -98,12 +99,24 @@ def eval_prompts(n: int = 1319) -> list[str]:
     return [" ".join(rng.choice(FILLER) for _ in range(rng.randint(40, 60))) for _ in range(n - 20)] + quoted
 
 
-def measure(n: int, root: Path, old_max: int, tests: list[str]) -> dict:
+def generation(folder: Path, n: int) -> tuple[list[Path], float]:
+    """The N-row generation's shard folders and the CPU seconds writing them took; a folder a previous
+    run (with --keep) wrote completely is reused (10M rows take ~30 CPU-minutes to write)."""
+    from distill.generation.shards import shard_folder
     from distill.generation.workload import write_generation
 
+    done = folder / "written.json"
+    if done.exists() and json.loads(done.read_text())["rows"] == n:
+        return [shard_folder(folder, s, SHARDS) for s in range(SHARDS)], json.loads(done.read_text())["cpu_s"]
     started = time.process_time()
-    shards = write_generation(root / f"gen-{n}", n, shards=8, seed=0)
+    shards = write_generation(folder, n, shards=SHARDS, seed=0)
     written_s = time.process_time() - started
+    done.write_text(json.dumps({"rows": n, "cpu_s": written_s}))
+    return shards, written_s
+
+
+def measure(n: int, root: Path, old_max: int, tests: list[str]) -> dict:
+    shards, written_s = generation(root / f"gen-{n}", n)
     new = streaming(shards, root / f"new-{n}", tests)
     cpu = sum(s["cpu_s"] for s in new["stages"].values())
     dedup_cpu = sum(new["stages"][s]["cpu_s"] for s in ("signatures", "candidates", "cluster", "filter"))

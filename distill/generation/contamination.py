@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from distill.generation.filters import eval_ngrams, ngrams, words
 
@@ -51,16 +52,15 @@ def _token_hashes(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     lower = b | np.uint8(32)  # comparisons, not table look-ups: numpy vectorises them
     word = ((lower >= 97) & (lower <= 122)) | ((b >= 48) & (b <= 57)) | (b == 95)
     space = (b == 32) | ((b >= 9) & (b <= 13)) | ((b >= 28) & (b <= 31))
-    prev_word = np.concatenate(([False], word[:-1]))
-    next_word = np.concatenate((word[1:], [False]))
-    starts = np.flatnonzero((word & ~prev_word) | (~word & ~space))
-    is_word = word[starts]
-    word_ends = np.flatnonzero(word & ~next_word) + 1  # the k-th word run ends at word_ends[k]
-    ends = np.where(is_word, word_ends[np.maximum(np.cumsum(is_word) - 1, 0)], starts + 1)
+    single = ~word & ~space  # a punctuation mark: a token of its own
+    starts = np.flatnonzero((word & ~np.concatenate(([False], word[:-1]))) | single)
+    ends = np.flatnonzero((word & ~np.concatenate((word[1:], [False]))) | single) + 1  # k-th token's end
     at = np.ndarray((len(b),), "<u8", blob + bytes(8), 0, (1,))  # the 8 bytes from each offset
     length = ends - starts
     first = at[starts] & _MASK[np.minimum(length, 8)]
-    last = np.where(length > 8, at[np.maximum(ends - 8, 0)], np.uint64(0))
+    last = np.zeros(len(starts), np.uint64)
+    long = np.flatnonzero(length > 8)
+    last[long] = at[ends[long] - 8]
     return starts, _mix(first ^ _mix(last ^ length.astype(np.uint64) * _Q))
 
 
@@ -107,7 +107,7 @@ class ContaminationIndex:
     @property
     def grams(self) -> set[tuple[str, ...]]:
         if self._grams is None:
-            self._grams = {tuple(g) for g in json.loads(Path(self._grams_path).read_text())["grams"]}
+            self._grams = {tuple(g) for g in orjson.loads(Path(self._grams_path).read_bytes())["grams"]}
         return self._grams
 
     @classmethod
@@ -158,14 +158,19 @@ class ContaminationIndex:
         """Indices of texts with a window whose hash is in the index (a superset of the contaminated)."""
         blob = "\n".join(texts).encode()
         starts, hashes = _token_hashes(blob)
-        owner = np.repeat(np.arange(len(texts)), [len(t) + 1 for t in texts])[starts]
+        text_ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1)  # ASCII: chars = bytes
+
+        def owner(tokens: np.ndarray) -> np.ndarray:
+            return np.searchsorted(text_ends, starts[tokens], side="right")
+
         hits: set[int] = set()
         for size in self.lengths:
             grams = _gram_hashes(hashes, size)
             if not len(grams):
                 continue
-            same_text = owner[:len(grams)] == owner[size - 1:size - 1 + len(grams)]
-            maybe = np.flatnonzero(self.bitmap[(grams & np.uint64(_BITMAP - 1)).astype(np.int64)] & same_text)
+            maybe = np.flatnonzero(self.bitmap[(grams & np.uint64(_BITMAP - 1)).astype(np.int64)])
             pos = np.minimum(np.searchsorted(self.keys, grams[maybe]), len(self.keys) - 1)
-            hits.update(owner[maybe[self.keys[pos] == grams[maybe]]].tolist())
+            maybe = maybe[self.keys[pos] == grams[maybe]]
+            first = owner(maybe)
+            hits.update(first[first == owner(maybe + size - 1)].tolist())  # a window inside one text
         return hits
