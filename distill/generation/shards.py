@@ -25,6 +25,7 @@ import orjson
 
 from distill.artifacts import atomic_write_bytes, atomic_write_json, atomic_write_text
 from distill.generation.errors import GenerationError
+from distill.sources import canonical_json
 
 CHUNK = "chunk-{:06d}.jsonl"
 
@@ -91,7 +92,7 @@ class ShardStore:
         """Write one chunk atomically, then append its line to the index; return that line."""
         self.write_plan()
         lines = [json.dumps({"chunk": chunk, **header}, sort_keys=True)]
-        lines += [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in records]
+        lines += [canonical_json(r) for r in records]  # json.dumps(r, sort_keys=True, ensure_ascii=False)
         data = ("\n".join(lines) + "\n").encode()
         atomic_write_bytes(self.folder / CHUNK.format(chunk), data)
         entry = _entry(chunk, header, len(records), data)
