@@ -30,9 +30,9 @@ from distill.sources import canonical_json
 CHUNK = "chunk-{:06d}.jsonl"
 
 
-def parse_record(line: bytes | str) -> dict:
-    """One record line; orjson parses the merge's millions of lines ~2x faster than json. What orjson
-    refuses and json takes (NaN or infinite log-probs, integers over 64 bits) goes to json."""
+def parse_json_line(line: bytes | str) -> dict:
+    """One JSON line (a shard record, a source row): orjson parses the merge's millions ~2x faster than
+    json. What orjson refuses and json takes (NaN or infinite log-probs, integers over 64 bits) goes to json."""
     try:
         return orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -112,7 +112,7 @@ class ShardStore:
             with open(self.folder / CHUNK.format(chunk), encoding="utf-8") as handle:
                 next(handle)  # the header
                 for line in handle:
-                    yield parse_record(line)
+                    yield parse_json_line(line)
 
     def located_records(self) -> Iterator[tuple[int, dict]]:
         """``(location, record)`` in chunk order; ``record_at(location)`` reads the record back alone
@@ -121,13 +121,13 @@ class ShardStore:
             with open(self.folder / CHUNK.format(chunk), "rb") as handle:
                 offset = len(handle.readline())  # the header
                 for line in handle:
-                    yield chunk << 40 | offset, parse_record(line)
+                    yield chunk << 40 | offset, parse_json_line(line)
                     offset += len(line)
 
     def record_at(self, location: int) -> dict:
         with open(self.folder / CHUNK.format(location >> 40), "rb") as handle:
             handle.seek(location & (1 << 40) - 1)
-            return parse_record(handle.readline())
+            return parse_json_line(handle.readline())
 
     def _check_plan(self) -> None:
         old = json.loads((self.folder / "plan.json").read_text())
