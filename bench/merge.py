@@ -136,14 +136,17 @@ def measure(n: int, root: Path, old_max: int, tests: list[str]) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    header = ("| rows | streaming rows/s/core (all tasks) | dedup stages rows/s/core | peak RSS per task MiB "
-              "| in-memory rows/s/core | in-memory peak RSS MiB |")
-    lines = [header, "|---|---|---|---|---|---|"]
+    stages = list(results[0]["stages"]) if results else []
+    header = ("| rows | wall s (tasks in turn) | cpu-s | rows/s/core, all tasks | dedup + decontamination rows/s/core "
+              "| µs/row (all tasks) | peak RSS MiB: " + " / ".join(stages) + " | in-memory rows/s/core |")
+    lines = [header, "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        old = r.get("in_memory", {})
-        lines.append(f"| {r['rows']:,} | {r['rows_per_s_per_core']:,.0f} | {r['dedup_rows_per_s_per_core']:,.0f} "
-                     f"| {r['peak_rss_mib']:.0f} | {old.get('rows_per_s_per_core', '-')} "
-                     f"| {old.get('peak_rss_mib', '-')} |")
+        wall = sum(s["wall_s"] for s in r["stages"].values())
+        cpu = sum(s["cpu_s"] for s in r["stages"].values())
+        rss = " / ".join(f"{r['stages'][k]['peak_rss_mib']:.0f}" for k in stages)
+        old = r.get("in_memory", {}).get("rows_per_s_per_core", "-")
+        lines.append(f"| {r['rows']:,} | {wall:,.0f} | {cpu:,.1f} | {r['rows_per_s_per_core']:,.0f} "
+                     f"| {r['dedup_rows_per_s_per_core']:,.0f} | {1e6 * cpu / r['rows']:.1f} | {rss} | {old} |")
     return "\n".join(lines)
 
 
@@ -167,8 +170,8 @@ def main() -> None:
     try:
         for n in args.sizes:
             results.append(measure(n, root / str(n), args.old_max, tests))
-            per_stage = ", ".join(f"{k} {v['tasks']}x {v['cpu_s']:.1f} cpu-s {v['peak_rss_mib']:.0f} MiB"
-                                  for k, v in results[-1]["stages"].items())
+            per_stage = ", ".join(f"{k} {v['tasks']}x {v['cpu_s']:.1f} cpu-s {v['wall_s']:.1f} s "
+                                  f"{v['peak_rss_mib']:.0f} MiB" for k, v in results[-1]["stages"].items())
             print(f"{n:,} rows: {per_stage}", flush=True)
             if not args.keep:
                 shutil.rmtree(root / str(n), ignore_errors=True)
