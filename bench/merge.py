@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARDS = 8
 OLD = """
 import json, sys
 from distill.generation.pipeline import merge_in_memory
@@ -98,12 +99,24 @@ def eval_prompts(n: int = 1319) -> list[str]:
     return [" ".join(rng.choice(FILLER) for _ in range(rng.randint(40, 60))) for _ in range(n - 20)] + quoted
 
 
-def measure(n: int, root: Path, old_max: int, tests: list[str]) -> dict:
+def generation(folder: Path, n: int) -> tuple[list[Path], float]:
+    """The N-row generation's shard folders and the CPU seconds writing them took; a folder a previous
+    run (with --keep) wrote completely is reused (10M rows take ~30 CPU-minutes to write)."""
+    from distill.generation.shards import shard_folder
     from distill.generation.workload import write_generation
 
+    done = folder / "written.json"
+    if done.exists() and json.loads(done.read_text())["rows"] == n:
+        return [shard_folder(folder, s, SHARDS) for s in range(SHARDS)], json.loads(done.read_text())["cpu_s"]
     started = time.process_time()
-    shards = write_generation(root / f"gen-{n}", n, shards=8, seed=0)
+    shards = write_generation(folder, n, shards=SHARDS, seed=0)
     written_s = time.process_time() - started
+    done.write_text(json.dumps({"rows": n, "cpu_s": written_s}))
+    return shards, written_s
+
+
+def measure(n: int, root: Path, old_max: int, tests: list[str]) -> dict:
+    shards, written_s = generation(root / f"gen-{n}", n)
     new = streaming(shards, root / f"new-{n}", tests)
     cpu = sum(s["cpu_s"] for s in new["stages"].values())
     dedup_cpu = sum(new["stages"][s]["cpu_s"] for s in ("signatures", "candidates", "cluster", "filter"))
@@ -123,14 +136,17 @@ def measure(n: int, root: Path, old_max: int, tests: list[str]) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    header = ("| rows | streaming rows/s/core (all tasks) | dedup stages rows/s/core | peak RSS per task MiB "
-              "| in-memory rows/s/core | in-memory peak RSS MiB |")
-    lines = [header, "|---|---|---|---|---|---|"]
+    stages = list(results[0]["stages"]) if results else []
+    header = ("| rows | wall s (tasks in turn) | cpu-s | rows/s/core, all tasks | dedup + decontamination rows/s/core "
+              "| µs/row (all tasks) | peak RSS MiB: " + " / ".join(stages) + " | in-memory rows/s/core |")
+    lines = [header, "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        old = r.get("in_memory", {})
-        lines.append(f"| {r['rows']:,} | {r['rows_per_s_per_core']:,.0f} | {r['dedup_rows_per_s_per_core']:,.0f} "
-                     f"| {r['peak_rss_mib']:.0f} | {old.get('rows_per_s_per_core', '-')} "
-                     f"| {old.get('peak_rss_mib', '-')} |")
+        wall = sum(s["wall_s"] for s in r["stages"].values())
+        cpu = sum(s["cpu_s"] for s in r["stages"].values())
+        rss = " / ".join(f"{r['stages'][k]['peak_rss_mib']:.0f}" for k in stages)
+        old = r.get("in_memory", {}).get("rows_per_s_per_core", "-")
+        lines.append(f"| {r['rows']:,} | {wall:,.0f} | {cpu:,.1f} | {r['rows_per_s_per_core']:,.0f} "
+                     f"| {r['dedup_rows_per_s_per_core']:,.0f} | {1e6 * cpu / r['rows']:.1f} | {rss} | {old} |")
     return "\n".join(lines)
 
 
@@ -154,8 +170,8 @@ def main() -> None:
     try:
         for n in args.sizes:
             results.append(measure(n, root / str(n), args.old_max, tests))
-            per_stage = ", ".join(f"{k} {v['tasks']}x {v['cpu_s']:.1f} cpu-s {v['peak_rss_mib']:.0f} MiB"
-                                  for k, v in results[-1]["stages"].items())
+            per_stage = ", ".join(f"{k} {v['tasks']}x {v['cpu_s']:.1f} cpu-s {v['wall_s']:.1f} s "
+                                  f"{v['peak_rss_mib']:.0f} MiB" for k, v in results[-1]["stages"].items())
             print(f"{n:,} rows: {per_stage}", flush=True)
             if not args.keep:
                 shutil.rmtree(root / str(n), ignore_errors=True)

@@ -161,12 +161,18 @@ def candidate_stage(work: Path, task: int) -> None:
 
 def _groups(keys: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(order, starts, sizes): ``order[s:s + n]`` are the positions (into ``keys``) of one key shared
-    by ``n >= 2`` rows, sorted by ``g``."""
-    order = np.lexsort((g, keys))
+    by ``n >= 2`` rows, sorted by ``g``. One unstable argsort of all keys (a lexsort of all rows cost
+    ~5x more), then the few rows whose key repeats are sorted by (key, g)."""
+    order = np.argsort(keys)
     sorted_keys = keys[order]
-    starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
-    sizes = np.diff(np.concatenate((starts, [len(keys)])))
-    return order, starts[sizes > 1], sizes[sizes > 1]
+    repeat = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+    shared = np.zeros(len(keys), bool)
+    shared[repeat] = shared[repeat + 1] = True
+    order = order[shared]
+    order = order[np.lexsort((g[order], keys[order]))]
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))[:len(order)]
+    return order, starts, np.diff(np.concatenate((starts, [len(order)])))
 
 
 def _equal_key_pairs(keys: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -200,14 +206,12 @@ def _confirmed_band_pairs(work: Path, plan: dict, band: int, g: np.ndarray, ok: 
     keys = _load(work, f"band-{band:03d}.u8", plan)
     order, starts, sizes = _groups(keys[rows], g[rows])
     a, b = (rows[x] for x in _pairs_in_groups(order, starts, sizes))
-    numbers = _load(work, "numbers.u8", plan)
-    same = numbers[a] == numbers[b]
-    a, b = a[same], b[same]
-    for earlier in range(band):
-        column = _load(work, f"band-{earlier:03d}.u8", plan)
-        fresh = column[a] != column[b]
-        a, b = a[fresh], b[fresh]
-    est = estimated_jaccard(_gather(work, plan, a), _gather(work, plan, b))
+    # pairs are few: their columns are gathered from the files (whole columns are 8 bytes a row each)
+    bounds = _bounds(work, plan)
+    for column in ("numbers.u8", *(f"band-{earlier:03d}.u8" for earlier in range(band))):
+        differ = _gather(work, plan, a, column, bounds) != _gather(work, plan, b, column, bounds)
+        a, b = (a[differ], b[differ]) if column != "numbers.u8" else (a[~differ], b[~differ])
+    est = _estimates(work, plan, a, b, bounds)
     unsure = np.flatnonzero(np.abs(est - plan["threshold"]) < MARGIN)
     keep = est >= plan["threshold"]
     text = _text_reader(work, plan)
@@ -216,7 +220,18 @@ def _confirmed_band_pairs(work: Path, plan: dict, band: int, g: np.ndarray, ok: 
     return np.stack([g[a[keep]], g[b[keep]]], 1)
 
 
+def _estimates(work: Path, plan: dict, a: np.ndarray, b: np.ndarray, bounds: np.ndarray,
+               chunk: int = 1 << 16) -> np.ndarray:
+    """The estimated Jaccard of each pair, its signatures read ``chunk`` pairs at a time."""
+    est = np.zeros(len(a))
+    for lo in range(0, len(a), chunk):
+        est[lo:lo + chunk] = estimated_jaccard(_gather(work, plan, a[lo:lo + chunk], bounds=bounds),
+                                               _gather(work, plan, b[lo:lo + chunk], bounds=bounds))
+    return est
+
+
 def _bounds(work: Path, plan: dict) -> np.ndarray:
+    """Global position of each part's first row, and the total."""
     return np.cumsum([0, *(json.loads((_sig_dir(work, p) / "done.json").read_text())["rows"]
                            for p in _parts(plan))])
 
@@ -241,17 +256,21 @@ def _text_reader(work: Path, plan: dict):
     return read
 
 
-def _gather(work: Path, plan: dict, positions: np.ndarray) -> np.ndarray:
-    """Signature rows at global positions, read from the per-part files without loading them whole."""
-    bounds = _bounds(work, plan)
-    out = np.empty((len(positions), plan["bins"]), np.uint32)
+def _gather(work: Path, plan: dict, positions: np.ndarray, column: str = "sig.u4",
+            bounds: np.ndarray | None = None) -> np.ndarray:
+    """Rows of a column (the signatures by default) at global positions, read from the per-part files
+    without loading them whole (``bounds``: ``_bounds``, if the caller has them)."""
+    bounds = _bounds(work, plan) if bounds is None else bounds
+    dtype = _DTYPES[column.rsplit(".", 1)[1]]
+    width = (plan["bins"],) if column == "sig.u4" else ()
+    out = np.empty((len(positions), *width), dtype)
     part = np.searchsorted(bounds, positions, side="right") - 1
     for p, name in enumerate(_parts(plan)):
         mine = np.flatnonzero(part == p)
         if len(mine):
             n = int(bounds[p + 1] - bounds[p])
-            sig = np.memmap(_sig_dir(work, name) / "sig.u4", np.uint32, "r", shape=(n, plan["bins"]))
-            out[mine] = sig[positions[mine] - bounds[p]]
+            values = np.memmap(_sig_dir(work, name) / column, dtype, "r", shape=(n, *width))
+            out[mine] = values[positions[mine] - bounds[p]]
     return out
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from distill.recipe.schema import Filters
+if TYPE_CHECKING:  # the recipe schema (pydantic) costs a dedup array task ~0.3 s to import
+    from distill.recipe.schema import Filters
 
 Verifier = Callable[[dict, str], bool]  # (prompt row with meta, completion) -> correct?
 _WORDS = re.compile(r"\w+|[^\w\s]")

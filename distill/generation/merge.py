@@ -26,9 +26,7 @@ from distill.generation import dedup
 from distill.generation.contamination import ContaminationIndex
 from distill.generation.filters import Verifier
 from distill.generation.prompts import PROMPT_TEMPLATE, template_hash
-from distill.generation.provenance import weights_hash
 from distill.generation.shards import ShardStore
-from distill.recipe.schema import ModelSpec
 from distill.sources import KD_COLUMNS
 
 STEPS = (("length", dedup.LENGTH), ("exact_dedup", dedup.EXACT), ("near_dedup", dedup.NEAR),
@@ -75,6 +73,9 @@ def finish_merge(work: Path, out_dir: str | Path, started: float | None = None) 
 
 def _source_meta(plan: dict, headers: list[dict]) -> dict:
     """The source's meta from the shard plans and chunk headers (counts from the rows come later)."""
+    from distill.generation.provenance import weights_hash  # the publish task only: it imports datasets
+    from distill.recipe.schema import ModelSpec
+
     wall = sum(h["wall_s"] for h in headers)
     generated = sum(h["completion_tokens"] for h in headers)
     teacher = ModelSpec(**plan["teacher"])
@@ -110,7 +111,7 @@ def _filter_dir(work: Path, shard: int) -> Path:
 
 def filter_stage(work: Path, shard: int, verify: Verifier | None) -> dict:
     """Kept rows of one shard (``kept.jsonl``), its prompt lines (``prompts.jsonl``), its counts."""
-    from distill.sources import normalise
+    from distill.sources import canonical_json, normalise, row_line
 
     plan, out = dedup.stage_plan(work), _filter_dir(work, shard)
     if (out / "stats.json").exists():
@@ -129,13 +130,12 @@ def filter_stage(work: Path, shard: int, verify: Verifier | None) -> dict:
     with open(tmp / "kept.jsonl", "w", encoding="utf-8") as kept, \
             open(tmp / "prompts.jsonl", "w", encoding="utf-8") as prompts:
         for batch in _batches(dedup.shard_rows(plan["shards"][shard], plan["samples"])):
-            flags = _codes(batch, codes, index)
-            for (g, _, rec), code in zip(batch, flags):
+            kept_lines, prompt_lines = [], []  # one write per batch
+            for (g, _, rec), code in zip(batch, _codes(batch, codes, index)):
                 generated += rec["n_tokens"]
                 if rec["sample"] == 0:
                     meta = {k: v for k, v in (rec["meta"] or {}).items() if k not in GENERATED_META}
-                    line = json.dumps([rec["id"], rec["prompt"], meta], sort_keys=True, ensure_ascii=False)
-                    prompts.write(f"{g}\t{line}\n")
+                    prompt_lines.append(f"{g}\t{canonical_json([rec['id'], rec['prompt'], meta])}\n")
                 if g in examples:
                     texts[str(g)] = rec["prompt"] + "\n" + rec["completion"]
                 if code != dedup.KEPT:
@@ -147,9 +147,11 @@ def filter_stage(work: Path, shard: int, verify: Verifier | None) -> dict:
                     ok = bool(verify(row, row["completion"]))
                     row["meta"]["verified"] = ok
                     _count_verify(verified, row, ok)
-                line = json.dumps({**normalise(row), **{c: row[c] for c in KD_COLUMNS if c in row}},
-                                  sort_keys=True, ensure_ascii=False)
-                kept.write(f"{g}\t{rec['n_tokens']}\t{int(bool(ok))}\t{line}\n")
+                line = (canonical_json({**normalise(row), **{c: row[c] for c in KD_COLUMNS if c in row}})
+                        if KD_COLUMNS[0] in row else row_line(row))
+                kept_lines.append(f"{g}\t{rec['n_tokens']}\t{int(bool(ok))}\t{line}\n")
+            kept.write("".join(kept_lines))
+            prompts.write("".join(prompt_lines))
     stats = {"removed": counts, "completion_generated": generated, "example_texts": texts,
              "verify": None if verify is None else {k: v if isinstance(v, int) else len(v)
                                                     for k, v in verified.items()}}
@@ -172,7 +174,7 @@ def _batches(items: Iterable, size: int = 2048) -> Iterator[list]:
 
 def _codes(batch: list[tuple[int, int, dict]], codes: np.ndarray, index: ContaminationIndex | None) -> list[int]:
     """The cluster step's code of each row, with CONTAMINATED for kept rows the n-gram index flags."""
-    out = [int(codes[g]) for g, _, _ in batch]
+    out = codes[np.fromiter((g for g, _, _ in batch), np.int64, len(batch))].tolist()
     kept = [i for i, c in enumerate(out) if c == dedup.KEPT]
     if index is not None and kept:
         recs = [batch[i][2] for i in kept]

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from distill.artifacts import atomic_dir, atomic_write_json, atomic_write_text, tree_hash, write_meta
+from distill.generation.shards import parse_json_line
 from distill.recipe.schema import ModelSpec
 from distill.sources import KD_COLUMNS, content_hash
 
@@ -88,7 +89,7 @@ class SourceWriter:
 
     def add(self, line: str) -> None:
         self._digest.update(line.encode() + b"\n")
-        self._batch.append(json.loads(line))
+        self._batch.append(parse_json_line(line))
         self.rows += 1
         if len(self._batch) == self.BATCH:
             self._flush()

@@ -38,8 +38,8 @@ def _problem(rng: random.Random) -> tuple[str, str]:
     v = {"a": a, "b": b, "i": rng.choice(ITEMS), "x": x, "y": y, "z": z, "d": d, "k": k, "yd": y * d,
          "s1": x + y * d, "s2": x + y * d - z, "xz": x + z, "s3": y * d + x + z}
     prompt, completion = (t.format(**v) for t in rng.choice(TEMPLATES))
-    filler = " ".join(rng.choice(FILLER) for _ in range(rng.randint(30, 50)))  # row-specific wording
-    return prompt + " " + " ".join(rng.choice(FILLER) for _ in range(12)), f"{completion} {filler} #### {x}"
+    filler = " ".join(rng.choices(FILLER, k=rng.randint(30, 50)))  # row-specific wording
+    return prompt + " " + " ".join(rng.choices(FILLER, k=12)), f"{completion} {filler} #### {x}"
 
 
 def _replace_words(text: str, k: int, rng: random.Random) -> str:
@@ -84,17 +84,15 @@ def write_generation(folder: str | Path, n: int, shards: int = 8, seed: int = 0,
     ``given``: these ``(prompt, completion)`` rows instead of generated ones (``n`` is their count)."""
     n = len(given) or n
     ids = [f"p{pos:09d}" for pos in range(n)] if n <= 2_000_000 else None
-    counts = [0] * shards
-    for pos in range(n):
-        counts[shard_of(ids[pos] if ids else f"p{pos:09d}", shards)] += 1
+    owner = bytearray(shard_of(ids[pos] if ids else f"p{pos:09d}", shards) for pos in range(n))  # shards < 256
+    counts = [owner.count(s) for s in range(shards)]
     stores = [ShardStore(shard_folder(folder, s, shards), _plan(s, shards, counts[s], chunk_size))
               for s in range(shards)]
     buffers: list[list[dict]] = [[] for _ in range(shards)]
     chunks = [0] * shards
     source = (("given", p, c) for p, c in given) if given else rows(n, seed, **plants)
     for pos, (kind, prompt, completion) in enumerate(source):
-        pid = ids[pos] if ids else f"p{pos:09d}"
-        s = shard_of(pid, shards)
+        pid, s = ids[pos] if ids else f"p{pos:09d}", owner[pos]
         buffers[s].append({"pos": pos, "id": pid, "sample": 0, "seed": seed, "prompt": prompt,
                            "meta": {"planted": kind}, "completion": completion, "finish_reason": "stop",
                            "n_tokens": len(completion) // 4, "prompt_tokens": len(prompt) // 4})
