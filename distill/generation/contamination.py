@@ -10,6 +10,7 @@ the exact word tuples, and a non-ASCII text takes the exact path directly (``\\w
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -122,7 +123,8 @@ class ContaminationIndex:
         """The hashes first, then the grams: the JSON file is the index's done-marker."""
         from distill.artifacts import atomic_write_json
 
-        tmp = self._hashes_path(path).with_name(f".{Path(path).stem}.tmp.npz")
+        # a name of its own: the signature tasks of a Slurm array may each write the same index at once
+        tmp = self._hashes_path(path).with_name(f".{Path(path).stem}.{uuid.uuid4().hex}.tmp.npz")
         np.savez(tmp, keys=self.keys, lengths=np.array(self.lengths, np.int64), exotic=np.array(self.exotic))
         tmp.rename(self._hashes_path(path))
         atomic_write_json(path, {"grams": sorted(list(g) for g in self.grams)})

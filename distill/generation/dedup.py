@@ -328,23 +328,29 @@ def _greedy_near(pairs: np.ndarray, codes: np.ndarray, plan: dict) -> dict:
             "example_rows": sorted({g for k, v in largest for g in (k, min(v))})}
 
 
-def new_plan(work: Path, shards: list[str], samples: int, rows_expected: int, *, threshold: float | None,
-             min_chars: int, max_chars: int, exact: bool = True, decontaminate: dict | None = None,
-             references: Sequence[str] = (), verify: bool = False, exact_partitions: int = 2,
-             bands_per_task: int = 7) -> dict:
-    """Write the stages' shared settings (``plan.json``); a work folder made with other settings is
-    cleared first (nothing in it is reusable)."""
-    bands, rows = banding(threshold) if threshold is not None else (0, 0)
-    steps = ["length", *(["exact_dedup"] if exact else []), *(["near_dedup"] if threshold is not None else []),
-             *(["decontaminate"] if decontaminate else [])]
-    plan = {"version": 1, "shards": [str(s) for s in shards], "references": [str(r) for r in references],
-            "samples": samples, "rows_expected": rows_expected, "threshold": threshold, "bins": NUM_BINS,
-            "bands": bands, "rows": rows, "min_chars": min_chars, "max_chars": max_chars,
-            "exact_partitions": exact_partitions if exact else 0, "steps": steps, "bands_per_task": bands_per_task,
-            "decontaminate": decontaminate, "verify": verify}
+def new_plan(work: Path, shards: list[str], samples: int, rows_expected: int, **settings) -> dict:
+    """Write the stages' shared settings (``plan.json``, from ``make_plan``); a work folder made with
+    other settings is cleared first (nothing in it is reusable)."""
+    plan = make_plan(shards, samples, rows_expected, **settings)
     path = Path(work) / "plan.json"
     if path.exists() and json.loads(path.read_text()) != plan:
         shutil.rmtree(work)
     if not path.exists():
         atomic_write_json(path, plan)
     return plan
+
+
+def make_plan(shards: Sequence[str], samples: int, rows_expected: int, *, threshold: float | None,
+              min_chars: int, max_chars: int, exact: bool = True, decontaminate: dict | None = None,
+              references: Sequence[str] = (), verify: bool = False, exact_partitions: int = 2,
+              bands_per_task: int = 7) -> dict:
+    """The stages' shared settings, a pure function of them: what ``dedup_task.task_count`` reads, so
+    the Slurm executor knows each stage's task count before any shard exists."""
+    bands, rows = banding(threshold) if threshold is not None else (0, 0)
+    steps = ["length", *(["exact_dedup"] if exact else []), *(["near_dedup"] if threshold is not None else []),
+             *(["decontaminate"] if decontaminate else [])]
+    return {"version": 1, "shards": [str(s) for s in shards], "references": [str(r) for r in references],
+            "samples": samples, "rows_expected": rows_expected, "threshold": threshold, "bins": NUM_BINS,
+            "bands": bands, "rows": rows, "min_chars": min_chars, "max_chars": max_chars,
+            "exact_partitions": exact_partitions if exact else 0, "steps": steps, "bands_per_task": bands_per_task,
+            "decontaminate": decontaminate, "verify": verify}

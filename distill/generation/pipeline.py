@@ -196,13 +196,27 @@ def prepare_merge(shard_dirs: Sequence[str | Path], out_dir: str | Path, filters
              if filters.decontaminate_ngram else None)
     expected = sum(s.plan["prompts"] for s in stores) * plan["samples_per_prompt"]
     dedup.new_plan(work, [str(s.folder) for s in stores], plan["samples_per_prompt"], expected,
-                   threshold=filters.near_dedup_threshold, min_chars=filters.min_chars,
-                   max_chars=filters.max_chars, exact=filters.exact_dedup, decontaminate=decon,
-                   references=[str(r) for r in references], verify=filters.verify)
+                   **_dedup_settings(filters, decon, references))
     index = work / "contamination.json"
     if decon and test_prompts and not index.exists():
         ContaminationIndex.from_prompts(test_prompts, filters.decontaminate_ngram).save(index)
     return work
+
+
+def _dedup_settings(filters: Filters, decontaminate: dict | None, references: Sequence[str | Path]) -> dict:
+    return {"threshold": filters.near_dedup_threshold, "min_chars": filters.min_chars,
+            "max_chars": filters.max_chars, "exact": filters.exact_dedup, "decontaminate": decontaminate,
+            "references": [str(r) for r in references], "verify": filters.verify}
+
+
+def merge_task_counts(filters: Filters, shards: int) -> dict[str, int]:
+    """{stage: task count} of a merge of ``shards`` generation shards, known before any shard exists
+    (what the Slurm executor submits as arrays); only the filters and the shard count decide it."""
+    from distill.generation import dedup
+    from distill.generation.dedup_task import STAGES, task_count
+
+    plan = dedup.make_plan([""] * shards, 1, 0, **_dedup_settings(filters, None, ()))
+    return {stage: task_count(plan, stage) for stage in STAGES}
 
 
 def merge_in_memory(shard_dirs: Sequence[str | Path], filters: Filters, verify: Verifier | None = None,

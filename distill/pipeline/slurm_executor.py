@@ -2,7 +2,8 @@
 
 Steps are grouped by (depth in the unfinished DAG, kind): all generation shards of a run form one
 array, all students another, all evaluations a third, each depending on the arrays that hold its
-inputs. Every array task runs ``python -m distill.pipeline.task RUN_DIR GROUP`` — the same
+inputs. A merge step is five arrays, one per dedup stage (signatures and filter: one task per shard),
+each after the one before; the last (publish) is the step's job for what depends on it. Every array task runs ``python -m distill.pipeline.task RUN_DIR GROUP`` — the same
 ``execute_step`` the local executor uses — so results do not depend on the launcher. Resources come
 from the recipe's ``launcher.slurm`` section; the scripts never read the recipe: what a step needs
 besides its config (W&B settings, processes per node) is on its command line (``context.Launch``).
@@ -58,6 +59,38 @@ def _resources(recipe: Recipe, step: Step) -> dict:
             "gpus": res.gpus_per_node or None, "extra": list(res.extra)}
 
 
+def merge_stages(step: Step, by_id: dict[str, Step]) -> list[tuple[str, int]]:
+    """[(stage, tasks)] of a merge step, from its typed filters and its number of generation shards
+    (its ``generate`` dependencies); a stage with no task (no dedup asked) is left out."""
+    from distill.generation.pipeline import merge_task_counts
+
+    shards = sum(by_id[d].kind == "generate" for d in step.deps)
+    return [(stage, n) for stage, n in merge_task_counts(config_of(step).filters, shards).items() if n]
+
+
+def _submit_array(recipe: Recipe, run_dir: Path, scripts: Path, name: str, members: list[Step], deps: list[str],
+                  *, dry_run: bool, stage: str | None = None, tasks: int | None = None) -> str:
+    """Write one array's script (and its step list) and submit it after ``deps``; its job id."""
+    atomic_write_json(scripts / f"{name}.json", [s.id for s in members])
+    tasks = len(members) if tasks is None else tasks
+    command = [sys.executable, "-m", "distill.pipeline.task", str(run_dir), name,
+               launch_of(recipe, _section(members[0])).model_dump_json(exclude_unset=True), *([stage] if stage else [])]
+    parallel = recipe.launcher.slurm.array_parallelism
+    text = slurm.render_sbatch(
+        TEMPLATE.read_text(), job_name=f"distill-{recipe.name}-{name}", resources=_resources(recipe, members[0]),
+        command=shlex.join(command), log_path=run_dir / "slurm" / "logs" / f"{name}_%A_%a.out",
+        array=f"0-{tasks - 1}" + (f"%{parallel}" if parallel else ""),
+    )
+    script = atomic_write_text(scripts / f"{name}.sbatch", text)
+    if dry_run:
+        dep = f" --dependency={slurm.dependency_spec(deps)}" if deps else ""
+        print(f"sbatch --parsable --kill-on-invalid-dep=yes{dep} {script}")
+        return f"<{name}>"
+    job_id = slurm.submit(script, dependency=deps or None)
+    print(f"submitted {name}: job {job_id} ({tasks} tasks)")
+    return job_id
+
+
 def _active_steps(run_dir: Path) -> set[str]:
     """Steps already queued or running from an earlier submission: never submitted twice."""
     path = run_dir / "slurm" / "jobs.json"
@@ -92,28 +125,22 @@ def submit_run(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path, *,
     scripts = scripts_dir if dry_run and scripts_dir is not None else run_dir / "slurm" / "scripts"
     if not dry_run:
         (run_dir / "slurm" / "logs").mkdir(parents=True, exist_ok=True)  # sbatch fails a job whose log dir is missing
+    by_id = {s.id: s for s in steps}
     for name, members in group_steps(steps, todo):
-        atomic_write_json(scripts / f"{name}.json", [s.id for s in members])
-        text = slurm.render_sbatch(
-            TEMPLATE.read_text(),
-            job_name=f"distill-{recipe.name}-{name}", resources=_resources(recipe, members[0]),
-            command=shlex.join([sys.executable, "-m", "distill.pipeline.task", str(run_dir), name,
-                                launch_of(recipe, _section(members[0])).model_dump_json(exclude_unset=True)]),
-            log_path=run_dir / "slurm" / "logs" / f"{name}_%A_%a.out",
-            array=f"0-{len(members) - 1}" + (f"%{recipe.launcher.slurm.array_parallelism}"
-                                              if recipe.launcher.slurm.array_parallelism else ""),
-        )
-        script = atomic_write_text(scripts / f"{name}.sbatch", text)
-        deps = sorted({job_of[d] for s in members for d in s.deps if d in job_of})
-        if dry_run:
-            dep = f" --dependency={slurm.dependency_spec(deps)}" if deps else ""
-            print(f"sbatch --parsable --kill-on-invalid-dep=yes{dep} {script}")
-            job_id = f"<{name}>"
-        else:
-            job_id = slurm.submit(script, dependency=deps or None)
-            print(f"submitted {name}: job {job_id} ({len(members)} tasks)")
-        jobs[name] = {"job_id": job_id, "steps": [s.id for s in members]}
-        job_of.update({s.id: job_id for s in members})
+        if group_kind(members[0]) != "merge":
+            deps = sorted({job_of[d] for s in members for d in s.deps if d in job_of})
+            job_id = _submit_array(recipe, run_dir, scripts, name, members, deps, dry_run=dry_run)
+            jobs[name] = {"job_id": job_id, "steps": [s.id for s in members]}
+            job_of.update({s.id: job_id for s in members})
+            continue
+        for k, step in enumerate(members):  # a merge: one array per dedup stage, each after the one before
+            deps = sorted({job_of[d] for d in step.deps if d in job_of})
+            for stage, count in merge_stages(step, by_id):
+                array = f"{name}-{k}-{stage}"
+                deps = [_submit_array(recipe, run_dir, scripts, array, [step], deps, dry_run=dry_run,
+                                      stage=stage, tasks=count)]
+                jobs[array] = {"job_id": deps[0], "steps": [step.id]}
+            job_of[step.id] = deps[0]  # the publish array, which writes the step's done marker
     if dry_run:
         print(f"scripts written to {scripts}; nothing submitted (--dry-run)")
         return 0

@@ -84,6 +84,8 @@ def run_generate(ctx: StepContext) -> dict:
 
 
 def run_merge(ctx: StepContext) -> dict:
+    """Every stage of the merge in this process; stage tasks that already ran (``run_merge_stage``,
+    as Slurm arrays) return at once, so under Slurm this is the publish task."""
     from distill.generation.pipeline import merge_and_filter
     from distill.world import build_task
 
@@ -91,6 +93,20 @@ def run_merge(ctx: StepContext) -> dict:
     return merge_and_filter([d / "shard" for d in ctx.deps("generate")], ctx.folder,
                             filters=ctx.config.filters, verify=task.verify,
                             test_prompts=[r["prompt"] for r in task.test()])
+
+
+def run_merge_stage(ctx: StepContext, stage: str, index: int) -> None:
+    """Task ``index`` of one dedup stage of the merge (``dedup_task.STAGES`` but publish). Each task
+    prepares the work folder itself (the same plan every time, so safe to repeat and to run at once)
+    and rebuilds the world's verifier, which a Slurm script cannot carry."""
+    from distill.generation.dedup_task import run_task
+    from distill.generation.pipeline import prepare_merge
+    from distill.world import build_task
+
+    task = build_task(ctx.config.world)
+    work = prepare_merge([d / "shard" for d in ctx.deps("generate")], ctx.folder, ctx.config.filters, True,
+                         [r["prompt"] for r in task.test()])
+    run_task(work, stage, index, task.verify)
 
 
 def run_train(ctx: StepContext) -> dict:

@@ -1,6 +1,10 @@
-"""One Slurm array task: ``python -m distill.pipeline.task RUN_DIR GROUP [LAUNCH]`` runs the group's
-step at ``$SLURM_ARRAY_TASK_ID``, given ``LAUNCH`` (the JSON of ``context.Launch`` the executor wrote
-into the script). A step that is already done (an earlier try finished it) is skipped."""
+"""One Slurm array task: ``python -m distill.pipeline.task RUN_DIR GROUP [LAUNCH [STAGE]]`` runs the
+group's step at ``$SLURM_ARRAY_TASK_ID``, given ``LAUNCH`` (the JSON of ``context.Launch`` the executor
+wrote into the script). A step that is already done (an earlier try finished it) is skipped.
+
+With ``STAGE`` (a merge's dedup stage other than publish), the group is one merge step and the array
+task is that stage's task number; the merge's publish array runs the step itself (``execute_step``),
+whose runner finds every earlier stage's task done and writes the step's done marker."""
 from __future__ import annotations
 
 import json
@@ -9,19 +13,29 @@ import sys
 from pathlib import Path
 
 from distill.artifacts import is_done
-from distill.pipeline.context import Launch
+from distill.pipeline.context import Launch, StepContext
 from distill.pipeline.execute import execute_step
 from distill.pipeline.state import find_step
+from distill.runtime import thread_count
 
 
 def main(argv: list[str]) -> int:
     run_dir, group = Path(argv[0]), argv[1]
     launch = Launch.model_validate_json(argv[2]) if len(argv) > 2 else Launch()
+    stage = argv[3] if len(argv) > 3 else None
     step_ids = json.loads((run_dir / "slurm" / "scripts" / f"{group}.json").read_text())
-    step_id = step_ids[int(os.environ.get("SLURM_ARRAY_TASK_ID", "0"))]
+    array_task = int(os.environ.get("SLURM_ARRAY_TASK_ID", "0"))
+    step_id = step_ids[0 if stage else array_task]
     step, cache = find_step(run_dir, step_id)
     if is_done(step.folder(run_dir, cache)):
         print(f"distill: {step_id} already done")
+        return 0
+    if stage and stage != "publish":
+        from distill.pipeline.stages import run_merge_stage
+
+        ctx = StepContext(run_dir, step, cache, thread_count(), launch)  # no torch: numpy work
+        run_merge_stage(ctx, stage, array_task)
+        print(f"distill: {step_id} {stage} task {array_task} done")
         return 0
     folder = execute_step(run_dir, step_id, launch=launch)
     print(f"distill: {step_id} done -> {folder}")

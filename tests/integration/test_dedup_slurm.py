@@ -6,6 +6,11 @@ A generation of 8 shards (4,000 rows with planted copies) is merged twice: in th
 executor's loop over the same tasks) and as five job arrays chained with afterok (signatures 8 tasks,
 candidate pairs, cluster, filter 8 tasks, publish). The Arrow files, content hashes and filter reports
 must be equal, and the shard-level arrays must have run as several tasks.
+
+Run: pytest tests/integration/test_dedup_slurm.py -q -k recipe      (about two minutes)
+The tiny recipe's generate stage (4 shards, near-dedup, decontamination and the verifier on) run with
+``--launcher slurm``: its merge step is submitted as five arrays chained with afterok, and publishes the
+local executor's sources byte for byte.
 """
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ from distill import slurm
 from distill.generation.dedup_slurm import submit_stages
 from distill.generation.pipeline import merge_and_filter, prepare_merge
 from distill.generation.workload import rows, write_generation
+from distill.pipeline.run import run_recipe
 from distill.recipe.schema import Filters
+from tests.pipeline_helpers import tiny_recipe
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,3 +54,36 @@ def test_eight_shards_dedup_as_array_tasks_and_match_the_local_executor(tmp_path
     assert sum(1 for task in states if task.startswith(f"{jobs[3]}_")) == 8  # one filter task per shard
     assert _published(tmp_path / "slurm") == _published(tmp_path / "local")
     assert json.loads((tmp_path / "local" / "report.json").read_text())["filters"]["near_dedup"]["removed"] > 0
+
+
+RECIPE_FILTERS = ["generation.shards=4", "generation.filters={near_dedup_threshold: 0.9, decontaminate_ngram: 8}"]
+
+
+def _merge_sources(run_dir: Path) -> dict:
+    (folder,) = run_dir.glob("steps/merge-*")
+    assert (folder / "DONE").exists()
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.glob("*/data/*.arrow"))}
+
+
+def test_a_recipes_merge_step_runs_as_five_chained_arrays_and_matches_the_local_executor(
+        tmp_path, monkeypatch, two_node_cluster):
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))  # the teacher is built once, for both runs
+    local = tiny_recipe(tmp_path / "local", f"launcher.workers={os.cpu_count()}", *RECIPE_FILTERS)
+    assert run_recipe(local, until="generate") == 0
+    assert run_recipe(tiny_recipe(tmp_path / "slurm", *RECIPE_FILTERS), launcher="slurm", until="generate",
+                      wait=True) == 0
+    run_dir = tmp_path / "slurm" / "tiny"
+    jobs = json.loads((run_dir / "slurm" / "jobs.json").read_text())
+    by_job = sorted(((int(j["job_id"]), name) for name, j in jobs.items()))
+    stages = [name.rsplit("-", 1)[1] for _, name in by_job if "-merge-" in name]  # in submission order
+    assert stages == ["signatures", "candidates", "cluster", "filter", "publish"]
+    states = slurm.job_states([j["job_id"] for j in jobs.values()])
+    merge = {name.rsplit("-", 1)[1]: j["job_id"] for name, j in jobs.items() if "-merge-" in name}
+    tasks = {stage: sum(1 for t in states if t.startswith(f"{job}_")) for stage, job in merge.items()}
+    assert tasks == {"signatures": 4, "candidates": 2 + 3, "cluster": 1, "filter": 4, "publish": 1}, tasks
+    assert all(s.startswith("COMPLETED") for s in states.values()), states
+    script = (run_dir / "slurm" / "scripts" / f"{next(n for n in jobs if n.endswith('-filter'))}.sbatch").read_text()
+    assert "--array=0-3" in script and "distill.pipeline.task" in script
+    ours = _merge_sources(run_dir)
+    assert set(ours) == {"synthetic/data/data-00000-of-00001.arrow", "verified/data/data-00000-of-00001.arrow"}
+    assert ours == _merge_sources(tmp_path / "local" / "tiny")
