@@ -5,7 +5,8 @@ STAGE`` at ``$SLURM_ARRAY_TASK_ID``, rendered from the same ``slurm/templates/st
 step uses; the tasks write the same files the local executor's loop writes, so the published sources
 are the same bytes. A task already done (a requeue, a rerun) returns at once. The work folder must
 have been prepared (``pipeline.prepare_merge``) and its merge must not verify rows (the verifier is
-the world's Python callable: those merges run as DAG steps).
+the world's Python callable: those merges run as DAG steps, whose stage arrays the Slurm executor
+submits itself, each task rebuilding the verifier from the world: ``pipeline.stages.run_merge_stage``).
 """
 from __future__ import annotations
 
