@@ -12,10 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from distill.artifacts import is_done
+from distill.artifacts import atomic_write_text, is_done
 from distill.pipeline.context import Launch, StepContext
 from distill.pipeline.execute import execute_step
-from distill.pipeline.state import find_step
+from distill.pipeline.state import ERROR_FILE, describe_error, find_step
 from distill.runtime import thread_count
 
 
@@ -34,7 +34,12 @@ def main(argv: list[str]) -> int:
         from distill.pipeline.stages import run_merge_stage
 
         ctx = StepContext(run_dir, step, cache, thread_count(), launch)  # no torch: numpy work
-        run_merge_stage(ctx, stage, array_task)
+        try:
+            run_merge_stage(ctx, stage, array_task)
+        except BaseException as exc:  # the publish array never starts: the step's status says why
+            ctx.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(ctx.folder / ERROR_FILE, f"{stage} task {array_task}: {describe_error(exc)}\n")
+            raise
         print(f"distill: {step_id} {stage} task {array_task} done")
         return 0
     folder = execute_step(run_dir, step_id, launch=launch)
