@@ -49,7 +49,8 @@ def naive(backend: HFBackend, prompts: list[str], max_new_tokens: int) -> list[t
     for prompt in prompts:
         ids = backend.tokenizer(prompt, return_tensors="pt")
         with torch.inference_mode():
-            seq = backend.model.generate(**ids, generation_config=config)[0, ids["input_ids"].shape[1]:].tolist()
+            seq = backend.model.generate(**ids,
+                                         generation_config=config)[0, ids["input_ids"].shape[1]:].tolist()
         stop = next((i for i, t in enumerate(seq) if t in backend.eos_ids), None)
         text = backend.tokenizer.decode(seq if stop is None else seq[:stop], skip_special_tokens=True)
         out.append((text, len(seq) if stop is None else stop + 1, "length" if stop is None else "stop"))
@@ -85,11 +86,13 @@ def main() -> None:
     for batch in args.batch_sizes:
         backend.batch_size = batch
         done, wall = timed(lambda: backend.generate(requests, sampling))
-        assert [(c.text, c.n_tokens, c.finish_reason) for c in done] == reference, f"batch {batch}: outputs differ"
+        assert ([(c.text, c.n_tokens, c.finish_reason) for c in done]
+                == reference), f"batch {batch}: outputs differ"
         rows.append(("hf backend (length-bucketed)", batch, wall, tokens / wall, base_s / wall))
     stopped = sum(f == "stop" for _, _, f in reference)
     print(f"{len(prompts)} prompts, max_new_tokens={args.max_new_tokens}, {tokens} generated tokens "
-          f"({stopped} rows stopped at EOS), torch threads={torch.get_num_threads()}, identical greedy outputs")
+          f"({stopped} rows stopped at EOS), torch threads={torch.get_num_threads()}, identical "
+          "greedy outputs")
     print(f"| {'method':<28} | {'batch':>5} | {'wall s':>7} | {'tokens/s':>9} | {'speedup':>7} |")
     print(f"|{'-' * 30}|{'-' * 7}|{'-' * 9}|{'-' * 11}|{'-' * 9}|")
     for name, batch, wall, rate, speedup in rows:

@@ -33,8 +33,9 @@ from distill.generation.provenance import publish
 from distill.recipe.schema import Filters
 shards, out, tests = json.loads(open(sys.argv[1]).read())
 synthetic, _, report = merge_in_memory(shards, Filters(verify=False), None, tests)
-publish(synthetic, out, {"name": "synthetic", "rows": len(synthetic), "description": "bench", "filters": report,
-        "teacher": {"model": "workload", "backend": "hf"}, "sampling": {}, "wall_time_s": {"generation": 0.0},
+publish(synthetic, out, {"name": "synthetic", "rows": len(synthetic), "description": "bench",
+        "filters": report, "teacher": {"model": "workload", "backend": "hf"}, "sampling": {},
+        "wall_time_s": {"generation": 0.0},
         "tokens": {"prompt": 0, "completion_generated": 0, "completion_published": 0}, "tokens_per_s": 0.0})
 print(json.dumps(report["near_dedup"]))
 print(next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")))
@@ -65,7 +66,8 @@ def task_argv(*args: str) -> list[str]:
 
 
 def _report_peak() -> None:
-    print(next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:")))
+    print(next(line
+               for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:")))
 
 
 def streaming(shards: list[Path], out: Path, tests: list[str]) -> dict:
@@ -81,7 +83,8 @@ def streaming(shards: list[Path], out: Path, tests: list[str]) -> dict:
     for stage in STAGES:
         runs = [run_process(task_argv(str(work), stage, str(t))) for t in range(task_count(plan, stage))]
         stages[stage] = {"tasks": len(runs), "cpu_s": sum(r["cpu_s"] for r in runs),
-                         "peak_rss_mib": max(r["rss_mib"] for r in runs), "wall_s": sum(r["wall_s"] for r in runs)}
+                         "peak_rss_mib": max(r["rss_mib"] for r in runs),
+                         "wall_s": sum(r["wall_s"] for r in runs)}
     report = json.loads((out / "report.json").read_text())
     return {"stages": stages, "near_removed": report["filters"]["near_dedup"]["removed"],
             "kept": report["sources"]["synthetic"]["rows"]}
@@ -122,7 +125,8 @@ def measure(n: int, root: Path, old_max: int, tests: list[str]) -> dict:
     dedup_cpu = sum(new["stages"][s]["cpu_s"] for s in ("signatures", "candidates", "cluster", "filter"))
     result = {"rows": n, "rows_per_s_per_core": round(n / cpu, 1), "peak_rss_mib": round(
         max(s["peak_rss_mib"] for s in new["stages"].values()), 1),
-        "dedup_rows_per_s_per_core": round(n / dedup_cpu, 1), "stages": new["stages"], "write_cpu_s": written_s,
+        "dedup_rows_per_s_per_core": round(n / dedup_cpu, 1), "stages": new["stages"],
+        "write_cpu_s": written_s,
         "near_removed": new["near_removed"], "kept": new["kept"]}
     if n <= old_max:
         args = root / f"old-{n}.json"
@@ -137,7 +141,8 @@ def measure(n: int, root: Path, old_max: int, tests: list[str]) -> dict:
 
 def table(results: list[dict]) -> str:
     stages = list(results[0]["stages"]) if results else []
-    header = ("| rows | wall s (tasks in turn) | cpu-s | rows/s/core, all tasks | dedup + decontamination rows/s/core "
+    header = ("| rows | wall s (tasks in turn) | cpu-s | rows/s/core, all tasks | dedup + decontamination "
+              "rows/s/core "
               "| µs/row (all tasks) | peak RSS MiB: " + " / ".join(stages) + " | in-memory rows/s/core |")
     lines = [header, "|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -146,7 +151,8 @@ def table(results: list[dict]) -> str:
         rss = " / ".join(f"{r['stages'][k]['peak_rss_mib']:.0f}" for k in stages)
         old = r.get("in_memory", {}).get("rows_per_s_per_core", "-")
         lines.append(f"| {r['rows']:,} | {wall:,.0f} | {cpu:,.1f} | {r['rows_per_s_per_core']:,.0f} "
-                     f"| {r['dedup_rows_per_s_per_core']:,.0f} | {1e6 * cpu / r['rows']:.1f} | {rss} | {old} |")
+                     f"| {r['dedup_rows_per_s_per_core']:,.0f} | {1e6 * cpu / r['rows']:.1f} | "
+                     f"{rss} | {old} |")
     return "\n".join(lines)
 
 
@@ -161,8 +167,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000],
                         help="row counts to measure (the issue's sizes: 100000 1000000 10000000)")
     parser.add_argument("--old-max", type=int, default=100_000,
-                        help="run the in-memory merge too up to this many rows (it holds every row in memory)")
-    parser.add_argument("--workdir", default=None, help="where shards and outputs go (default: a temp folder)")
+                        help="run the in-memory merge too up to this many rows (it holds every row "
+                             "in memory)")
+    parser.add_argument("--workdir", default=None,
+                        help="where shards and outputs go (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="bench-merge-"))

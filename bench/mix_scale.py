@@ -57,8 +57,10 @@ def write_source(folder: Path, rows: int, prefix: str, origin: str, base: list[d
         picks = [i % len(base) for i in range(start, min(rows, start + 100_000))]
         chunks.append(Dataset(pa.Table.from_pydict({
             "id": [f"{prefix}-{start + k}" for k in range(len(picks))],
-            "prompt": [base[i]["prompt"] for i in picks], "completion": [base[i]["completion"] for i in picks],
-            "origin": [origin] * len(picks), "meta": [metas[i] for i in picks]}, schema=FEATURES.arrow_schema)))
+            "prompt": [base[i]["prompt"] for i in picks],
+            "completion": [base[i]["completion"] for i in picks],
+            "origin": [origin] * len(picks), "meta": [metas[i] for i in picks]},
+            schema=FEATURES.arrow_schema)))
     concatenate_datasets(chunks).save_to_disk(str(folder / "data"), num_shards=1)
 
 
@@ -82,7 +84,8 @@ def tokenize_old_vs_new(tok, source: Path, rows: int, seq_len: int, rounds: int 
             t0 = time.process_time()
             write_table(tok, batches(data, "meta"), Path(tmp), total=rows)
             new_cpu.append(time.process_time() - t0)
-    return {"rows": rows, "old_rows_per_cpu_s": rows / min(old_cpu), "new_rows_per_cpu_s": rows / min(new_cpu),
+    return {"rows": rows, "old_rows_per_cpu_s": rows / min(old_cpu),
+            "new_rows_per_cpu_s": rows / min(new_cpu),
             "ratio": min(old_cpu) / min(new_cpu), "old_lists_bytes_per_row": old_mib * 2**20 / rows}
 
 
@@ -122,7 +125,8 @@ def plan_and_write(args, model: str, human: Path, merge: Path, work: Path) -> di
     t0 = time.perf_counter()
     mix = Mix(arm=Arm(name="hybrid", fraction=args.fraction), n=args.examples, seed=0, unit="examples",
               wall=Wall(), weights={})
-    plan, folder = materialise_mix(mix, ModelSpec(model=model), human, merge, work / "mix", tokens=work / "tokens")
+    plan, folder = materialise_mix(mix, ModelSpec(model=model), human, merge, work / "mix",
+                                   tokens=work / "tokens")
     out["plan"] = {"examples": len(plan.entries), "wall_s": time.perf_counter() - t0,
                    "peak_rss_mib": rss_mib("VmHWM"),
                    "mix_mib_on_disk": sum(f.stat().st_size for f in folder.iterdir()) / 2**20}
@@ -154,9 +158,11 @@ def train_mix(args, model: str, work: Path) -> dict:
     from distill.recipe.schema import Train
     from distill.training import TrainJob
 
-    cfg = Train(tokens=args.steps * args.rows * args.seq_len, seq_len=args.seq_len, global_batch_size=args.rows,
+    cfg = Train(tokens=args.steps * args.rows * args.seq_len, seq_len=args.seq_len,
+                global_batch_size=args.rows,
                 micro_batch_size=args.rows, checkpoint_every=10**6, log_every=1)
-    job = TrainJob(model=model, data=str(work / "mix"), out_dir=str(work / "train"), train=cfg, progress=False)
+    job = TrainJob(model=model, data=str(work / "mix"), out_dir=str(work / "train"), train=cfg,
+                   progress=False)
     job.save(work / "job.json")
     argv = [sys.executable, __file__, "--train-child", str(work / "job.json"), str(work / "train.json")]
     subprocess.run(argv, check=True, cwd=ROOT)
@@ -165,10 +171,12 @@ def train_mix(args, model: str, work: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--examples", type=int, default=1_000_000, help="mix size N, and rows of the synthetic source")
+    parser.add_argument("--examples", type=int, default=1_000_000,
+                        help="mix size N, and rows of the synthetic source")
     parser.add_argument("--human", type=int, default=100_000, help="rows of the human pool")
     parser.add_argument("--fraction", type=float, default=0.9, help="synthetic fraction f of the mix")
-    parser.add_argument("--compare", type=int, default=50_000, help="rows for the old-vs-new tokenize comparison")
+    parser.add_argument("--compare", type=int, default=50_000,
+                        help="rows for the old-vs-new tokenize comparison")
     parser.add_argument("--steps", type=int, default=3, help="optimizer steps to train")
     parser.add_argument("--rows", type=int, default=8, help="packed rows per step")
     parser.add_argument("--seq-len", type=int, default=256, help="packed row length")
@@ -189,12 +197,15 @@ def main() -> None:
         out["train"] = train_mix(args, model, work)
     tk, tb, pl, tr = out["tokenize"], out["tables"], out["plan"], out["train"]
     print(f"tokenize {tk['rows']:,} rows: tables {tk['new_rows_per_cpu_s']:,.0f} rows/CPU-s, old lists "
-          f"{tk['old_rows_per_cpu_s']:,.0f} (x{tk['ratio']:.2f}); old lists hold {tk['old_lists_bytes_per_row']:.0f} B/row")
+          f"{tk['old_rows_per_cpu_s']:,.0f} (x{tk['ratio']:.2f}); old lists hold "
+          f"{tk['old_lists_bytes_per_row']:.0f} B/row")
     print(f"token tables, {tb['rows']:,} rows: {tb['rows_per_cpu_s']:,.0f} rows/CPU-s, {tb['wall_s']:.0f} s, "
           f"{tb['mib_on_disk']:.0f} MiB on disk, peak RSS {tb['peak_rss_mib']:.0f} MiB")
-    print(f"plan + write the {pl['examples']:,}-example mix: {pl['wall_s']:.0f} s, peak RSS {pl['peak_rss_mib']:.0f} MiB, "
+    print(f"plan + write the {pl['examples']:,}-example mix: {pl['wall_s']:.0f} s, peak RSS "
+          f"{pl['peak_rss_mib']:.0f} MiB, "
           f"{pl['mix_mib_on_disk']:.0f} MiB of index arrays")
-    print(f"train {tr['steps']} steps: {tr['wall_s']:.0f} s, RSS with the model {tr['rss_with_model_mib']:.0f} MiB, "
+    print(f"train {tr['steps']} steps: {tr['wall_s']:.0f} s, RSS with the model "
+          f"{tr['rss_with_model_mib']:.0f} MiB, "
           f"peak {tr['peak_rss_mib']:.0f} MiB, beyond the model {tr['peak_beyond_model_mib']:.0f} MiB")
     print(json.dumps(out, sort_keys=True))
 

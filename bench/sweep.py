@@ -96,7 +96,8 @@ def main() -> int:
     runs = sum(s.kind == "train" for s in timed)
     print(f"\n{runs} student runs + {len(timed) - runs} evaluations, {os.cpu_count()} cores\n")
     print("| method | wall s | s per run |\n|---|---|---|")
-    print(f"| naive loop (process per train + lm_eval CLI per eval) | {baseline:.1f} | {baseline / runs:.2f} |")
+    print(f"| naive loop (process per train + lm_eval CLI per eval) | {baseline:.1f} | "
+          f"{baseline / runs:.2f} |")
     print(f"| distill local executor ({recipe.launcher.workers} workers) | {ours:.1f} | {ours / runs:.2f} |")
     print(f"\nspeedup: {baseline / ours:.2f}x")
     shutil.rmtree(work, ignore_errors=True)

@@ -52,7 +52,8 @@ def make_inputs(folder: Path, hidden: int, layers: int, examples: int) -> tuple[
 
     world = ArithmeticWorld()
     tok = train_tokenizer(tokenizer_corpus(world, 1000))
-    arch = Arch(hidden_size=hidden, num_layers=layers, num_heads=max(1, hidden // 64), max_position_embeddings=512)
+    arch = Arch(hidden_size=hidden, num_layers=layers, num_heads=max(1, hidden // 64),
+                max_position_embeddings=512)
     model_dir = save_pretrained(init_llama(arch, tok, seed=0), tok, folder / "model")
     rows = [record(p) for p in problems(world, "human", examples // 2)]
     rows += [record(p, origin="synthetic") for p in problems(world, "prompts", examples - examples // 2)]
@@ -80,8 +81,10 @@ def run_distill(args) -> dict:
         ends.append(time.perf_counter())
         tokens.append(metrics["tokens"] - (sum(tokens) if tokens else 0))
 
-    cfg = Train(tokens=args.steps * args.rows * args.seq_len, seq_len=args.seq_len, global_batch_size=args.rows,
-                micro_batch_size=args.rows, lr=3e-3, warmup_ratio=0.1, checkpoint_every=10**6, log_every=10**6)
+    cfg = Train(tokens=args.steps * args.rows * args.seq_len, seq_len=args.seq_len,
+                global_batch_size=args.rows,
+                micro_batch_size=args.rows, lr=3e-3, warmup_ratio=0.1, checkpoint_every=10**6,
+                log_every=10**6)
     out = tempfile.mkdtemp(prefix="distill-", dir=Path(args.model).parent)
     result = train(TrainJob(model=args.model, data=args.data, out_dir=out, train=cfg), tracker=tracker)
     return {"tokens_per_s": throughput(ends, tokens), "tokens_per_step": statistics.mean(tokens),
@@ -98,7 +101,8 @@ class _Counting:
     def __call__(self, examples):
         batch = self.inner(examples)
         ids = batch["input_ids"]
-        real = int(batch["attention_mask"].sum()) if "attention_mask" in batch else int((ids != self.pad_id).sum())
+        real = (int(batch["attention_mask"].sum()) if "attention_mask" in batch
+                else int((ids != self.pad_id).sum()))
         self.batches.append((ids.numel(), real))
         return batch
 
@@ -113,13 +117,15 @@ def run_trl(args, packed: bool, grouped: bool = False) -> dict:
     tok.padding_side = "right"
     model = AutoModelForCausalLM.from_pretrained(args.model)
     batch = args.rows if packed else args.examples_per_step
-    cfg = SFTConfig(output_dir=tempfile.mkdtemp(prefix="trl-", dir=Path(args.model).parent), max_steps=args.steps,
+    cfg = SFTConfig(output_dir=tempfile.mkdtemp(prefix="trl-", dir=Path(args.model).parent),
+                    max_steps=args.steps,
                     per_device_train_batch_size=batch, gradient_accumulation_steps=1, learning_rate=3e-3,
                     lr_scheduler_type="cosine", warmup_steps=0.1, max_length=args.seq_len, packing=packed,
                     use_cpu=True, save_strategy="no", report_to=[], logging_steps=1, disable_tqdm=True,
                     dataloader_num_workers=0, seed=0, adam_beta2=0.95,
                     bf16=False, gradient_checkpointing=False,
-                    train_sampling_strategy="group_by_length" if grouped else "random")  # TRL defaults both on; distill runs fp32, no recompute
+                    # TRL defaults both on; distill runs fp32, no recompute
+                    train_sampling_strategy="group_by_length" if grouped else "random")
     ends: list[float] = []
 
     class Timer(TrainerCallback):
@@ -214,7 +220,8 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-train-"))
     args.model, args.data = make_inputs(folder, args.hidden, args.layers, args.examples)
     args.examples_per_step = examples_per_step(args.data, args.model, args.rows, args.seq_len)
-    print(f"model: Llama hidden {args.hidden} x {args.layers} layers; {args.steps} steps of {args.rows} rows x "
+    print(f"model: Llama hidden {args.hidden} x {args.layers} layers; {args.steps} steps of "
+          f"{args.rows} rows x "
           f"{args.seq_len} tokens (TRL padded: {args.examples_per_step} examples/step); "
           f"{args.threads} threads; {args.rounds} rounds", flush=True)
     results: dict[str, list[dict]] = {k: [] for k in KINDS}

@@ -5,7 +5,8 @@ A step's processes come from its allocation, never from the accelerate YAML's ``
 got on each (``SLURM_GPUS_ON_NODE``); on this machine, the visible GPUs. A recipe setting
 (``launcher.slurm.<stage>.processes_per_node``, ``launcher.processes``; or the environment variable
 ``DISTILL_PROCESSES_PER_NODE``) overrides the device count, e.g. for CPU processes.
-``check_resources`` refuses recipes whose resources cannot work, before anything runs (``distill validate`` and ``distill run`` call it). Pure: no torch import.
+``check_resources`` refuses recipes whose resources cannot work, before anything runs (``distill validate``
+and ``distill run`` call it). Pure: no torch import.
 """
 from __future__ import annotations
 
@@ -156,5 +157,6 @@ def check_resources(recipe: Recipe, where: str, launcher: str | None = None) -> 
     problems = resource_problems(recipe, launcher)
     if problems:
         slurm_only = launcher is None and problems[0].startswith("launcher.slurm.")
-        hint = " (a check for --launcher slurm; --launcher local does not read launcher.slurm)" if slurm_only else ""
+        hint = (" (a check for --launcher slurm; --launcher local does not read launcher.slurm)" if slurm_only
+                else "")
         raise RecipeError(f"{where}: {problems[0]}{hint}")

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--launcher", choices=("local", "slurm"), default="local", help="where steps run")
         q.add_argument("--dry-run", action="store_true", help="plan only")
 
-    p = sub.add_parser("validate", help="check a recipe (schema, ranges, cross-field rules, paths, eval task names, "
+    p = sub.add_parser("validate",
+                       help="check a recipe (schema, ranges, cross-field rules, paths, eval task names, "
                                         "resources); loads no weights")
     _recipe_args(p)
     p.add_argument("--launcher", choices=("local", "slurm"), default=None,
@@ -77,13 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="compare two evaluations of a run item by item (exact McNemar, paired "
                                        "bootstrap difference, minimum detectable difference)")
     p.add_argument("run_dir", help="the run folder (runs/<name>) or a report step's folder")
-    p.add_argument("model_a", help="teacher, floor, or ARM:N[:SEED] (e.g. synthetic:2000:0; lowest seed if none)")
+    p.add_argument("model_a",
+                   help="teacher, floor, or ARM:N[:SEED] (e.g. synthetic:2000:0; lowest seed if none)")
     p.add_argument("model_b", help="the same forms as model_a")
-    p = sub.add_parser("coverage", help="two runs of one recipe with different seeds: does each run's per-cell "
+    p = sub.add_parser("coverage",
+                       help="two runs of one recipe with different seeds: does each run's per-cell "
                                         "interval hold the other run's cell mean (the rate over cells)")
     p.add_argument("run_a", help="a run folder (runs/<name>) or a report step's folder")
     p.add_argument("run_b", help="another run of the same recipe with other seeds (e.g. mixes.seeds=[2,3])")
-    p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9, the report's default)")
+    p.add_argument("--level", type=float, default=0.9,
+                   help="interval level (default 0.9, the report's default)")
     sub.add_parser("serve", help="serve a local teacher through the OpenAI completions API "
                                  "(see `distill serve --help`)")
     return parser
@@ -108,13 +112,16 @@ def cmd_validate(args) -> int:
         sizes = {len(m.sizes_of(a)) for a in m.arms}
         ladder = f"{sizes.pop()} sizes" if len(sizes) == 1 else "their sizes"
         seeds = {len(m.seeds_of(a)) for a in m.arms}
-        axes.append(f"{len(m.arms)} arms x {ladder} x " + (f"{seeds.pop()} seeds" if len(seeds) == 1 else "their seeds")
-                    + (f" x {len(recipe.teachers)} teachers (human-only arms once)" if recipe.teachers else "")
+        axes.append(f"{len(m.arms)} arms x {ladder} x "
+                    + (f"{seeds.pop()} seeds" if len(seeds) == 1 else "their seeds")
+                    + (f" x {len(recipe.teachers)} teachers (human-only arms once)" if recipe.teachers
+                       else "")
                     + (" + convergence checks" if recipe.report.convergence else ""))
     if (g := recipe.generations) is not None:
         axes.append(f"{g.count} generations x {len(g.policies)} policies x {len(g.seeds)} seeds")
     runs = sum(s.stage == "train" for s in plan(recipe))  # shared steps (the human arm) counted once
-    teacher = ", ".join(t.model or f"{t.name} built" for t in recipe.teachers) or recipe.teacher.model or "built"
+    teacher = (", ".join(t.model or f"{t.name} built" for t in recipe.teachers) or recipe.teacher.model
+               or "built")
     teacher = teacher if m is not None else "the previous generation's student"
     print(f"ok: {recipe.name} — {'; '.join(axes)} = {runs} student runs; world={recipe.world.kind}, "
           f"teacher={teacher}, backend={recipe.generation.backend}")
@@ -168,7 +175,8 @@ def cmd_coverage(args) -> int:
     return 0
 
 
-COMMANDS = {"validate": cmd_validate, "compare": cmd_compare, "coverage": cmd_coverage, "ls": cmd_ls, "status": cmd_status, "report": cmd_report,
+COMMANDS = {"validate": cmd_validate, "compare": cmd_compare, "coverage": cmd_coverage, "ls": cmd_ls,
+            "status": cmd_status, "report": cmd_report,
             **{name: cmd_pipeline for name in ("run", *UNTIL)}}
 
 
@@ -199,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:  # one line: what was running, and that a rerun resumes
-        print(f"{exc or 'interrupted'}: finished steps are kept; rerun the same command to resume", file=sys.stderr)
+        print(f"{exc or 'interrupted'}: finished steps are kept; rerun the same command to resume",
+              file=sys.stderr)
         return getattr(exc, "exit_code", 130)
 
 

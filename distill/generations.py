@@ -18,7 +18,8 @@ import numpy as np
 POLICIES = ("replace", "accumulate", "accumulate-subsample")
 
 
-def policy_rows(policy: str | None, generation: int, pool_sizes: Sequence[int], *, subsample: int | None = None,
+def policy_rows(policy: str | None, generation: int, pool_sizes: Sequence[int], *,
+                subsample: int | None = None,
                 seed: int = 0) -> list[tuple[int, int]]:
     """(pool, row index) pairs generation ``generation`` trains on, in pool order.
 
@@ -54,7 +55,8 @@ def distinct_ngrams(sequences: Sequence[Sequence], n: int = 3) -> float:
     return len(set(grams)) / len(grams) if grams else float("nan")
 
 
-def diversity(completions: Sequence[str], tokenize: Callable[[str], Sequence], extract_answer: Callable[[str], str | None],
+def diversity(completions: Sequence[str], tokenize: Callable[[str], Sequence],
+              extract_answer: Callable[[str], str | None],
               *, n: int = 3, sample: int | None = None, seed: int = 0) -> dict:
     """Distinct token n-grams and the share of distinct final answers of a training set's completions,
     on a seeded sample of ``sample`` rows (all rows when None or larger), so that sets of different

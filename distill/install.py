@@ -46,13 +46,15 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpu", action="store_true", help="install a CPU torch even if a GPU is present")
-    parser.add_argument("--extras", default="dev", help="optional extras to install (default: dev; e.g. dev,vllm)")
+    parser.add_argument("--extras", default="dev",
+                        help="optional extras to install (default: dev; e.g. dev,vllm)")
     args = parser.parse_args(argv)
 
     torch_version = installed_torch()
     if torch_version is None and (args.cpu or not has_nvidia_gpu()):
         index = os.environ.get("DISTILL_TORCH_INDEX")
-        pip(f"torch=={os.environ.get('DISTILL_CPU_TORCH', CPU_TORCH)}", *(["--index-url", index] if index else []))
+        pip(f"torch=={os.environ.get('DISTILL_CPU_TORCH', CPU_TORCH)}",
+            *(["--index-url", index] if index else []))
         torch_version = installed_torch()
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
         if torch_version:  # keep whichever torch is there (CPU here, CUDA on a GPU node)

@@ -105,5 +105,6 @@ def load_model(spec: ModelSpec | str, device: str | torch.device = "cpu", **extr
     in which case the model stays where that put it)."""
     spec = ModelSpec(model=spec) if isinstance(spec, str) else spec
     _check_local(spec.model)
-    model = AutoModelForCausalLM.from_pretrained(spec.model, use_safetensors=True, **load_kwargs(spec), **extra)
+    model = AutoModelForCausalLM.from_pretrained(spec.model, use_safetensors=True, **load_kwargs(spec),
+                                                 **extra)
     return (model if "device_map" in extra else model.to(device)).eval()

@@ -222,7 +222,8 @@ def sbatch_directives(
     (Slurm's own units); ``gpus`` is per node; ``extra`` is a list of further sbatch options."""
     unknown = sorted(set(resources) - set(SLURM_RESOURCE_KEYS))
     if unknown:
-        raise ValueError(f"slurm resources: unknown key {unknown[0]!r}{did_you_mean(unknown[0], SLURM_RESOURCE_KEYS)}")
+        raise ValueError("slurm resources: unknown key "
+                         f"{unknown[0]!r}{did_you_mean(unknown[0], SLURM_RESOURCE_KEYS)}")
     opts = [f"--job-name={_directive_value('job_name', job_name)}"]
     for key in ("partition", "account", "qos", "nodes", "ntasks_per_node", "cpus_per_task", "mem", "time"):
         value = resources.get(key)

@@ -58,7 +58,8 @@ def _sorted_json(ensure_ascii: bool) -> Callable[[object], str]:
 _META = _sorted_json(ensure_ascii=True)  # the meta column's rule
 canonical_json = _sorted_json(ensure_ascii=False)  # a source line's rule (``content_hash``)
 _STRING = json.encoder.encode_basestring  # json.dumps's string encoder under ensure_ascii=False (C)
-_LINE = "{" + ", ".join(f'"{name}": %s' for name in sorted(COLUMNS)) + "}"  # completion, id, meta, origin, prompt
+# completion, id, meta, origin, prompt
+_LINE = "{" + ", ".join(f'"{name}": %s' for name in sorted(COLUMNS)) + "}"
 
 
 def normalise(row: dict) -> dict:
@@ -81,7 +82,8 @@ def row_line(row: dict) -> str:
     completion, prompt = normal["completion"], normal["prompt"]
     if type(completion) is not str or type(prompt) is not str:  # json's own rules for other values
         return canonical_json(normal)
-    return _LINE % (_STRING(completion), _STRING(normal["id"]), _STRING(normal["meta"]), _STRING(normal["origin"]),
+    return _LINE % (_STRING(completion), _STRING(normal["id"]), _STRING(normal["meta"]),
+                    _STRING(normal["origin"]),
                     _STRING(prompt))
 
 

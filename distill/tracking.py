@@ -1,7 +1,8 @@
 """Experiment tracking with W&B: offline by default, secrets scrubbed, one W&B run per DAG step.
 
 ``group`` is the sweep, ``job_type`` the stage, ``name`` the step id; the config is the step's resolved
-config (its typed slice of the recipe, defaults included: what its id hashes) plus lineage hashes. Offline runs land in ``<dir>/wandb/offline-run-*`` and can be uploaded later with
+config (its typed slice of the recipe, defaults included: what its id hashes) plus lineage hashes. Offline
+runs land in ``<dir>/wandb/offline-run-*`` and can be uploaded later with
 ``wandb sync``. Mode, in order: the user's ``WANDB_MODE``; the recipe's ``tracking.wandb.mode`` when set
 explicitly; online when ``WANDB_API_KEY`` is set; else offline. Only rank 0 of a multi-process job
 tracks; other ranks get a ``NullTracker``.

@@ -58,4 +58,5 @@ def teacher_dir(tiny_model_dir, tmp_path_factory) -> Path:
         for name, p in model.named_parameters():
             if "norm" not in name:
                 p.mul_(6.0)
-    return save_pretrained(model, load_tokenizer(str(tiny_model_dir)), tmp_path_factory.mktemp("t") / "teacher")
+    return save_pretrained(model, load_tokenizer(str(tiny_model_dir)),
+                           tmp_path_factory.mktemp("t") / "teacher")

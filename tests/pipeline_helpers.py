@@ -12,7 +12,8 @@ SMALL = ["mixes.sizes=[50, 100, 200]", "mixes.seeds=[0, 1]",
 
 
 def later_wins(defaults: list[str], overrides: list[str]) -> list[str]:
-    """``defaults`` less the keys ``overrides`` set, then ``overrides`` (the loader refuses a key set twice)."""
+    """``defaults`` less the keys ``overrides`` set, then ``overrides`` (the loader refuses a key set
+    twice)."""
     keys = {o.split("=", 1)[0] for o in overrides}
     return [o for o in defaults if o.split("=", 1)[0] not in keys] + list(overrides)
 

@@ -4,7 +4,8 @@ Same rule as ``filters.decontaminate`` (a row is contaminated when its prompt or
 word n-gram of an eval prompt, or a whole eval prompt shorter than n words; words are ``filters.words``:
 ``\\w+`` runs and single punctuation marks, lowercased). The index is a JSON file written once and read
 by every filter task. A batch of ASCII texts is tokenised and hashed in numpy (a hash of each word's
-first and last bytes and length, then a polynomial hash of each window of words) and looked up in the sorted gram hashes; a hit is confirmed with
+first and last bytes and length, then a polynomial hash of each window of words) and looked up in the sorted
+gram hashes; a hit is confirmed with
 the exact word tuples, and a non-ASCII text takes the exact path directly (``\\w`` is Unicode-aware).
 """
 from __future__ import annotations

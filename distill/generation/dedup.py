@@ -115,7 +115,8 @@ def _write_batch(batch: list[tuple[int, int, dict]], plan: dict, handles: dict, 
     numbers = np.fromiter((numbers_digest(t) for t in texts), np.uint64, len(batch))
     sig = signatures(texts, plan["bins"])
     keys = band_keys(sig, numbers, plan["bands"], plan["rows"])
-    for name, arr in (("g.i8", g), ("loc.u8", loc), ("ok.u1", ok), ("digest.u8", digest), ("numbers.u8", numbers),
+    for name, arr in (("g.i8", g), ("loc.u8", loc), ("ok.u1", ok), ("digest.u8", digest),
+                      ("numbers.u8", numbers),
                       ("sig.u4", sig)):
         handles[name].write(arr.tobytes())
     for b in range(plan["bands"]):
@@ -184,7 +185,8 @@ def _equal_key_pairs(keys: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.stack([g[first], g[others]], 1)
 
 
-def _pairs_in_groups(order: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pairs_in_groups(order: np.ndarray, starts: np.ndarray,
+                     sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every pair (earlier, later) inside each group; a group over GROUP_CAP pairs its first
     GROUP_CAP rows with all the others only. Groups of two (most of them) in one vectorised step."""
     two = sizes == 2
@@ -324,7 +326,8 @@ def _greedy_near(pairs: np.ndarray, codes: np.ndarray, plan: dict) -> dict:
     return {"threshold": plan["threshold"], "bins": plan["bins"], "bands": bands, "rows_per_band": rows,
             "p_candidate": {str(j): round(float(candidate_probability(j, bands, rows)), 4)
                             for j in (0.5, 0.7, 0.8, 0.9)},
-            "largest_clusters": [{"kept": k, "removed": len(v), "example_removed": min(v)} for k, v in largest],
+            "largest_clusters": [{"kept": k, "removed": len(v), "example_removed": min(v)}
+                                 for k, v in largest],
             "example_rows": sorted({g for k, v in largest for g in (k, min(v))})}
 
 
@@ -347,10 +350,12 @@ def make_plan(shards: Sequence[str], samples: int, rows_expected: int, *, thresh
     """The stages' shared settings, a pure function of them: what ``dedup_task.task_count`` reads, so
     the Slurm executor knows each stage's task count before any shard exists."""
     bands, rows = banding(threshold) if threshold is not None else (0, 0)
-    steps = ["length", *(["exact_dedup"] if exact else []), *(["near_dedup"] if threshold is not None else []),
+    steps = ["length", *(["exact_dedup"] if exact else []),
+             *(["near_dedup"] if threshold is not None else []),
              *(["decontaminate"] if decontaminate else [])]
     return {"version": 1, "shards": [str(s) for s in shards], "references": [str(r) for r in references],
             "samples": samples, "rows_expected": rows_expected, "threshold": threshold, "bins": NUM_BINS,
             "bands": bands, "rows": rows, "min_chars": min_chars, "max_chars": max_chars,
-            "exact_partitions": exact_partitions if exact else 0, "steps": steps, "bands_per_task": bands_per_task,
+            "exact_partitions": exact_partitions if exact else 0, "steps": steps,
+            "bands_per_task": bands_per_task,
             "decontaminate": decontaminate, "verify": verify}

@@ -47,7 +47,8 @@ def run_task(work: Path, stage: str, task: int, verify=None) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (2, 3) or argv[1] not in STAGES:
-        print(f"usage: python -m distill.generation.dedup_task WORK {{{'|'.join(STAGES)}}} [TASK]", file=sys.stderr)
+        print(f"usage: python -m distill.generation.dedup_task WORK {{{'|'.join(STAGES)}}} [TASK]",
+              file=sys.stderr)
         return 2
     task = int(argv[2]) if len(argv) == 3 else int(os.environ.get("SLURM_ARRAY_TASK_ID", "0"))
     try:

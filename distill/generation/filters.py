@@ -135,7 +135,8 @@ def run_filters(rows: list[dict], filters: Filters, test_prompts: Sequence[str] 
                       {"threshold": filters.near_dedup_threshold, "shingle_chars": SHINGLE_CHARS,
                        "num_perm": NUM_PERM}))
     if filters.decontaminate_ngram:
-        steps.append(("decontaminate", lambda rs: decontaminate(rs, test_prompts, filters.decontaminate_ngram),
+        steps.append(("decontaminate",
+                      lambda rs: decontaminate(rs, test_prompts, filters.decontaminate_ngram),
                       {"ngram": filters.decontaminate_ngram, "test_prompts": len(test_prompts)}))
     for name, step, params in steps:
         kept = step(rows)

@@ -84,14 +84,16 @@ def _source_meta(plan: dict, headers: list[dict]) -> dict:
         "kind": "source", "origin": "synthetic",
         "teacher": {**plan["teacher"], "weights_hash": weights_hash(teacher), "backend": plan["backend"],
                     "served_model": plan["served_model"],
-                    "ran_on": [dict(b) for b in sorted({tuple(sorted(h["backend"].items())) for h in headers})]},
+                    "ran_on": [dict(b)
+                               for b in sorted({tuple(sorted(h["backend"].items())) for h in headers})]},
         "sampling": {**sampling, "samples_per_prompt": plan["samples_per_prompt"], "seed": plan["seed"],
                      "row_seed": "sha256('{seed}/{prompt_id}/{sample}')[:8] >> 1"},
         "sharding": {"shards": plan["num_shards"], "chunk_size": plan["chunk_size"], "chunks": len(headers)},
         "tokens": {"prompt": sum(h["prompt_tokens"] for h in headers), "completion_generated": generated},
         "wall_time_s": {"generation": round(wall, 3)},
         "tokens_per_s": round(generated / wall, 2) if wall else 0.0,
-        "kd": {"k": sampling["logprobs_topk"], "columns": list(KD_COLUMNS)} if sampling["logprobs_topk"] else None,
+        "kd": {"k": sampling["logprobs_topk"], "columns": list(KD_COLUMNS)} if sampling["logprobs_topk"]
+        else None,
     }
 
 
@@ -99,7 +101,8 @@ def _with_counts(meta: dict, stats: dict, plan: dict) -> dict:
     """Add what needs the rows: the prompt count and hash (from the filter stages' prompt lines)."""
     count, digest = stats["prompts"]
     return {**meta,
-            "description": f"{count} prompts x {plan['samples_per_prompt']} samples, backend {plan['backend']}",
+            "description": (f"{count} prompts x {plan['samples_per_prompt']} samples, backend "
+                            f"{plan['backend']}"),
             "prompts": {"count": count, "hash": digest, "template": PROMPT_TEMPLATE,
                         "template_hash": template_hash()},
             "tokens": {**meta["tokens"], "completion_generated": stats["completion_generated"]}}
@@ -172,7 +175,8 @@ def _batches(items: Iterable, size: int = 2048) -> Iterator[list]:
         yield batch
 
 
-def _codes(batch: list[tuple[int, int, dict]], codes: np.ndarray, index: ContaminationIndex | None) -> list[int]:
+def _codes(batch: list[tuple[int, int, dict]], codes: np.ndarray,
+           index: ContaminationIndex | None) -> list[int]:
     """The cluster step's code of each row, with CONTAMINATED for kept rows the n-gram index flags."""
     out = codes[np.fromiter((g for g, _, _ in batch), np.int64, len(batch))].tolist()
     kept = [i for i, c in enumerate(out) if c == dedup.KEPT]

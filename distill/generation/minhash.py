@@ -27,7 +27,8 @@ EMPTY = np.uint32(0xFFFFFFFF)
 _DIGITS = re.compile(r"\d+")
 _M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9)
 _M3 = np.uint64(0x94D049BB133111EB)
-_ROTATE = np.uint32(0x9E3779B1)  # the offset added per bin of rotation, so a filled bin differs from its donor
+# the offset added per bin of rotation, so a filled bin differs from its donor
+_ROTATE = np.uint32(0x9E3779B1)
 
 
 def example_text(row: dict) -> str:

@@ -151,7 +151,8 @@ def check_output_dir(out_dir: str | Path) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise GenerationError(f"output folder {str(path)!r} is not writable ({exc.strerror or exc})") from None
+        raise GenerationError(f"output folder {str(path)!r} is not writable "
+                              f"({exc.strerror or exc})") from None
     return path
 
 
@@ -240,15 +241,18 @@ def check_plans(stores: Sequence[ShardStore]) -> dict:
                     and first.get(k) != store.plan.get(k)), None)
         if key is not None:
             raise GenerationError(f"{store.folder}: {key}={store.plan.get(key)!r} differs from "
-                                  f"{first.get(key)!r} in {stores[0].folder}; these shards are not one generation")
+                                  f"{first.get(key)!r} in {stores[0].folder}; these shards are not one "
+                                  "generation")
         if not store.complete():
             raise GenerationError(f"{store.folder}: shard {store.plan['shard']} of {first['num_shards']} is "
-                                  f"incomplete ({len(store.committed())}/{store.num_chunks} chunks); generate it first")
+                                  f"incomplete ({len(store.committed())}/{store.num_chunks} chunks); "
+                                  "generate it first")
     found = sorted(s.plan["shard"] for s in stores)
     if found != list(range(first["num_shards"])):
         missing = sorted(set(range(first["num_shards"])) - set(found))
         raise GenerationError(f"shard folders hold shards {found} of {first['num_shards']}: "
-                              f"missing {missing}, repeated {sorted({s for s in found if found.count(s) > 1})}")
+                              f"missing {missing}, repeated "
+                              f"{sorted({s for s in found if found.count(s) > 1})}")
     return first
 
 

@@ -130,7 +130,8 @@ def dataset_card(meta: dict) -> str:
     lines = [
         f"# {meta['name']}: synthetic data from {teacher['model']}", "", intro, "",
         "## Teacher", "",
-        f"- model: `{teacher['model']}` (revision `{teacher.get('revision')}`, dtype `{teacher.get('dtype')}`)",
+        (f"- model: `{teacher['model']}` (revision `{teacher.get('revision')}`, dtype "
+         f"`{teacher.get('dtype')}`)"),
         f"- weights sha256: `{teacher.get('weights_hash')}`",
         f"- backend: `{teacher['backend']}`", "",
         "## Sampling", "",
@@ -155,7 +156,8 @@ def dataset_card(meta: dict) -> str:
     if meta.get("kd"):
         columns = ", ".join(f"`{c}`" for c in KD_COLUMNS)
         lines += ["", "## Teacher log-probs (KD)", "",
-                  (f"Columns {columns}: one entry per token of `tokenizer(completion, add_special_tokens=False)`"
+                  (f"Columns {columns}: one entry per token of `tokenizer(completion, "
+                   "add_special_tokens=False)`"
                    f", plus one for EOS when generation stopped on it; top-{meta['kd']['k']} ids and "
                    "log-probs of the teacher at temperature 1.")]
     return "\n".join(lines) + "\n"

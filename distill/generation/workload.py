@@ -18,7 +18,10 @@ from distill.generation.shards import ShardStore, shard_folder, shard_of
 
 NAMES = ["Ava", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kemi", "Liam"]
 ITEMS = ["apples", "pencils", "stickers", "marbles", "cookies", "books", "shells", "coins", "cards", "eggs"]
-FILLER = ["then", "after", "that", "she", "also", "he", "later", "first", "next", "finally", "each", "every", "some", "more", "fewer", "than", "the", "a", "of", "to", "and", "in", "at", "for", "with", "from", "by", "on", "store", "market", "school", "garden", "week", "day", "morning", "evening", "friend", "family", "box", "bag", "shelf", "table", "basket", "jar"]
+FILLER = ["then", "after", "that", "she", "also", "he", "later", "first", "next", "finally", "each", "every",
+          "some", "more", "fewer", "than", "the", "a", "of", "to", "and", "in", "at", "for", "with", "from",
+          "by", "on", "store", "market", "school", "garden", "week", "day", "morning", "evening", "friend",
+          "family", "box", "bag", "shelf", "table", "basket", "jar"]
 TEMPLATES = [
     (("{a} has {x} {i}. {b} gives {a} {y} more {i} every day for {d} days, and then {a} sells {z} of them "
      "at the market on the weekend. {a} wants to share what is left equally with {k} friends."),
@@ -58,7 +61,8 @@ def _bump_number(text: str, rng: random.Random) -> str:
 
 def rows(n: int, seed: int = 0, exact: float = 0.01, near: float = 0.03, numbers: float = 0.01,
          max_words: int = 40) -> Iterator[tuple[str, str, str]]:
-    """``(kind, prompt, completion)`` for ``n`` rows; kind is ``fresh``, ``exact``, ``near`` or ``numbers``."""
+    """``(kind, prompt, completion)`` for ``n`` rows; kind is ``fresh``, ``exact``, ``near`` or
+    ``numbers``."""
     rng, recent = random.Random(seed), []
     for _ in range(n):
         draw = rng.random()
@@ -68,7 +72,8 @@ def rows(n: int, seed: int = 0, exact: float = 0.01, near: float = 0.03, numbers
                 kind = "exact"
             elif draw < exact + near:
                 kind, k = "near", rng.randint(1, max_words)
-                prompt, completion = _replace_words(prompt, k // 3, rng), _replace_words(completion, k - k // 3, rng)
+                prompt, completion = (_replace_words(prompt, k // 3, rng),
+                                      _replace_words(completion, k - k // 3, rng))
             else:
                 kind, completion = "numbers", _bump_number(completion, rng)
         else:
@@ -84,7 +89,8 @@ def write_generation(folder: str | Path, n: int, shards: int = 8, seed: int = 0,
     ``given``: these ``(prompt, completion)`` rows instead of generated ones (``n`` is their count)."""
     n = len(given) or n
     ids = [f"p{pos:09d}" for pos in range(n)] if n <= 2_000_000 else None
-    owner = bytearray(shard_of(ids[pos] if ids else f"p{pos:09d}", shards) for pos in range(n))  # shards < 256
+    # shards < 256
+    owner = bytearray(shard_of(ids[pos] if ids else f"p{pos:09d}", shards) for pos in range(n))
     counts = [owner.count(s) for s in range(shards)]
     stores = [ShardStore(shard_folder(folder, s, shards), _plan(s, shards, counts[s], chunk_size))
               for s in range(shards)]

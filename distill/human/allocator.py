@@ -89,6 +89,7 @@ def allocate(groups: Mapping[str, Sequence[dict]], policy: str, budget_s: float,
         if spent + action_s > budget_s + 1e-9:
             break
         priority, prompt_id = scored[k]
-        out.append(Choice(prompt_id, rank, priority, action_s, predicted_seconds(action_s, groups[prompt_id], primitive)))
+        out.append(Choice(prompt_id, rank, priority, action_s,
+                          predicted_seconds(action_s, groups[prompt_id], primitive)))
         spent += action_s
     return out

@@ -50,7 +50,8 @@ def tasks_for(primitive: str, groups: dict[str, list[dict]], meta_of, limit: int
 
 
 def read_json_list(path: Path, what: str) -> list:
-    """A tool's JSON export, which must be a list; one-line errors name the file (``what``: the list's kind)."""
+    """A tool's JSON export, which must be a list; one-line errors name the file (``what``: the list's
+    kind)."""
     import json
 
     try:

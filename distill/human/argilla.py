@@ -26,9 +26,11 @@ def export_records(tasks: list[Task], folder: Path) -> Path:
     kind = primitive_of(tasks[0].primitive if tasks else "edited")
     records = []
     for t in tasks:
-        fields = {"prompt": t.prompt, "draft": t.drafts[0]["completion"], "steps": t.numbered_steps, **kind.fields(t)}
+        fields = {"prompt": t.prompt, "draft": t.drafts[0]["completion"], "steps": t.numbered_steps,
+                  **kind.fields(t)}
         text = kind.suggestion(t)
-        suggestions = {} if text is None else {kind.question: {"value": text, "score": None, "agent": "teacher"}}
+        suggestions = ({} if text is None
+                       else {kind.question: {"value": text, "score": None, "agent": "teacher"}})
         records.append({"id": t.id, "fields": fields, "metadata": {"answer": str(t.meta.get("answer", ""))},
                         "suggestions": suggestions, "responses": {}, "vectors": {}, "_server_id": None})
     field_names = ["prompt", "draft", "steps", *(kind.fields(tasks[0]) if tasks else {})]
@@ -41,7 +43,8 @@ def _response(record: dict, question: str, path, i: int, rid) -> dict:
     responses = record.get("responses")
     if not isinstance(responses, dict):
         raise ImportRowError(path, i, rid, f"responses is {type(responses).__name__}, expected a mapping")
-    done = [r for r in responses.get(question) or [] if isinstance(r, dict) and r.get("status") not in SKIPPED]
+    done = [r
+            for r in responses.get(question) or [] if isinstance(r, dict) and r.get("status") not in SKIPPED]
     if not done:
         raise ImportRowError(path, i, rid, f"no submitted response to {question!r}")
     return done[0]
@@ -63,7 +66,9 @@ def import_records(path: Path, tasks: list[Task], times: ExpertTimes) -> Work:
     for i, record in enumerate(records):
         rid = record.get("id") if isinstance(record, dict) else None
         if rid not in by_id or rid in seen:
-            raise ImportRowError(path, i, rid, "id names no exported record" if rid not in by_id else "record appears twice")
+            raise ImportRowError(path, i, rid,
+                                 "id names no exported record" if rid not in by_id
+                                 else "record appears twice")
         seen.add(rid)
         task = by_id[rid]
         response = _response(record, kind.question, path, i, rid)

@@ -39,7 +39,8 @@ def bundled_file() -> Path:
 
     spec = find_spec("champ_dataset")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("champ-dataset is not installed: pip install 'distill[champ]' (or champ-dataset)")
+        raise FileNotFoundError("champ-dataset is not installed: pip install 'distill[champ]' (or "
+                                "champ-dataset)")
     return Path(next(iter(spec.submodule_search_locations))) / "dataset_files" / "v0.json"
 
 
@@ -60,7 +61,8 @@ def champ_rows(data: dict, path: str | Path, mark_s: float) -> Work:
     """Every problem's annotated solutions as ``first_error`` rows (one bad annotation: an error)."""
     problems = data.get("problems") if isinstance(data, dict) else None
     if not isinstance(problems, dict):
-        raise ValueError(f"{path}: expected a mapping with 'problems' (CHAMP v0.json), got {type(data).__name__}")
+        raise ValueError(f"{path}: expected a mapping with 'problems' (CHAMP v0.json), got "
+                         f"{type(data).__name__}")
     seconds = check_seconds(mark_s, path, 0, None, "mark_s")
     work = Work("first_error")
     for i, (pid, problem) in enumerate(problems.items()):
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write CHAMP's first-error labels as a first_error source.")
     parser.add_argument("out", type=Path, help="folder to write: OUT/source (the source) and OUT/work.json")
     parser.add_argument("--data", type=Path, default=None, help="CHAMP v0.json (default: champ-dataset's)")
-    parser.add_argument("--mark-s", type=float, default=12.0, help="seconds one mark is priced at (default 12)")
+    parser.add_argument("--mark-s", type=float, default=12.0,
+                        help="seconds one mark is priced at (default 12)")
     args = parser.parse_args(argv)
     try:
         work = import_champ(args.data, args.mark_s)
@@ -112,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     save_source(work.rows, args.out / "source")
     atomic_write_json(args.out / "work.json", {**work.summary(), "expert": "champ", "simulated": False})
     marked = sum("learn_chars" in r["meta"] for r in work.rows)
-    print(f"champ: {len(work.rows)} first_error rows ({marked} with a marked wrong step) -> {args.out / 'source'}")
+    print(f"champ: {len(work.rows)} first_error rows ({marked} with a marked wrong step) -> "
+          f"{args.out / 'source'}")
     return 0
 
 

@@ -28,7 +28,8 @@ class Edited(Primitive):
 
     def row(self, drafts: Sequence[dict], meta: dict, action: Action, expert) -> dict:
         draft = drafts[0]
-        return {"id": draft["id"], "prompt": draft["prompt"], "completion": action.completion, "origin": "edited",
+        return {"id": draft["id"], "prompt": draft["prompt"], "completion": action.completion,
+                "origin": "edited",
                 "meta": row_meta(meta, expert, action, draft["id"], draft=draft["completion"])}
 
     def suggestion(self, task) -> str:

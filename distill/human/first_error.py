@@ -18,7 +18,8 @@ from distill.human.primitives import Primitive, row_meta
 _NUMBER = re.compile(r"\d+")
 
 
-def first_error_row(draft: dict, meta: dict, action: Action, expert, span: tuple[int, int] | None = None) -> dict:
+def first_error_row(draft: dict, meta: dict, action: Action, expert,
+                    span: tuple[int, int] | None = None) -> dict:
     """``span``: the wrong step's characters, where labels mark text rather than a step number (CHAMP)."""
     if span is not None:
         extra = {"learn_chars": span[0], "mark_span": list(span)}

@@ -30,7 +30,8 @@ def export_tasks(tasks: list[Task], folder: Path) -> Path:
         data = {"distill_id": t.id, "primitive": kind.name, "prompt": t.prompt, "draft": draft,
                 "steps": t.numbered_steps, "answer": str(t.meta.get("answer", "")), **kind.fields(t)}
         text = kind.suggestion(t)
-        predictions = [] if text is None else [{"model_version": "teacher", "result": [_textarea(kind.question, text)]}]
+        predictions = ([] if text is None
+                       else [{"model_version": "teacher", "result": [_textarea(kind.question, text)]}])
         out.append({"data": data, "predictions": predictions})
     view = (f'<View>\n  <Text name="prompt" value="$prompt"/>\n  <Text name="draft" value="$draft"/>\n'
             f'  {kind.label_config}\n</View>\n')
@@ -69,7 +70,8 @@ def import_annotations(path: Path, tasks: list[Task]) -> Work:
     exported = read_json_list(path, "a Label Studio JSON export is a list of tasks")
     work, seen = Work(kind.name), set()
     for i, row in enumerate(exported):
-        tid = row.get("data", {}).get("distill_id") if isinstance(row, dict) and isinstance(row.get("data"), dict) else None
+        tid = (row.get("data", {}).get("distill_id")
+               if isinstance(row, dict) and isinstance(row.get("data"), dict) else None)
         if tid not in by_id:
             raise ImportRowError(path, i, tid, "data.distill_id is missing or names no exported task")
         if tid in seen:
@@ -80,5 +82,6 @@ def import_annotations(path: Path, tasks: list[Task]) -> Work:
         seconds = check_seconds(ann.get("lead_time"), path, i, task.id, "lead_time")
         where = (path, i, tid)
         action = kind.label_studio_action(partial(_result, ann, where), task, seconds, where)
-        work.add(kind.row(task.drafts, task.meta, action, _Annotator(ann.get("completed_by"))), action.seconds)
+        work.add(kind.row(task.drafts, task.meta, action, _Annotator(ann.get("completed_by"))),
+                 action.seconds)
     return work

@@ -37,10 +37,12 @@ def preference_pairs(primitive: str, rows: Iterable[dict], drafts: Iterable[dict
         other = meta.get("draft")  # an edit keeps the text it changed; a pick names the other draft
         other = other if other is not None else text.get(str(meta.get(key)))
         if other is None:
-            raise ValueError(f"{primitive} row {row['id']!r}: {key}={meta.get(key)!r} is not among the drafts")
+            raise ValueError(f"{primitive} row {row['id']!r}: {key}={meta.get(key)!r} is not among "
+                             "the drafts")
         if other == row["completion"]:
             continue  # an edit that changed nothing (or a pick between twins): no preference in it
-        out.append({"id": str(row["id"]), "prompt": row["prompt"], "chosen": row["completion"], "rejected": other,
+        out.append({"id": str(row["id"]), "prompt": row["prompt"], "chosen": row["completion"],
+                    "rejected": other,
                     "human_s": float(meta.get("human_s", 0.0)), "row": not meta.get("pair_only", False)})
     return out
 

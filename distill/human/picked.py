@@ -20,7 +20,8 @@ _PICK = re.compile(r"\b(A|B|neither)\b", re.IGNORECASE)
 
 
 def _row(better: dict, other: dict, meta: dict, action: Action, expert, **extra) -> dict:
-    return {"id": better["id"], "prompt": better["prompt"], "completion": better["completion"], "origin": "picked",
+    return {"id": better["id"], "prompt": better["prompt"], "completion": better["completion"],
+            "origin": "picked",
             "meta": row_meta(meta, expert, action, better["id"], rejected_id=other["id"], **extra)}
 
 
@@ -30,7 +31,8 @@ class Picked(Primitive):
     time = "pick_s"
     question = "pick"
     label_config = ('<Text name="draft_b" value="$draft_b"/>\n  <Choices name="pick" toName="prompt" '
-                    'required="true"><Choice value="A"/><Choice value="B"/><Choice value="neither"/></Choices>')
+                    'required="true"><Choice value="A"/><Choice value="B"/><Choice '
+                    'value="neither"/></Choices>')
     prompt = ("Problem: {prompt}\nReference answer: {answer}\nDraft A: {draft}\nDraft B: {draft_b}\nWhich "
               "draft is better? Reply A, B or neither. Better draft:")
     pair_key = "rejected_id"

@@ -66,10 +66,12 @@ def import_labels(path: Path, tasks: list[Task]) -> Work:
         except json.JSONDecodeError as err:
             raise ImportRowError(path, i, None, f"not JSON ({err.msg})") from None
         q, label = rec.get("question") or {}, rec.get("label")
-        task = by_id.get(rec.get("distill_id")) or by_text.get((q.get("problem"), tuple(q.get("pre_generated_steps") or ())))
+        task = (by_id.get(rec.get("distill_id"))
+                or by_text.get((q.get("problem"), tuple(q.get("pre_generated_steps") or ()))))
         tid = rec.get("distill_id") or q.get("problem")
         if task is None or task.id in seen:
-            raise ImportRowError(path, i, tid, "matches no exported draft" if task is None else "draft labelled twice")
+            raise ImportRowError(path, i, tid,
+                                 "matches no exported draft" if task is None else "draft labelled twice")
         seen.add(task.id)
         if not isinstance(label, dict) or label.get("finish_reason") not in FINISH:
             raise ImportRowError(path, i, tid, f"label.finish_reason is not one of {FINISH}")

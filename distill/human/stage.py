@@ -85,7 +85,8 @@ def run_expert(ctx) -> dict:
         limit = len(groups)
     if experts.kind == "simulated":
         if cfg.world.kind != "arithmetic":
-            raise ValueError("experts.kind=simulated needs the embedded world's solver; use a model or people")
+            raise ValueError("experts.kind=simulated needs the embedded world's solver; use a "
+                             "model or people")
         from distill.human.expert import SimulatedExpert
 
         expert = SimulatedExpert(experts.times, experts.error_rate, experts.seed)
@@ -104,7 +105,8 @@ def run_expert(ctx) -> dict:
     if cfg.allocation is not None:
         summary["allocation"] = cfg.allocation.model_dump()
     if primitive_of(primitive).pair_key:  # both sides kept: a `pairs` datasets folder for DPO / APO (and TRL)
-        summary["pairs"] = len(save_pairs_of(primitive, work.rows + work.preferences, drafts, ctx.folder / "pairs"))
+        summary["pairs"] = len(save_pairs_of(primitive, work.rows + work.preferences, drafts,
+                                             ctx.folder / "pairs"))
     atomic_write_json(ctx.folder / "work.json", summary)
     return summary
 

@@ -52,7 +52,8 @@ def _labelled_mark(labels: list) -> int | None:
 def _localisation(scorers: dict, tokenizer, held: list[dict], after_mark: str) -> dict:
     from distill.training.prm import score_steps
 
-    truth = [_labelled_mark(prm_labels(r["completion"], meta_of(r).get("mark_step"), after_mark)) for r in held]
+    truth = [_labelled_mark(prm_labels(r["completion"], meta_of(r).get("mark_step"), after_mark))
+             for r in held]
     out = {"drafts": len(held), "no_mark_baseline": localisation_accuracy([None] * len(truth), truth)}
     items = {"no_mark_baseline": [int(t is None) for t in truth]}  # per draft, so the report can pair them
     for name, model in scorers.items():
@@ -63,7 +64,8 @@ def _localisation(scorers: dict, tokenizer, held: list[dict], after_mark: str) -
     return {**out, "items": items}
 
 
-def _rerank(scorers: dict, tokenizer, task, rows: list[dict], samples: list[list[str]]) -> dict[str, list[int]]:
+def _rerank(scorers: dict, tokenizer, task, rows: list[dict],
+            samples: list[list[str]]) -> dict[str, list[int]]:
     """Per method, per prompt: 1 when the sample it picks is right."""
     from distill.training.prm import score_steps
 
@@ -88,9 +90,11 @@ def _sample(student: str, task, rows: list[dict], v, max_new_tokens: int) -> lis
     from distill.generation.backends import Sampling, make_backend, requests_for
     from distill.recipe.schema import Generation, ModelSpec
 
-    backend = make_backend("hf", ModelSpec(model=student), Generation(max_new_tokens=max_new_tokens, batch_size=256))
+    backend = make_backend("hf", ModelSpec(model=student),
+                           Generation(max_new_tokens=max_new_tokens, batch_size=256))
     try:
-        done = backend.generate(requests_for(rows, v.samples, v.seed), Sampling(max_new_tokens, v.temperature))
+        done = backend.generate(requests_for(rows, v.samples, v.seed),
+                                Sampling(max_new_tokens, v.temperature))
     finally:
         backend.close()
     return [[c.text for c in done[i * v.samples:(i + 1) * v.samples]] for i in range(len(rows))]
@@ -113,9 +117,11 @@ def run_verifier(ctx) -> dict:
     task = build_task(cfg.world)
     tokenizer = load_tokenizer(str(student / "model"))
     init = str((ctx.dep("teacher") if v.init == "teacher" else student) / "model")
-    prm_items = [(r["prompt"], r["completion"], prm_labels(r["completion"], meta_of(r).get("mark_step"), v.after_mark))
+    prm_items = [(r["prompt"], r["completion"],
+                  prm_labels(r["completion"], meta_of(r).get("mark_step"), v.after_mark))
                  for r in fit]
-    outcome_items = [(r["prompt"], r["completion"], outcome_labels(r["completion"], task.verify({"meta": meta_of(r)}, r["completion"])))
+    outcome_items = [(r["prompt"], r["completion"],
+                      outcome_labels(r["completion"], task.verify({"meta": meta_of(r)}, r["completion"])))
                      for r in fit]
     (prm, prm_losses), (outcome, outcome_losses) = (_scorer(init, tokenizer, prm_items, v),
                                                     _scorer(init, tokenizer, outcome_items, v))
@@ -125,9 +131,11 @@ def run_verifier(ctx) -> dict:
     items = _rerank(scorers, tokenizer, task, rows, samples)
     result = {"feasible": True, "arm": ctx.step.labels.get("arm"), "n": ctx.step.labels.get("n"),
               "samples": v.samples, "prompts": len(rows), "after_mark": v.after_mark, "init": v.init,
-              "marks_trained": len(fit), "marks_human_s": sum(float(meta_of(r).get("human_s", 0.0)) for r in fit),
+              "marks_trained": len(fit),
+              "marks_human_s": sum(float(meta_of(r).get("human_s", 0.0)) for r in fit),
               "accuracy": {m: sum(x) / len(x) for m, x in items.items()}, "items": items,
               "localisation": _localisation(scorers, tokenizer, held, v.after_mark),
-              "loss": {"prm": prm_losses[-5:], "outcome": outcome_losses[-5:]}, "wall_s": time.time() - started}
+              "loss": {"prm": prm_losses[-5:], "outcome": outcome_losses[-5:]},
+              "wall_s": time.time() - started}
     atomic_write_json(ctx.folder / "verifier.json", result)
     return {k: result[k] for k in ("feasible", "accuracy", "localisation", "marks_trained")}

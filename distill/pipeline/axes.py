@@ -109,7 +109,8 @@ def generation_records(ctx: StepContext) -> GenerationsRecords:
     world = first.world
     task = build_task(world)
     first_train = ctx.steps[evals[0].deps[0]]
-    student = model_ref(ctx, ModelRef(step=next(d for d in first_train.deps if ctx.steps[d].kind == "student")))
+    student = model_ref(ctx,
+                        ModelRef(step=next(d for d in first_train.deps if ctx.steps[d].kind == "student")))
     tok = load_tokenizer(student.model)
     sample = g.prompts or world.human_pool  # diversity on samples as large as one generation's new data
     runs = []
@@ -125,4 +126,5 @@ def generation_records(ctx: StepContext) -> GenerationsRecords:
         for policy in [lineage.policy] if lineage.policy is not None else g.policies:
             runs.append({**record, "policy": policy})
     return GenerationsRecords(name=ctx.run_dir.name, task=task_name, policies=list(g.policies),
-                              runs=[GenerationRun.model_validate(r) for r in runs], run_dir=str(Path(ctx.run_dir)))
+                              runs=[GenerationRun.model_validate(r) for r in runs],
+                              run_dir=str(Path(ctx.run_dir)))

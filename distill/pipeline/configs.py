@@ -33,7 +33,8 @@ from distill.recipe.schema import (
 )
 
 World = Annotated[ArithmeticWorld | DatasetWorld | ReasoningGymWorld, Field(discriminator="kind")]
-Generated = Annotated[ArithmeticWorld | ReasoningGymWorld, Field(discriminator="kind")]  # worlds distill generates
+# worlds distill generates
+Generated = Annotated[ArithmeticWorld | ReasoningGymWorld, Field(discriminator="kind")]
 
 
 class StepConfig(BaseModel):

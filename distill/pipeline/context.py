@@ -29,7 +29,8 @@ def launch_of(recipe: Recipe, section: str | None = None) -> Launch:
     """A step's launch settings: ``launcher.processes`` on this machine, or the processes per node of
     the Slurm ``section`` its job array was given."""
     processes = (recipe.launcher.processes if section is None
-                 else (getattr(recipe.launcher.slurm, section) or recipe.launcher.slurm.generate).processes_per_node)
+                 else (getattr(recipe.launcher.slurm, section)
+                       or recipe.launcher.slurm.generate).processes_per_node)
     return Launch(sweep=recipe.name, wandb=recipe.tracking.wandb, processes=processes)
 
 

@@ -64,11 +64,13 @@ def _start_tracker(ctx: StepContext):
                          dir=ctx.run_dir)
 
 
-def execute_step(run_dir: Path, step_id: str, threads: int | None = None, launch: Launch | None = None) -> Path:
+def execute_step(run_dir: Path, step_id: str, threads: int | None = None,
+                 launch: Launch | None = None) -> Path:
     """Run one step; ``launch``: what the launcher passed (tracking, processes), None: untracked, the
     processes its devices allow."""
     step, cache = find_step(run_dir, step_id)
-    threads = use_threads(thread_count(requested=threads))  # the trainer (and what it launches) reads OMP_NUM_THREADS
+    # the trainer (and what it launches) reads OMP_NUM_THREADS
+    threads = use_threads(thread_count(requested=threads))
     ctx = StepContext(run_dir, step, cache, threads, launch)
     (ctx.folder / ERROR_FILE).unlink(missing_ok=True)
     start = time.time()

@@ -28,13 +28,15 @@ def identity_config(kind: str, config: dict) -> dict:
     out = dict(config)
     world = out.get("world")
     if isinstance(world, dict):
-        unread = kind_of(kind).world_unread.get(world.get("kind", "arithmetic"), frozenset())  # kinds.py says why
+        # kinds.py says why
+        unread = kind_of(kind).world_unread.get(world.get("kind", "arithmetic"), frozenset())
         out["world"] = {k: v for k, v in world.items() if k not in unread}
     if kind == "eval" and isinstance(out.get("eval"), dict):
         out["eval"] = {k: v for k, v in out["eval"].items() if k not in EVAL_UNREAD}
     gen = out.get("generation")
     if isinstance(gen, dict) and "backend" in gen:
-        out["generation"] = {k: v for k, v in gen.items() if k not in GENERATION_BACKENDS or k == gen["backend"]}
+        out["generation"] = {k: v
+                             for k, v in gen.items() if k not in GENERATION_BACKENDS or k == gen["backend"]}
     student = out.get("student")
     if isinstance(student, dict):  # a given model: its arch is unread; a built one: only its arch is read
         given = bool(student.get("model"))
@@ -157,7 +159,8 @@ def with_inputs(steps: list, fingerprints: dict[str, str]) -> list:
     out = []
     for step in steps:
         used = _strings(identity_config(step.kind, step.config)) & fingerprints.keys()
-        new = replace(step, deps=tuple(new_id.get(d, d) for d in step.deps), config=_renamed(step.config, new_id),
+        new = replace(step, deps=tuple(new_id.get(d, d) for d in step.deps),
+                      config=_renamed(step.config, new_id),
                       inputs={k: fingerprints[k] for k in sorted(used)})
         new_id[step.id] = new.id
         out.append(new)

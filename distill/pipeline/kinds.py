@@ -72,10 +72,12 @@ _DATASET_ALL = frozenset({"adapter", "human", "prompts", "prompts_adapter", "tes
 _STAGES_PY = "distill.pipeline.stages"
 KINDS: dict[str, Kind] = {k.name: k for k in (
     # cheap preparation: a tokenizer, the untrained student and the human pool run on report's resources
-    Kind("tokenizer", "prepare", configs.TokenizerConfig, f"{_STAGES_PY}:run_tokenizer", "report", cached=True,
+    Kind("tokenizer", "prepare", configs.TokenizerConfig, f"{_STAGES_PY}:run_tokenizer", "report",
+         cached=True,
          world_unread={"arithmetic": _POOL, "reasoning_gym": _POOL}),
     Kind("teacher", "prepare", configs.TeacherConfig, f"{_STAGES_PY}:run_teacher", "train",  # trains a model
-         cached=True, world_unread={"arithmetic": frozenset({"human_pool"}), "reasoning_gym": frozenset({"human_pool"})}),
+         cached=True,
+         world_unread={"arithmetic": frozenset({"human_pool"}), "reasoning_gym": frozenset({"human_pool"})}),
     Kind("student", "prepare", configs.StudentConfig, f"{_STAGES_PY}:run_student", "report"),
     Kind("human", "prepare", configs.HumanConfig, f"{_STAGES_PY}:run_human", "report",
          world_unread={"dataset": frozenset({"prompts", "prompts_adapter", "test", "test_size"})}),
@@ -84,7 +86,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
                        "reasoning_gym": _POOL}),
     Kind("merge", "generate", configs.MergeConfig, f"{_STAGES_PY}:run_merge", "generate",
          world_unread={"arithmetic": _POOL, "reasoning_gym": _POOL,
-                       "dataset": frozenset({"human", "human_pool", "prompts", "prompts_adapter", "val_size"})}),
+                       "dataset": frozenset({"human", "human_pool", "prompts", "prompts_adapter",
+                                             "val_size"})}),
     Kind("expert", "generate", configs.ExpertConfig, "distill.human.stage:run_expert", "report"),
     Kind("train", "train", configs.TrainConfig, f"{_STAGES_PY}:run_train", "train", tracked=True),
     Kind("lineage", "train", configs.LineageConfig, "distill.pipeline.axes:run_lineage_train", "train",
@@ -94,7 +97,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("verifier", "eval", configs.VerifierConfig, "distill.human.verifier_step:run_verifier", "eval",
          world_unread={"arithmetic": _POOL}),
     Kind("report", "report", configs.ReportConfig, f"{_STAGES_PY}:run_report", "report", tracked=True),
-    Kind("teachers_report", "report", configs.TeachersReportConfig, "distill.pipeline.axes:run_teachers_report",
+    Kind("teachers_report", "report", configs.TeachersReportConfig,
+         "distill.pipeline.axes:run_teachers_report",
          "report", tracked=True, id_word="report"),
     Kind("generations_report", "report", configs.GenerationsReportConfig,
          "distill.pipeline.axes:run_generations_report", "report", tracked=True, id_word="report"),

@@ -2,7 +2,8 @@
 
 Workers are long-lived processes, so torch, transformers and lm-eval are imported once per worker
 and reused across the many tiny steps of a sweep, instead of once per step. Every step gets
-``cores // workers`` threads (``runtime.thread_count``), whatever runs beside it: a step's numbers never depend on timing, and
+``cores // workers`` threads (``runtime.thread_count``), whatever runs beside it: a step's numbers never
+depend on timing, and
 tiny models lose far more to threads competing for a core than they gain from a second thread
 (human-only students train while the teacher is still being built).
 """
@@ -113,7 +114,8 @@ def run_local(run_dir: Path, steps: list[Step], cache_dir: Path, workers: int,
                 os.kill(process.pid, signal.SIGTERM)
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
-        names = ", ".join(f"{by_id[sid].kind} {by_id[sid].label}".strip() for sid in running.values()) or "no step"
+        names = (", ".join(f"{by_id[sid].kind} {by_id[sid].label}".strip() for sid in running.values())
+                 or "no step")
         signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
         raise Interrupted(f"{'interrupted' if signum == signal.SIGINT else signal.Signals(signum).name} "
                           f"while running {names}", 128 + signum) from None
@@ -163,7 +165,8 @@ def _drive(pool, todo, running, by_id, state, outcome, bar, run_dir, cache_dir, 
                 outcome[sid] = "failed"
                 folder = by_id[sid].folder(run_dir, cache_dir)
                 cause = failure_summary(folder) if (folder / ERROR_FILE).exists() else describe_error(exc)
-                tqdm.write(f"failed: {by_id[sid].kind} {by_id[sid].label}: {cause} (log: {folder / 'log.txt'})")
+                tqdm.write(f"failed: {by_id[sid].kind} {by_id[sid].label}: {cause} (log: "
+                           f"{folder / 'log.txt'})")
             bar.update(1)
 
 
@@ -181,5 +184,7 @@ def _ready(todo: list[str], by_id: dict[str, Step], state: dict) -> list[str]:
 
 
 def _blocked(todo: list[str], by_id: dict[str, Step], outcome: dict) -> list[str]:
-    return [sid for sid in todo if any(outcome.get(d) in ("failed", "skipped", "waiting") for d in by_id[sid].deps)]
+    return [sid
+            for sid in todo
+            if any(outcome.get(d) in ("failed", "skipped", "waiting") for d in by_id[sid].deps)]
 

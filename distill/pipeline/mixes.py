@@ -32,7 +32,8 @@ class _Source:
 
 
 @lru_cache(maxsize=8)
-def _source_table(folder: str, tokenizer_name: str, cache: str) -> tuple[Dataset, dict[str, int], Path, tuple]:
+def _source_table(folder: str, tokenizer_name: str,
+                  cache: str) -> tuple[Dataset, dict[str, int], Path, tuple]:
     """A source, its id -> row index, its token table's folder and each row's token count (as the
     trainer counts it) for one tokenizer. Cached per worker process: a sweep plans dozens of mixes
     from the same few sources, and the table itself is tokenized once per machine (``cached_table``).

@@ -67,7 +67,8 @@ def plan(recipe: Recipe) -> list[Step]:
     add = steps.append
 
     tokenizer = None
-    if isinstance(recipe.world, (ArithmeticWorld, ReasoningGymWorld)):  # worlds distill generates: it can build models
+    # worlds distill generates: it can build models
+    if isinstance(recipe.world, (ArithmeticWorld, ReasoningGymWorld)):
         tokenizer = _step("tokenizer", {"world": _tokenizer_slice(recipe.world)})
         add(tokenizer)
     tok_deps = (tokenizer.id,) if tokenizer else ()
@@ -77,7 +78,8 @@ def plan(recipe: Recipe) -> list[Step]:
     human = _step("human", _human_slice(recipe, world))
     add(human)
     if recipe.mixes is not None:
-        branches = [_teacher_branch(recipe, name, spec, world, tok_deps) for name, spec in _teacher_specs(recipe)]
+        branches = [_teacher_branch(recipe, name, spec, world, tok_deps)
+                    for name, spec in _teacher_specs(recipe)]
         steps.extend(s for b in branches for s in b.steps)
         if recipe.teachers:
             steps.extend(_teachers_sweep(recipe, branches, student, human))
@@ -180,13 +182,15 @@ def _generation_steps(recipe: Recipe, world: dict, student: Step, human: Step) -
                 merges += (made[-1].id,)
                 lineage = {"policy": policy, "generation": k, "seed": seed,
                            "subsample": (g.subsample or size) if policy == "accumulate-subsample" else None}
-                parent = _step("lineage", {"lineage": lineage, "train": train}, (student.id, human.id, *merges),
+                parent = _step("lineage", {"lineage": lineage, "train": train},
+                               (student.id, human.id, *merges),
                               {"policy": policy, "generation": k, "seed": seed})
                 out += made + [parent]
     cfg = {"eval": _dump(recipe.eval), "world": world}
     evals = [_step("eval", {**cfg, "model": {"step": t.id}}, (t.id,), {"role": "generation", **t.labels})
              for t in _unique(out) if t.kind == "lineage"]
-    return out + evals + [_step("generations_report", {"report": _dump(recipe.report), "generations": _dump(g)},
+    return out + evals + [_step("generations_report",
+                                {"report": _dump(recipe.report), "generations": _dump(g)},
                                tuple(e.id for e in evals), {"role": "generations"})]
 
 
@@ -195,7 +199,8 @@ def _lineage_data(recipe: Recipe, world: dict, parent: Step, k: int, size: int) 
     answered by ``parent``, then merged and filtered like any teacher's data."""
     gen = {**recipe.generation.model_dump(mode="json", exclude={"filters", "shards"}), "num_prompts": size}
     labels = {k_: v for k_, v in parent.labels.items() if k_ in ("policy", "seed")} | {"generation": k}
-    shards = [_step("generate", {"generation": gen, "world": world, "teacher": {"step": parent.id}, "shard": i,
+    shards = [_step("generate",
+                    {"generation": gen, "world": world, "teacher": {"step": parent.id}, "shard": i,
                                 "shards": recipe.generation.shards, "prompt_start": (k - 1) * size},
                    (parent.id,), {**labels, "shard": i}) for i in range(recipe.generation.shards)]
     return shards + [_step("merge", {"filters": _dump(recipe.generation.filters), "world": world},
@@ -211,7 +216,8 @@ def _tokenizer_slice(world: ArithmeticWorld | ReasoningGymWorld) -> dict:
 def _mixes_slice(recipe: Recipe) -> dict:
     """The mixes as the report reads them; SFT arms without the preference keys (their ids as before)."""
     out = _dump(recipe.mixes)
-    out["arms"] = [{k: v for k, v in a.items() if (a["objective"] != "sft" or k not in ("objective", "preference"))
+    out["arms"] = [{k: v
+                    for k, v in a.items() if (a["objective"] != "sft" or k not in ("objective", "preference"))
                     and (k != "allocator" or v is not None)} for a in out["arms"]]
     return out
 
@@ -238,8 +244,10 @@ def _expert_steps(recipe: Recipe, world: dict, merge: Step) -> dict[tuple[str, s
     out = {}
     for p, allocator in worked:
         allocation = {"allocation": {"policy": allocator, "hours": recipe.experts.hours}} if allocator else {}
-        # the expert reads the drafts, not the world: only its kind (the simulated expert needs the embedded one)
-        out[(p, allocator)] = _step("expert", {"primitive": p, "experts": experts, "world": {"kind": world["kind"]},
+        # the expert reads the drafts, not the world: only its kind (the simulated expert needs the embedded
+        # one)
+        out[(p, allocator)] = _step("expert",
+                                    {"primitive": p, "experts": experts, "world": {"kind": world["kind"]},
                                                **allocation}, (merge.id,),
                                     {"primitive": p, **({"allocator": allocator} if allocator else {})})
     return out
@@ -257,8 +265,10 @@ def _verifier_steps(recipe: Recipe, world: dict, branch: _Branch, experts: dict[
     run = next(t for t in trains if t.labels["arm"] == arm.name and t.labels["n"] == n
                and t.labels["seed"] == seed and "init" not in t.labels)
     teacher = (branch.teacher.id,) if v.init == "teacher" else ()
-    return [_step("verifier", {"verifier": _dump(v), "world": world, "max_new_tokens": recipe.eval.max_gen_toks},
-                  (experts[("first_error", None)].id, run.id, *teacher), {"role": "verifier", "arm": arm.name, "n": n,
+    return [_step("verifier",
+                  {"verifier": _dump(v), "world": world, "max_new_tokens": recipe.eval.max_gen_toks},
+                  (experts[("first_error", None)].id, run.id, *teacher),
+                  {"role": "verifier", "arm": arm.name, "n": n,
                                                                   "seed": seed})]
 
 
@@ -280,7 +290,8 @@ def _train_steps(recipe: Recipe, student: Step, human: Step, branch: _Branch,
     online = {"teacher": branch.ref} if kd.weight > 0 and kd.source == "online" else {}  # in the id
     taught = (branch.teacher.id,) if online and branch.teacher else ()
     out: list[Step] = []
-    sft_of: dict[tuple[str, int, int], Step] = {}  # (arm, n, seed) -> its SFT step: a preference arm may start there
+    # (arm, n, seed) -> its SFT step: a preference arm may start there
+    sft_of: dict[tuple[str, int, int], Step] = {}
     for arm in sorted(m.arms, key=lambda a: a.objective != "sft" and a.preference.start is not None):
         for n in m.sizes_of(arm):
             for seed in m.seeds_of(arm):
@@ -298,8 +309,10 @@ def _train_steps(recipe: Recipe, student: Step, human: Step, branch: _Branch,
                                                                     **online}, deps, labels)
                 if arm.objective == "sft":
                     out.append(sft)
-                else:  # its own SFT student (labelled ``init``: trained, not evaluated), then the preference step
-                    out += [replace(sft, labels={**sft.labels, "init": "sft"}), _preference_step(recipe, arm, sft)]
+                # its own SFT student (labelled ``init``: trained, not evaluated), then the preference step
+                else:
+                    out += [replace(sft, labels={**sft.labels, "init": "sft"}),
+                            _preference_step(recipe, arm, sft)]
     return out
 
 
@@ -307,7 +320,8 @@ def _preference_step(recipe: Recipe, arm, sft: Step) -> Step:
     """The step that trains the SFT student ``sft`` (the arm's own, or the ``preference.start`` arm's) on
     the pairs of the expert items it saw, with itself as the frozen reference."""
     p = arm.preference
-    train = recipe.train.model_copy(update={"tokens": None, "epochs": p.epochs, "lr": p.lr, "early_stop": None})
+    train = recipe.train.model_copy(update={"tokens": None, "epochs": p.epochs, "lr": p.lr,
+                                            "early_stop": None})
     mix = {**sft.config["mix"], "arm": _arm_slice(arm, objective=True)}
     return _step("train", {"mix": mix, "train": _dump(train)}, (sft.id, *sft.deps),
                  {**sft.labels, "arm": arm.name, "objective": arm.objective})
@@ -328,13 +342,15 @@ def _check_steps(recipe: Recipe, trains: list[Step]) -> list[Step]:
             continue
         if t.labels["n"] == largest[t.labels["arm"]] and t.labels["seed"] in check.seeds:
             train = scaled_budget(Train.model_validate(t.config["train"]), check.factor)  # the step's own
-            out.append(_step("train", {**t.config, "train": _dump(train)}, t.deps, {**t.labels, "check": check.factor}))
+            out.append(_step("train", {**t.config, "train": _dump(train)}, t.deps,
+                             {**t.labels, "check": check.factor}))
     return out
 
 
 def scaled_budget(train, factor: float):
     """``train`` with factor x its budget (tokens or epochs) and, with early stopping, its patience."""
-    budget = {"tokens": round(train.tokens * factor)} if train.tokens is not None else {"epochs": train.epochs * factor}
+    budget = ({"tokens": round(train.tokens * factor)} if train.tokens is not None
+              else {"epochs": train.epochs * factor})
     if train.early_stop is not None:
         budget["early_stop"] = train.early_stop.model_copy(
             update={"patience": math.ceil(train.early_stop.patience * factor)})

@@ -58,7 +58,8 @@ def run_preference_train(ctx: StepContext) -> dict:
     result = ctx.train(TrainJob(model=sft, data=str(ctx.folder / "pairs"), out_dir=str(ctx.folder),
                                 train=cfg.train, seed=cfg.mix.seed, objective=arm.objective,
                                 beta=arm.preference.beta, reference=sft))
-    atomic_write_json(ctx.folder / "pairs.json", {"pairs": len(pairs), "rows_seen": len(seen), "init": init_id,
+    atomic_write_json(ctx.folder / "pairs.json",
+                      {"pairs": len(pairs), "rows_seen": len(seen), "init": init_id,
                                                   "pair_only": sum(not p.get("row", True) for p in pairs)})
     return {"mix": plan.to_dict(), "feasible": True, "train": as_dict(result), "pairs": len(pairs),
             "init": init_id}

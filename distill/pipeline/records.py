@@ -62,7 +62,8 @@ def _experts(ctx: StepContext, steps: dict) -> dict[str, ExpertWork]:
         work = ctx.step_folder(s.id) / "work.json"
         if s.kind == "expert" and work.exists():
             w = json.loads(work.read_text())
-            out[w["primitive"]] = ExpertWork(expert=w["expert"], simulated=w["simulated"], human_s=w["human_s"])
+            out[w["primitive"]] = ExpertWork(expert=w["expert"], simulated=w["simulated"],
+                                             human_s=w["human_s"])
     return out
 
 
@@ -84,7 +85,8 @@ def collect_records(ctx: StepContext) -> SweepRecords:
             refs[role] = Reference(**_scored(results, task))
         elif role == "check":  # convergence check: the same run with a larger training budget
             train = read_meta(ctx.step_folder(ev.deps[0]))["result"]["train"]
-            checks.append(Check(**_mix(ev), factor=ev.labels["check"], score=score_record(results, task)["score"],
+            checks.append(Check(**_mix(ev), factor=ev.labels["check"],
+                                score=score_record(results, task)["score"],
                                 steps=train["steps"]))
         elif results.get("feasible") is False:
             runs.append(RunRecord(**_mix(ev), score=None, items=None, feasible=False))
@@ -93,7 +95,8 @@ def collect_records(ctx: StepContext) -> SweepRecords:
                                   cost=_cost(ctx, ev, teacher_s, accepted)))
     # step marks as a verifier: best-of-n and localisation (distill/human/verifier_step.py)
     extra = {"verifier": json.loads(verifier[0].read_text())} if verifier else {}
-    meta = SweepMeta(task=task, run_dir=str(ctx.run_dir), arms=_arm_sources(cfg.mixes), experts=_experts(ctx, steps),
+    meta = SweepMeta(task=task, run_dir=str(ctx.run_dir), arms=_arm_sources(cfg.mixes),
+                     experts=_experts(ctx, steps),
                      **extra)
     return SweepRecords(name=ctx.run_dir.name, unit=cfg.mixes.unit, human_pool=cfg.human_pool,
                         ceiling=refs["teacher"], floor=refs["floor"], runs=runs, checks=checks, meta=meta)

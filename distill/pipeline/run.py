@@ -95,10 +95,12 @@ def _run_here(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path) -> 
     by_id = {s.id: s for s in steps}
     for sid in (k for k in failed if outcome[k] == "failed"):
         step = by_id[sid]
-        print(f"failed: {step.kind} {step.label}: {failure_summary(step.folder(run_dir, cache))}", file=sys.stderr)
+        print(f"failed: {step.kind} {step.label}: {failure_summary(step.folder(run_dir, cache))}",
+              file=sys.stderr)
     for report in (s for s in steps if s.stage == "report"):  # several: per teacher, then their comparison
         if step_state(report, run_dir, cache) is StepState.DONE:
-            print(f"report: {report.folder(run_dir, cache) / 'report.md'}" + (f" ({report.label})" if report.label else ""))
+            print(f"report: {report.folder(run_dir, cache) / 'report.md'}"
+                  + (f" ({report.label})" if report.label else ""))
     return 1 if failed else 0
 
 

@@ -3,7 +3,8 @@
 Steps are grouped by (depth in the unfinished DAG, kind): all generation shards of a run form one
 array, all students another, all evaluations a third, each depending on the arrays that hold its
 inputs. A merge step is five arrays, one per dedup stage (signatures and filter: one task per shard),
-each after the one before; the last (publish) is the step's job for what depends on it. Every array task runs ``python -m distill.pipeline.task RUN_DIR GROUP`` — the same
+each after the one before; the last (publish) is the step's job for what depends on it. Every array task runs
+``python -m distill.pipeline.task RUN_DIR GROUP`` — the same
 ``execute_step`` the local executor uses — so results do not depend on the launcher. Resources come
 from the recipe's ``launcher.slurm`` section; the scripts never read the recipe: what a step needs
 besides its config (W&B settings, processes per node) is on its command line (``context.Launch``).
@@ -53,7 +54,8 @@ def group_steps(steps: list[Step], todo: set[str]) -> list[tuple[str, list[Step]
 
 def _resources(recipe: Recipe, step: Step) -> dict:
     section = _section(step)
-    res = getattr(recipe.launcher.slurm, section) or recipe.launcher.slurm.generate  # an unset ceiling: generate's
+    # an unset ceiling: generate's
+    res = getattr(recipe.launcher.slurm, section) or recipe.launcher.slurm.generate
     return {"partition": res.partition, "account": res.account, "qos": res.qos, "nodes": res.nodes,
             "cpus_per_task": res.cpus_per_task, "mem": res.mem, "time": res.time,
             "gpus": res.gpus_per_node or None, "extra": list(res.extra)}
@@ -68,16 +70,19 @@ def merge_stages(step: Step, by_id: dict[str, Step]) -> list[tuple[str, int]]:
     return [(stage, n) for stage, n in merge_task_counts(config_of(step).filters, shards).items() if n]
 
 
-def _submit_array(recipe: Recipe, run_dir: Path, scripts: Path, name: str, members: list[Step], deps: list[str],
+def _submit_array(recipe: Recipe, run_dir: Path, scripts: Path, name: str, members: list[Step],
+                  deps: list[str],
                   *, dry_run: bool, stage: str | None = None, tasks: int | None = None) -> str:
     """Write one array's script (and its step list) and submit it after ``deps``; its job id."""
     atomic_write_json(scripts / f"{name}.json", [s.id for s in members])
     tasks = len(members) if tasks is None else tasks
     command = [sys.executable, "-m", "distill.pipeline.task", str(run_dir), name,
-               launch_of(recipe, _section(members[0])).model_dump_json(exclude_unset=True), *([stage] if stage else [])]
+               launch_of(recipe, _section(members[0])).model_dump_json(exclude_unset=True),
+               *([stage] if stage else [])]
     parallel = recipe.launcher.slurm.array_parallelism
     text = slurm.render_sbatch(
-        TEMPLATE.read_text(), job_name=f"distill-{recipe.name}-{name}", resources=_resources(recipe, members[0]),
+        TEMPLATE.read_text(), job_name=f"distill-{recipe.name}-{name}",
+        resources=_resources(recipe, members[0]),
         command=shlex.join(command), log_path=run_dir / "slurm" / "logs" / f"{name}_%A_%a.out",
         array=f"0-{tasks - 1}" + (f"%{parallel}" if parallel else ""),
     )
@@ -124,7 +129,8 @@ def submit_run(recipe: Recipe, run_dir: Path, steps: list[Step], cache: Path, *,
     jobs: dict[str, dict] = {}
     scripts = scripts_dir if dry_run and scripts_dir is not None else run_dir / "slurm" / "scripts"
     if not dry_run:
-        (run_dir / "slurm" / "logs").mkdir(parents=True, exist_ok=True)  # sbatch fails a job whose log dir is missing
+        # sbatch fails a job whose log dir is missing
+        (run_dir / "slurm" / "logs").mkdir(parents=True, exist_ok=True)
     by_id = {s.id: s for s in steps}
     for name, members in group_steps(steps, todo):
         if group_kind(members[0]) != "merge":

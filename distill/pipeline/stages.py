@@ -10,7 +10,8 @@ from distill.pipeline.context import as_dict as _as_dict
 from distill.recipe.schema import ArithmeticWorld, ReasoningGymWorld
 from distill.sources import save_source
 
-_GENERATED = (ArithmeticWorld, ReasoningGymWorld)  # worlds whose test split distill's own lm-eval tasks rebuild
+# worlds whose test split distill's own lm-eval tasks rebuild
+_GENERATED = (ArithmeticWorld, ReasoningGymWorld)
 
 
 def run_tokenizer(ctx: StepContext) -> dict:
@@ -67,7 +68,8 @@ def run_human(ctx: StepContext) -> dict:
 
         rows = priced_human_rows(rows, ctx.config.write_s)
     save_source(rows, ctx.folder / "source")
-    return {"rows": len(rows), "val_rows": len(val), "content_hash": content_hash(load_source(ctx.folder / "source"))}
+    return {"rows": len(rows), "val_rows": len(val),
+            "content_hash": content_hash(load_source(ctx.folder / "source"))}
 
 
 def run_generate(ctx: StepContext) -> dict:

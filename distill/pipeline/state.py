@@ -53,7 +53,8 @@ def write_dag(run_dir: Path, steps: list[Step], cache: Path) -> Path:
 def read_dag(run_dir: Path) -> tuple[list[Step], Path]:
     path = run_dir / DAG_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{run_dir}: not a run folder (no {DAG_FILE}); run `distill run RECIPE` first")
+        raise FileNotFoundError(f"{run_dir}: not a run folder (no {DAG_FILE}); run `distill run "
+                                "RECIPE` first")
     try:
         data = json.loads(path.read_bytes())
         steps = [Step(d["kind"], d["config"], tuple(d["deps"]), d["labels"], d.get("inputs", {}))

@@ -107,7 +107,8 @@ def check_data(recipe: Recipe, where: str) -> None:
             for pattern in data_files(ref):
                 _check_data_file(where, f"{key}.data_files", pattern)
         elif looks_local(ref.path) and not Path(ref.path).expanduser().exists():
-            raise RecipeError(f"{where}: {key}.path={ref.path!r}: no such file or folder (nor a hub id: org/name)")
+            raise RecipeError(f"{where}: {key}.path={ref.path!r}: no such file or folder (nor a hub "
+                              "id: org/name)")
 
 
 def _check_data_file(where: str, key: str, pattern: str) -> None:
@@ -146,7 +147,8 @@ def _check_resources(recipe: Recipe, where: str, launcher: str | None = None) ->
     try:
         check_resources(recipe, where, launcher)
     except (OSError, ValueError) as exc:
-        raise RecipeError(str(exc).splitlines()[0] if str(exc).startswith(where) else f"{where}: {exc}") from None
+        raise RecipeError(str(exc).splitlines()[0] if str(exc).startswith(where)
+                          else f"{where}: {exc}") from None
 
 
 # ----------------------------------------------------------------------------- eval tasks
@@ -168,7 +170,8 @@ def check_tasks(recipe: Recipe, where: str) -> None:
     """Every ``eval.tasks`` name is a task, group or tag lm-eval will find. Our own folders are read
     first (as text, then with lm-eval's TaskManager); only a name not found there needs lm-eval's
     whole registry, whose names are kept on disk per lm-eval version (indexing it takes 15-80 s)."""
-    folders = [TASKS_DIR] + ([Path(recipe.eval.include_path).expanduser()] if recipe.eval.include_path else [])
+    folders = ([TASKS_DIR]
+               + ([Path(recipe.eval.include_path).expanduser()] if recipe.eval.include_path else []))
     missing = [t for t in recipe.eval.tasks if t not in task_names_in(folders)]
     if missing:
         from lm_eval.tasks import TaskManager

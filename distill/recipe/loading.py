@@ -133,7 +133,8 @@ def _file_kind(path: Path) -> str:
 def read_yaml(path: Path) -> dict:
     tree = load_yaml_text(read_text_file(path), str(path))
     if tree is None:
-        raise RecipeError(f"{path}: the recipe is empty (expected a mapping with at least name, mixes, train)")
+        raise RecipeError(f"{path}: the recipe is empty (expected a mapping with at least name, "
+                          "mixes, train)")
     if not isinstance(tree, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping, got {type(tree).__name__}")
     return tree
@@ -147,7 +148,8 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
         keys, value = parse_override(text)
         dotted = ".".join(keys)
         if dotted in given and given[dotted][1] != value:  # which one wins would be a guess
-            raise RecipeError(f"override {text!r}: {dotted} is already set by {given[dotted][0]!r}; give it once")
+            raise RecipeError(f"override {text!r}: {dotted} is already set by {given[dotted][0]!r}; "
+                              "give it once")
         given[dotted] = (text, value)
         apply_override(tree, keys, value, text)
     return validate_tree(tree, str(path))

@@ -21,7 +21,8 @@ def _path_safe(name: str) -> str:
     """Names that become folder names: no separators, no '..', nothing that escapes the output dir."""
     if not _SAFE_NAME.match(name) or ".." in name:
         raise ValueError(
-            f"{name!r} is not a safe name (letters, digits, '.', '_', '-'; no '/', no '..', at most 100 chars)"
+            f"{name!r} is not a safe name (letters, digits, '.', '_', '-'; no '/', no '..', at most "
+            "100 chars)"
         )
     return name
 
@@ -275,7 +276,8 @@ class Arm(Section):
     @model_validator(mode="after")
     def _pairs(self) -> Arm:
         if self.allocator is not None and (self.human == "human" or self.fraction >= 1):
-            raise ValueError(f"arm {self.name!r}: allocator={self.allocator} allocates expert work on drafts: "
+            raise ValueError(f"arm {self.name!r}: allocator={self.allocator} allocates expert work "
+                             "on drafts: "
                              f"it needs human: {_WORKED} and fraction < 1")
         if self.objective != "sft" and (self.human not in ("picked", "edited") or self.fraction >= 1):
             raise ValueError(f"arm {self.name!r}: objective={self.objective} trains on an expert's pairs: "
@@ -322,7 +324,8 @@ class Mixes(Section):
             raise ValueError(f"{where}: not an SFT arm of this recipe: {sft}")
         same = ("fraction", "synthetic", "human", "allocator")
         if differ := [k for k in same if getattr(start, k) != getattr(arm, k)]:
-            raise ValueError(f"{where}: the two arms differ in {differ}: its students are not this arm's SFT step")
+            raise ValueError(f"{where}: the two arms differ in {differ}: its students are not this "
+                             "arm's SFT step")
         runs = {(n, s) for n in self.sizes_of(start) for s in self.seeds_of(start)}
         if missing := sorted({(n, s) for n in self.sizes_of(arm) for s in self.seeds_of(arm)} - runs):
             raise ValueError(f"{where}: it has no student at (n, seed) {missing}")
@@ -459,7 +462,8 @@ class Generations(Section):
     count: PosInt = 5  # generations after generation 0
     policies: list[Policy] = Field(default_factory=lambda: ["replace", "accumulate", "accumulate-subsample"],
                                    min_length=1)
-    prompts: PosInt | None = None  # fresh prompts each generation is asked to solve; None: the human pool size
+    # fresh prompts each generation is asked to solve; None: the human pool size
+    prompts: PosInt | None = None
     subsample: PosInt | None = None  # accumulate-subsample's fixed size; None: the human pool size
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)  # one independent chain per seed
     ngram: PosInt = 3  # n of the distinct-n-gram diversity measure
@@ -540,13 +544,15 @@ class Slurm(Section):
     train: Resources = Resources()
     eval: Resources = Resources()
     report: Resources = Resources()
-    ceiling: Resources | None = None  # the teacher's evaluation (a model that may span GPUs); None: generate's
+    # the teacher's evaluation (a model that may span GPUs); None: generate's
+    ceiling: Resources | None = None
     array_parallelism: PosInt | None = None  # '%k' on arrays
 
 
 class Launcher(Section):
     workers: PosInt = 2  # local executor: independent steps run side by side
-    processes: PosInt | None = None  # local executor: processes per training step; None: the visible GPUs (1 on CPU)
+    # local executor: processes per training step; None: the visible GPUs (1 on CPU)
+    processes: PosInt | None = None
     slurm: Slurm = Slurm()
 
 
@@ -593,18 +599,21 @@ class Recipe(Section):
             raise ValueError("an arm uses synthetic: verified but generation.filters.verify is false")
         if worked := sorted({a.human for a in arms} - {"human"}):
             if self.experts is None:
-                raise ValueError(f"arms use {worked} (expert work on teacher drafts) but the recipe has no experts section")
+                raise ValueError(f"arms use {worked} (expert work on teacher drafts) but the recipe has no "
+                                 "experts section")
             if self.teachers and (pref := [a.name for a in arms if a.objective != "sft"]):
                 raise ValueError(f"arms {pref} train on an expert's pairs: not with a teachers sweep")
             if (allocated := [a for a in arms if a.allocator]) and self.experts.hours is None:
                 raise ValueError(f"arms {[a.name for a in allocated]} name an allocator: set experts.hours")
-            if any(a.allocator in ("verifier_failed", "roi") for a in arms) and not self.generation.filters.verify:
+            if (any(a.allocator in ("verifier_failed", "roi") for a in arms)
+                and not self.generation.filters.verify):
                 raise ValueError("allocators verifier_failed and roi need generation.filters.verify: true")
             if "picked" in worked and self.generation.samples_per_prompt < 2:
                 raise ValueError("an arm uses human: picked, which needs generation.samples_per_prompt >= 2")
         if self.verifier is not None:
             self._verifier_check(arms)
-        if self.train.kd.weight > 0 and self.train.kd.source == "stored" and not self.generation.logprobs_topk:
+        if (self.train.kd.weight > 0 and self.train.kd.source == "stored"
+            and not self.generation.logprobs_topk):
             raise ValueError("train.kd.source=stored needs generation.logprobs_topk > 0")
         if self.train.early_stop is not None and self.world.val_size == 0:
             raise ValueError("train.early_stop needs a validation split: set world.val_size > 0")
@@ -620,4 +629,5 @@ class Recipe(Section):
         if v.arm is not None and v.arm not in [a.name for a in arms]:
             raise ValueError(f"verifier.arm={v.arm!r} is not an arm: {[a.name for a in arms]}")
         if v.init == "teacher" and self.teacher.model is not None:
-            raise ValueError("verifier.init=teacher starts from the embedded teacher distill builds (teacher.model unset)")
+            raise ValueError("verifier.init=teacher starts from the embedded teacher distill builds "
+                             "(teacher.model unset)")

@@ -40,7 +40,8 @@ def _reasoning_gym(recipe: Recipe) -> str | None:
 
     if problem := rg.check(world):
         return problem
-    needs = [a.name for a in (recipe.mixes.arms if recipe.mixes else []) if a.fraction < 1 and a.human == "human"]
+    needs = [a.name
+             for a in (recipe.mixes.arms if recipe.mixes else []) if a.fraction < 1 and a.human == "human"]
     if (needs or recipe.generations is not None) and world.human_pool is None:
         return f"world.human_pool is not set: {needs or 'generations'} learn from a human pool"
     if world.human_pool is not None and not rg.has_solutions(world):
@@ -50,7 +51,8 @@ def _reasoning_gym(recipe: Recipe) -> str | None:
 
 def _worked(recipe: Recipe) -> list[str]:
     """The human-effort primitives the arms use on teacher drafts (each one an expert step)."""
-    return sorted({a.human for a in recipe.mixes.arms} - {"human"}) if recipe.mixes and not recipe.teachers else []
+    return (sorted({a.human for a in recipe.mixes.arms} - {"human"}) if recipe.mixes and not recipe.teachers
+            else [])
 
 
 def _experts(recipe: Recipe) -> str | None:
@@ -58,7 +60,8 @@ def _experts(recipe: Recipe) -> str | None:
     if not worked or experts is None:
         return None
     if experts.kind == "simulated" and not isinstance(recipe.world, ArithmeticWorld):
-        return (f"experts.kind='simulated' needs the embedded world's solver (world.kind={recipe.world.kind!r}; "
+        return ("experts.kind='simulated' needs the embedded world's solver "
+                f"(world.kind={recipe.world.kind!r}; "
                 f"arms use {worked}): use kind=model or people (label_studio, argilla, prm800k)")
     if experts.kind == "prm800k" and (other := [p for p in worked if p != "first_error"]):
         return f"experts.kind='prm800k' imports first_error marks only, but arms use human: {other[0]!r}"

@@ -82,7 +82,8 @@ class Corpus:
     def loss_weight(self, rows: list[list[int]]) -> float:
         """Sum of per-token loss weights over rows: the normaliser of a global batch's loss."""
         # summed one example at a time, in row order, as floats: the same float as always
-        return sum(float(self.weights[i]) * n_learnable(int(self.lengths[i]), int(self.n_prompt[i]), self._learn(i))
+        return sum(float(self.weights[i]) * n_learnable(int(self.lengths[i]), int(self.n_prompt[i]),
+                                                        self._learn(i))
                    for r in rows for i in r)
 
     def _learn(self, i: int) -> int | None:
@@ -142,7 +143,8 @@ def load_corpus(path: str | Path, tokenizer, seq_len: int, want_topk: bool = Fal
     weights = np.asarray(data["weight"] if "weight" in data.column_names else [1.0] * n, dtype=np.float64)
     bad = weights[~(weights >= 0.0)]
     if len(bad):
-        raise ValueError(f"training data {str(path)!r}: weight {float(bad[0])!r} is not a non-negative number")
+        raise ValueError(f"training data {str(path)!r}: weight {float(bad[0])!r} is not a "
+                         "non-negative number")
     rows = np.arange(n, dtype=np.int64)
     topk = _topk([data] if want_topk else None, np.zeros(n, dtype=np.int16), rows)
     return _corpus([table], np.zeros(n, dtype=np.int16), rows, weights,
@@ -157,7 +159,8 @@ def _open_mix(path: Path, eos: int, seq_len: int, want_topk: bool) -> Corpus:
     tables = []
     for t in info["tables"]:
         if not (Path(t["tokens"]) / "table.json").exists():
-            raise FileNotFoundError(f"{path / MIX_INFO}: token table {t['tokens']!r} of {t['name']!r} is missing")
+            raise FileNotFoundError(f"{path / MIX_INFO}: token table {t['tokens']!r} of {t['name']!r} "
+                                    "is missing")
         tables.append(open_table(Path(t["tokens"])))
     table, row = np.load(path / "table.npy", mmap_mode="r"), np.load(path / "row.npy", mmap_mode="r")
     if len(row) == 0:
@@ -168,10 +171,12 @@ def _open_mix(path: Path, eos: int, seq_len: int, want_topk: bool) -> Corpus:
 
         data = [load_source(t["source"]) for t in info["tables"]]
         if not any(set(TOPK_COLUMNS) <= set(d.column_names) for d in data):
-            raise ValueError(f"training data {str(path)!r}: kd.source=stored needs columns {list(TOPK_COLUMNS)}")
+            raise ValueError(f"training data {str(path)!r}: kd.source=stored needs columns "
+                             f"{list(TOPK_COLUMNS)}")
         topk = _topk(data, table, row)
     sources = tuple(t["name"] for t in info["tables"])
-    return _corpus(tables, table, row, np.load(path / "weight.npy", mmap_mode="r"), np.asarray(table, dtype=np.int64),
+    return _corpus(tables, table, row, np.load(path / "weight.npy", mmap_mode="r"),
+                   np.asarray(table, dtype=np.int64),
                    sources, eos, seq_len, topk, info["content_hash"], info["learn"])
 
 

@@ -55,8 +55,10 @@ class Stopper:
         return self.end is not None and steps_done >= self.end
 
     def summary(self, steps_done: int, cap: int) -> dict:
-        return {"stopped_at": steps_done, "cap": cap, "reason": "patience" if self.done(steps_done) else "cap",
-                "best_step": self.best_step, "best_val_loss": self.best, "cooldown_start": self.cooldown_start,
+        return {"stopped_at": steps_done, "cap": cap,
+                "reason": "patience" if self.done(steps_done) else "cap",
+                "best_step": self.best_step, "best_val_loss": self.best,
+                "cooldown_start": self.cooldown_start,
                 "checks": len(self.checks)}
 
 

@@ -20,7 +20,8 @@ class TrainJob:
     """One student trained on one data folder.
 
     ``data`` is a mix folder (``training.data.write_mix``: index arrays into token tables) or a
-    ``datasets`` folder (``load_from_disk``; a source folder holding ``data/`` works too) with columns prompt, completion and optionally source, weight, teacher_topk_ids,
+    ``datasets`` folder (``load_from_disk``; a source folder holding ``data/`` works too) with columns prompt,
+    completion and optionally source, weight, teacher_topk_ids,
     teacher_topk_logprobs (one list of k per completion token, aligned with
     ``tokenizer(completion, add_special_tokens=False)``, optionally followed by one for EOS).
     ``out_dir`` receives ``model/`` (the final student, safetensors + tokenizer), ``checkpoints/``,

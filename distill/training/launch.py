@@ -86,8 +86,10 @@ def _command(job_json: Path, config: str, allocation: Allocation) -> tuple[list[
     from distill.slurm import hostnames
 
     # rank 0 runs on the first node of the job, which is where this (the batch) process runs
-    env.update(DISTILL_NODES=str(allocation.nodes), DISTILL_PROCESSES_PER_NODE=str(allocation.processes_per_node),
-               DISTILL_MAIN_ADDRESS=hostnames(env["SLURM_JOB_NODELIST"])[0], DISTILL_MAIN_PORT=str(free_port()))
+    env.update(DISTILL_NODES=str(allocation.nodes),
+               DISTILL_PROCESSES_PER_NODE=str(allocation.processes_per_node),
+               DISTILL_MAIN_ADDRESS=hostnames(env["SLURM_JOB_NODELIST"])[0],
+               DISTILL_MAIN_PORT=str(free_port()))
     return srun_command(job_json, allocation), env
 
 

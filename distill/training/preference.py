@@ -69,17 +69,21 @@ def load_pairs(path: str | Path, tokenizer, seq_len: int) -> Pairs:
     folder = Path(path)
     folder = folder / "pairs" if (folder / "pairs" / "dataset_info.json").exists() else folder
     if not (folder / "dataset_info.json").exists():
-        raise FileNotFoundError(f"preference data {str(path)!r}: no datasets folder (prompt, chosen, rejected)")
+        raise FileNotFoundError(f"preference data {str(path)!r}: no datasets folder (prompt, "
+                                "chosen, rejected)")
     data = load_from_disk(str(folder))
     missing = set(PAIR_COLUMNS) - set(data.column_names)
     if missing or len(data) == 0:
-        raise ValueError(f"preference data {str(path)!r}: {len(data)} rows, missing columns {sorted(missing)}")
+        raise ValueError(f"preference data {str(path)!r}: {len(data)} rows, missing columns "
+                         f"{sorted(missing)}")
     eos = tokenizer.eos_token_id
     prompts = tokenizer(list(data["prompt"]))["input_ids"]
-    sides = {s: tokenizer(list(data[s]), add_special_tokens=False)["input_ids"] for s in ("chosen", "rejected")}
+    sides = {s: tokenizer(list(data[s]), add_special_tokens=False)["input_ids"]
+             for s in ("chosen", "rejected")}
     pairs = Pairs([], [], [], 0)
     for p, c, r in zip(prompts, sides["chosen"], sides["rejected"]):
-        (ci, n_p, cut_c), (ri, _, cut_r) = build_example(p, c, eos, seq_len), build_example(p, r, eos, seq_len)
+        (ci, n_p, cut_c), (ri, _, cut_r) = build_example(p, c, eos, seq_len), build_example(p, r, eos,
+                                                                                            seq_len)
         pairs.chosen.append(ci)
         pairs.rejected.append(ri)
         pairs.n_prompt.append(n_p)
@@ -101,7 +105,8 @@ def collate_pairs(seqs: list[list[int]], n_prompt: list[int], pad: int) -> dict[
 
 
 def pair_losses(model, reference, batch: dict[str, torch.Tensor], objective: str, beta: float):
-    """Per-pair losses and rewards of a batch laid out [chosen..., rejected...]; the reference gets no grad."""
+    """Per-pair losses and rewards of a batch laid out [chosen..., rejected...]; the reference gets no
+    grad."""
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     logps = losses.completion_logps(model(**inputs, use_cache=False).logits, batch["labels"])
     with torch.no_grad():
@@ -164,7 +169,8 @@ def _build(job: TrainJob, rt: distributed.Runtime) -> _Run:
     model = load_model(job.model).to(torch.float32)
     model.train()
     raw = _optimizer(model, job.train.lr, job.train.weight_decay)
-    wrapped, optimizer = rt.prepare(model, raw, plan.accumulation, plan.micro_batch_size, job.train.max_grad_norm)
+    wrapped, optimizer = rt.prepare(model, raw, plan.accumulation, plan.micro_batch_size,
+                                    job.train.max_grad_norm)
     reference = load_model(job.reference or job.model, device=rt.device).to(torch.float32)
     reference.requires_grad_(False)
     reference.eval()

@@ -49,7 +49,8 @@ def build_prm(arch: Arch, tokenizer, seed: int = 0):
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=arch.hidden_size,
                          intermediate_size=arch.intermediate_size or 4 * arch.hidden_size,
                          num_hidden_layers=arch.num_layers, num_attention_heads=arch.num_heads,
-                         num_key_value_heads=arch.num_heads, max_position_embeddings=arch.max_position_embeddings,
+                         num_key_value_heads=arch.num_heads,
+                         max_position_embeddings=arch.max_position_embeddings,
                          pad_token_id=tokenizer.pad_token_id, num_labels=1)
     torch.manual_seed(seed)
     return LlamaForTokenClassification(config)
@@ -71,7 +72,8 @@ def _batch(tokenizer, items: Sequence[tuple[str, str, Sequence[int | None]]]):
                        torch.tensor(labels))
 
 
-def train_prm(model, tokenizer, items: Sequence[tuple[str, str, Sequence[int | None]]], cfg: PRMTrain) -> list[float]:
+def train_prm(model, tokenizer, items: Sequence[tuple[str, str, Sequence[int | None]]],
+              cfg: PRMTrain) -> list[float]:
     """Train ``model`` in place on ``(prompt, completion, step labels)``; returns the loss per step."""
     if not any(lab is not None for _, _, labs in items for lab in labs):
         raise ValueError("the step scorer has no labelled step to learn from")
@@ -99,7 +101,8 @@ def train_prm(model, tokenizer, items: Sequence[tuple[str, str, Sequence[int | N
 
 
 @torch.no_grad()
-def score_steps(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 128) -> list[list[float]]:
+def score_steps(model, tokenizer, pairs: Sequence[tuple[str, str]],
+                batch_size: int = 128) -> list[list[float]]:
     """P(good) of every step of each ``(prompt, completion)``."""
     model.eval()
     out: list[list[float]] = []

@@ -32,7 +32,8 @@ BATCH = 4096  # rows per tokenizer call: large enough for the fast tokenizer's t
 IDS, OFFSETS, LEARN, INFO = "ids.u32", "offsets.i64", "learn.i32", "table.json"
 
 
-def tokenize(tokenizer, prompts: list[str], completions: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+def tokenize(tokenizer, prompts: list[str],
+             completions: list[str]) -> tuple[list[list[int]], list[list[int]]]:
     """The one tokenization of examples: prompts with the tokenizer's own special tokens (e.g. a
     BOS), completions without; an example is both then EOS (``example_length``)."""
     return tokenizer(prompts)["input_ids"], tokenizer(completions, add_special_tokens=False)["input_ids"]
@@ -132,7 +133,8 @@ def write_table(tokenizer, rows: Iterator[tuple[list, list, list | None]], folde
     n_rows = n_ids = 0
     has_learn = False
     bar = tqdm(total=total, unit="row", desc=desc, disable=None)
-    with open(folder / IDS, "wb") as ids, open(folder / OFFSETS, "wb") as offs, open(folder / LEARN, "wb") as lrn:
+    with open(folder / IDS, "wb") as ids, open(folder / OFFSETS, "wb") as offs, open(folder / LEARN,
+                                                                                     "wb") as lrn:
         offs.write(np.zeros(1, dtype=np.int64).tobytes())
         for prompts, completions, cuts in rows:
             p_ids, c_ids = tokenize(tokenizer, list(prompts), list(completions))

@@ -149,7 +149,8 @@ def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.
 def _teacher(job: TrainJob, tokenizer, device: torch.device) -> torch.nn.Module:
     teacher_tok = load_tokenizer(job.teacher)
     if teacher_tok.get_vocab() != tokenizer.get_vocab():
-        raise ValueError(f"teacher {job.teacher.model!r} and student {job.model.model!r} have different vocabularies; "
+        raise ValueError(f"teacher {job.teacher.model!r} and student {job.model.model!r} have different "
+                         "vocabularies; "
                          f"online KD needs one vocabulary")
     model = load_model(job.teacher, device=device)
     model.requires_grad_(False)
@@ -188,7 +189,8 @@ def _loop(run: _Run, start: int, out: Path, tracker: Tracker | None, stop: StopR
                 if tracker is not None:
                     tracker(dict(record), step + 1)
                 _report(bar, record, plan.steps, train.log_every, show)
-            if (stop is not None and _ask(stop, run, step + 1)) or (run.stopper and run.stopper.done(step + 1)):
+            if ((stop is not None and _ask(stop, run, step + 1))
+                or (run.stopper and run.stopper.done(step + 1))):
                 run.stopped_at = step + 1
                 break
             if (step + 1) % train.checkpoint_every == 0 and step + 1 < plan.steps:
@@ -273,7 +275,8 @@ def _padding_waste(run: _Run, steps: int) -> float:
     for step in range(steps):
         for micro in range(plan.accumulation):
             for rank in range(plan.world_size):
-                fills = [sum(int(lengths[i]) for i in r) for r in run.stream.rows(*plan.micro_rows(step, micro, rank))]
+                fills = [sum(int(lengths[i]) for i in r)
+                         for r in run.stream.rows(*plan.micro_rows(step, micro, rank))]
                 computed += max(fills) * len(fills)
                 padded += max(fills) * len(fills) - sum(fills)
     return padded / computed if computed else 0.0
@@ -306,7 +309,8 @@ def _kl(run: _Run, batch: Packed, inputs: dict, select: torch.Tensor, logits: to
         with torch.no_grad():
             teacher = run.teacher(**inputs, use_cache=False).logits[select]
         if teacher.shape[-1] < logits.shape[-1]:
-            raise ValueError(f"teacher vocabulary {teacher.shape[-1]} is smaller than the student's {logits.shape[-1]}")
+            raise ValueError(f"teacher vocabulary {teacher.shape[-1]} is smaller than the student's "
+                             f"{logits.shape[-1]}")
         return losses.kl_full(logits, teacher[:, : logits.shape[-1]], kd.kind, kd.temperature), None
     if batch.topk_ids is None:  # no stored teacher data in this micro-batch
         return None, None

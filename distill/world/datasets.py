@@ -28,7 +28,8 @@ def load_rows(ref: DataRef, key: str = "world") -> list[tuple[str, int, dict]]:
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"dataset {ref.path!r} (data_files={ref.data_files!r}): {exc}") from None
     except DatasetGenerationError as exc:  # "An error occurred while generating the dataset": say where
-        raise ValueError(f"dataset {ref.path!r} (data_files={ref.data_files!r}): {exc.__cause__ or exc}") from exc
+        raise ValueError(f"dataset {ref.path!r} (data_files={ref.data_files!r}): "
+                         f"{exc.__cause__ or exc}") from exc
     where = f"dataset {ref.path!r}" + (f" ({ref.name})" if ref.name else "") + f" split {ref.split!r}"
     return [(where, i, row) for i, row in enumerate(data, 1)]
 
@@ -91,9 +92,12 @@ def dataset_task(world: DatasetWorld) -> Task:
             raise ValueError(f"world.val_size={world.val_size} leaves no human rows (dataset "
                              f"{world.human.path!r} has {len(rows)})")
         pool, val = (rows[:-world.val_size], rows[-world.val_size:]) if world.val_size else (rows, [])
-        if world.human_pool is not None and len(pool) < world.human_pool:  # the report would state a wall not there
-            raise DataFileError(f"world.human_pool={world.human_pool}: the human data ({_files(world.human)}) "
-                                f"holds {len(pool)} rows" + (f" after world.val_size={world.val_size}" if world.val_size
+        # the report would state a wall not there
+        if world.human_pool is not None and len(pool) < world.human_pool:
+            raise DataFileError(f"world.human_pool={world.human_pool}: the human data "
+                                f"({_files(world.human)}) "
+                                f"holds {len(pool)} rows"
+                                + (f" after world.val_size={world.val_size}" if world.val_size
                                                              else "") + "; lower human_pool or add data")
         pool = pool[:world.human_pool] if world.human_pool is not None else pool
         missing = [r["id"] for r in pool + val if not r["completion"]]

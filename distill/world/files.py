@@ -46,7 +46,8 @@ def read_rows(fmt: str, names: list[str]) -> Iterator[tuple[str, int, dict]]:
     reader = {"json": _json_rows, "csv": _csv_rows, "parquet": _parquet_rows}[fmt]
     for name in names:
         if not os.path.isfile(name):
-            raise DataFileError(f"{name}: no such file" if not os.path.exists(name) else f"{name}: not a regular file")
+            raise DataFileError(f"{name}: no such file" if not os.path.exists(name)
+                                else f"{name}: not a regular file")
         yield from ((name, number, row) for number, row in reader(name))
 
 
@@ -56,7 +57,8 @@ def _text(name: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise DataFileError(f"{name} row {line}: not UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start})") from None
+        raise DataFileError(f"{name} row {line}: not UTF-8 (byte {data[exc.start]:#04x} at offset "
+                            f"{exc.start})") from None
 
 
 def _json_rows(name: str) -> Iterator[tuple[int, dict]]:
@@ -65,7 +67,8 @@ def _json_rows(name: str) -> Iterator[tuple[int, dict]]:
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataFileError(f"{name} row {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            raise DataFileError(f"{name} row {exc.lineno}: not valid JSON ({exc.msg} at column "
+                                f"{exc.colno})") from None
         yield from ((i, _object(name, i, row)) for i, row in enumerate(rows, 1))
         return
     for number, line in enumerate(text.splitlines(), 1):
@@ -74,13 +77,15 @@ def _json_rows(name: str) -> Iterator[tuple[int, dict]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataFileError(f"{name} row {number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            raise DataFileError(f"{name} row {number}: not valid JSON ({exc.msg} at column "
+                                f"{exc.colno})") from None
         yield number, _object(name, number, row)
 
 
 def _object(name: str, number: int, row) -> dict:
     if not isinstance(row, dict):
-        raise DataFileError(f"{name} row {number}: a JSON {type(row).__name__}, not an object with the task's fields")
+        raise DataFileError(f"{name} row {number}: a JSON {type(row).__name__}, not an object with the "
+                            "task's fields")
     return row
 
 
@@ -88,7 +93,8 @@ def _csv_rows(name: str) -> Iterator[tuple[int, dict]]:
     reader = csv.DictReader(io.StringIO(_text(name), newline=""))
     for row in reader:
         if None in row:  # more cells than the header names
-            raise DataFileError(f"{name} row {reader.line_num}: more cells than the header's {len(reader.fieldnames)}")
+            raise DataFileError(f"{name} row {reader.line_num}: more cells than the header's "
+                                f"{len(reader.fieldnames)}")
         yield reader.line_num, row
 
 
@@ -105,7 +111,8 @@ def _parquet_rows(name: str) -> Iterator[tuple[int, dict]]:
                 yield number, row
     except (pa.ArrowException, OSError) as exc:
         where = f" row {number + 1}" if number else ""
-        raise DataFileError(f"{name}{where}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+        raise DataFileError(f"{name}{where}: not a readable Parquet file "
+                            f"({str(exc).splitlines()[0]})") from None
 
 
 def check_fields(row: dict, fields: tuple[str, ...], name: str, number: int) -> None:

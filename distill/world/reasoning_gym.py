@@ -59,7 +59,8 @@ def _dataset(name: str, config_json: str, seed: int, size: int):
 
 def dataset(world: ReasoningGymWorld, stream: str, size: int):
     """The reasoning-gym dataset behind a stream, ``size`` items long."""
-    return _dataset(world.dataset, json.dumps(world.config, sort_keys=True), _stream_seed(world.seed, stream), size)
+    return _dataset(world.dataset, json.dumps(world.config, sort_keys=True), _stream_seed(world.seed, stream),
+                    size)
 
 
 def templates(world: ReasoningGymWorld) -> list[int]:
@@ -177,7 +178,8 @@ def no_human_solutions(world: ReasoningGymWorld) -> str:
 
 def reasoning_gym_task(world: ReasoningGymWorld) -> Task:
     def prompts(count: int) -> list[dict]:
-        return [{"id": r["id"], "prompt": r["prompt"], "meta": r["meta"]} for r in rows(world, "prompts", count)]
+        return [{"id": r["id"], "prompt": r["prompt"], "meta": r["meta"]}
+                for r in rows(world, "prompts", count)]
 
     return Task(name=f"reasoning_gym/{world.dataset}", human=lambda: human(world), prompts=prompts,
                 test=lambda: rows(world, "test", world.test_size), extract_answer=gsm8k_final,
@@ -197,7 +199,8 @@ def check(world: ReasoningGymWorld) -> str | None:
     from distill.registry import did_you_mean
 
     if world.dataset not in DATASETS:
-        return f"world.dataset={world.dataset!r}: no such reasoning-gym dataset{did_you_mean(world.dataset, DATASETS)}"
+        return (f"world.dataset={world.dataset!r}: no such reasoning-gym "
+                f"dataset{did_you_mean(world.dataset, DATASETS)}")
     try:
         dataset(world, "test", 1)[0]
     except (TypeError, ValueError, AssertionError, KeyError) as exc:

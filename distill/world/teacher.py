@@ -50,7 +50,8 @@ def _shape(world, build: TeacherBuild, tok, corpus: list[dict]) -> tuple[int, in
     if isinstance(world, ArithmeticWorld):
         return _ARITHMETIC_SHAPE
     sample = corpus[:500]
-    lengths = [len(tok(r["prompt"] + r["completion"], add_special_tokens=False)["input_ids"]) + 1 for r in sample]
+    lengths = [len(tok(r["prompt"] + r["completion"], add_special_tokens=False)["input_ids"]) + 1
+               for r in sample]
     answers = [len(tok(r["completion"], add_special_tokens=False)["input_ids"]) for r in sample]
     return build.arch.max_position_embeddings, round(sum(lengths) / len(lengths)), max(answers) + 8
 
@@ -82,7 +83,8 @@ def build_teacher(world: ArithmeticWorld | ReasoningGymWorld, build: TeacherBuil
             return False
         acc = greedy_accuracy(model, tok, held_out, task.verify, max_new_tokens=max_new)
         history.append((step, acc))
-        print(f"teacher step {step}: validation accuracy {acc:.3f} (target {build.target_accuracy})", flush=True)
+        print(f"teacher step {step}: validation accuracy {acc:.3f} (target {build.target_accuracy})",
+              flush=True)
         return acc >= build.target_accuracy
 
     # build.batch_size counts examples; the trainer counts packed rows of seq_len

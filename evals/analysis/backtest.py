@@ -7,7 +7,8 @@ Each held-out rung gets a forecast interval for its *measured* mean (itself a dr
 the replicate misses, refitted curve minus the held-out cell's mean in the same replicate (paired, so
 the test items both share cancel; expanded for few seeds like every other interval). On simulated
 ladders (tests/unit/test_backtest.py) 90% intervals covered 99 of 100 top rungs and 190 of 200 when
-two were held out: slightly conservative. Scored: absolute error, whether the interval covered the measured mean, and the
+two were held out: slightly conservative. Scored: absolute error, whether the interval covered the measured
+mean, and the
 decision "which arm is best at the held-out top rung" against the measured means.
 
 Forecasts beyond the largest measured N are widened split-conformally: the calibration scores are the
@@ -15,7 +16,8 @@ backtest misses in units of their own interval half-width, |measured - forecast|
 factor is their ceil((m + 1) * level)-th smallest value (at least 1). With fewer than 1 / (1 - level) - 1
 residuals that rank does not exist and the factor is the largest residual ratio, flagged as
 ``calibrated=False`` (coverage not guaranteed). An arm is "not forecastable" when a refit fails or fewer
-than half of its held-out rungs were covered (a 90% interval misses half only when the curve is wrong). Pure numpy/scipy; no I/O.
+than half of its held-out rungs were covered (a 90% interval misses half only when the curve is wrong). Pure
+numpy/scipy; no I/O.
 """
 from __future__ import annotations
 
@@ -71,7 +73,8 @@ class Backtest:
 
 def _forecast(reps: Replicates, ab: ArmBootstrap, keep: np.ndarray, at: np.ndarray,
               level: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """Point forecast at ``at`` from the columns ``keep`` of the arm, and its replicate curves (B, len(at))."""
+    """Point forecast at ``at`` from the columns ``keep`` of the arm, and its replicate curves (B,
+    len(at))."""
     n = np.array([reps.runs[i].n for i in keep], dtype=float)
     fit = fit_power(n, [reps.runs[i].score for i in keep])
     if not fit.ok:
@@ -104,7 +107,8 @@ def backtest(reps: Replicates, arms: Mapping[str, ArmBootstrap], level: float = 
                 miss = curves[:, k] - ab.mean_reps[:, int(np.flatnonzero(ab.ns == n)[0])]
                 lo, hi = np.nanquantile(miss - np.nanmean(miss), [1 - q, q])
                 iv = clipped(Interval(float(point[k]), float(point[k] - hi), float(point[k] - lo), level))
-                held.append(Held(arm, drop, float(n), measured.estimate, iv, abs(measured.estimate - iv.estimate),
+                held.append(Held(arm, drop, float(n), measured.estimate, iv,
+                                 abs(measured.estimate - iv.estimate),
                                  iv.contains(measured.estimate)))
         mine = [h for h in held if h.arm == arm]
         forecastable[arm] = ok and 2 * sum(h.covered for h in mine) >= len(mine)

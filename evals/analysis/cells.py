@@ -16,7 +16,8 @@ Each part gets its own t half-width, and the two half-widths add in quadrature. 
 would give the sum one pooled dof, but with 1-2 seed dof and ~300 item dof it lends the item part's
 dof to the seed part: when two seeds happen to agree, the interval shrinks to the item SE and missed a
 second seed set's mean in 20% of simulated 90% trials (tests/unit/test_cells.py); in quadrature the
-seed part keeps t_{k-1}, so coverage is at least that of the seed t interval alone. A cell with one seed has only the
+seed part keeps t_{k-1}, so coverage is at least that of the seed t interval alone. A cell with one seed has
+only the
 item part (its seed noise is unmeasured: said so by ``seeds`` = 1 in the caller's table).
 Every interval is clipped to the score's range [0, 1] (a fraction correct cannot leave it).
 Pure numpy/scipy; no I/O.

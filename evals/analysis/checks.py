@@ -69,10 +69,12 @@ def versus_teacher(result: Analysis, level: float) -> list[TeacherComparison]:
     for arm, ab in result.arms.items():
         s = result.summaries[arm]
         dof = reps.dof([arm])
-        diff = interval(ab.mean_reps[:, -1] - reps.ceiling_reps, ab.means[-1] - reps.ceiling.score, level, dof)
+        diff = interval(ab.mean_reps[:, -1] - reps.ceiling_reps, ab.means[-1] - reps.ceiling.score, level,
+                        dof)
         gap = None
         if s.identified("y_inf"):
-            gap = interval(ab.params["y_inf"] - reps.ceiling_reps, s.fit.y_inf - reps.ceiling.score, level, dof)
+            gap = interval(ab.params["y_inf"] - reps.ceiling_reps, s.fit.y_inf - reps.ceiling.score, level,
+                           dof)
         out.append(TeacherComparison(arm, float(ab.ns[-1]), diff, gap))
     return out
 

@@ -63,7 +63,9 @@ def curves(reps: Replicates, level: float) -> dict[str, list[Point]]:
         hours = float(np.mean([reps.runs[i].cost.human_s for i in cols])) / 3600.0
         obs = float(np.mean([reps.runs[i].score for i in cols]))
         rep = reps.scores[:, cols].mean(axis=1)
-        out.setdefault(arm, []).append(Point(arm, n, hours, clipped(interval(rep, obs, level, reps.dof([arm]))), rep))
+        out.setdefault(arm,
+                       []).append(Point(arm, n, hours, clipped(interval(rep, obs, level, reps.dof([arm]))),
+                                        rep))
     return {arm: sorted(pts, key=lambda p: (p.hours, p.n)) for arm, pts in out.items()}
 
 
@@ -119,7 +121,8 @@ def _raw_arm(points: Mapping[str, list[Point]], raw: str | None) -> str | None:
     return zero[0] if zero else None
 
 
-def gains(points: Mapping[str, list[Point]], reps: Replicates, level: float, raw: str | None = None) -> list[Gain]:
+def gains(points: Mapping[str, list[Point]], reps: Replicates, level: float,
+          raw: str | None = None) -> list[Gain]:
     """Gain per expert hour over the raw drafts (same N) and from the previous N; points per hour."""
     raw = _raw_arm(points, raw)
     raw_at = {p.n: p for p in points.get(raw, [])} if raw else {}
@@ -136,7 +139,8 @@ def gains(points: Mapping[str, list[Point]], reps: Replicates, level: float, raw
             if prev is not None and p.hours > prev.hours:
                 dh = p.hours - prev.hours
                 marginal = interval((p.reps - prev.reps) / dh * 100,
-                                    (p.score.estimate - prev.score.estimate) / dh * 100, level, reps.dof([arm]))
+                                    (p.score.estimate - prev.score.estimate) / dh * 100, level,
+                                    reps.dof([arm]))
             within = over is None or over.lower <= 0.0 <= over.upper
             out.append(Gain(arm, p.n, p.hours, over, marginal, within))
             prev = p
@@ -150,12 +154,15 @@ def verdict(budget_rows: Sequence[Budget], gain_rows: Sequence[Gain], labels: Ma
 
     said = []
     for b in budget_rows:
-        text = f"At {b.hours:g} expert hours per run, {labels.get(b.arm, b.arm)} is best ({pts(b.point.score)} points"
+        text = (f"At {b.hours:g} expert hours per run, {labels.get(b.arm, b.arm)} is best "
+                f"({pts(b.point.score)} points")
         if b.lead is None:
             said.append(text + ").")
             continue
         noise = "within noise" if b.within_noise else "outside seed and item noise"
-        said.append(text + f"), ahead of {labels.get(b.runner_up, b.runner_up)} by {pts(b.lead)} points ({noise}).")
+        said.append(text
+                    + f"), ahead of {labels.get(b.runner_up, b.runner_up)} by {pts(b.lead)} points "
+                      f"({noise}).")
     first = {}
     for g in gain_rows:
         if g.over_raw is not None and g.arm not in first:
@@ -163,7 +170,8 @@ def verdict(budget_rows: Sequence[Budget], gain_rows: Sequence[Gain], labels: Ma
     if first:
         top = max(first.values(), key=lambda g: g.over_raw.estimate)
         noise = "within noise of zero" if top.over_raw_within_noise else "outside noise"
-        said.append(f"Per expert hour, {labels.get(top.arm, top.arm)} buys the most over the raw teacher drafts: "
+        said.append(f"Per expert hour, {labels.get(top.arm, top.arm)} buys the most over the raw "
+                    "teacher drafts: "
                     f"{top.over_raw.estimate:+.1f} points per hour [{top.over_raw.lower:+.1f}, "
                     f"{top.over_raw.upper:+.1f}] at N={top.n} ({noise}).")
     return " ".join(said) if said else "No arm spent expert time: nothing to compare per expert hour."

@@ -103,7 +103,8 @@ def _mix_point(runs: list[RunScore], prices: Prices) -> MixPoint:
     scores = tuple(r.score for r in runs)
     first = runs[0]
     hours = float(np.mean([r.cost.human_s for r in runs])) / 3600.0
-    return MixPoint(first.arm, first.fraction, first.n, mean.total, float(np.mean(scores)), scores, mean, hours)
+    return MixPoint(first.arm, first.fraction, first.n, mean.total, float(np.mean(scores)), scores, mean,
+                    hours)
 
 
 def frontier(records: Sequence[Mapping[str, Any] | RunScore], prices: Prices) -> Frontier:

@@ -7,7 +7,8 @@ Scores are bootstrapped with ``evals.analysis.uncertainty.resample`` (seeds and 
 every run), with the policy as the arm and the generation as N. From the replicates: an interval for each
 generation's mean, the least-squares slope of the mean against generation (points per generation),
 and the ratio of the last generation's mean to generation 0's. A generation's own mean takes the
-per-cell interval (``uncertainty.cell``: t over seeds plus item SE, inside [0, 1]). Diversity has no items: its
+per-cell interval (``uncertainty.cell``: t over seeds plus item SE, inside [0, 1]). Diversity has no items:
+its
 intervals come from resampling seeds (the same draw for every generation of a policy).
 """
 from __future__ import annotations
@@ -85,7 +86,8 @@ def analyze_generations(runs: Sequence[GenerationRun | Mapping[str, Any]], *, n_
             sdof = max(len(seeds) - 1, 1) if len(seeds) > 1 else math.inf
             observed = table.mean(axis=0)
             div[key] = tuple(interval(boot[:, k], observed[k], level, sdof) for k in range(gens.size))
-            div_slope[key] = interval(_slopes(gens, boot), float(_slopes(gens, observed[None, :])[0]), level, sdof)
+            div_slope[key] = interval(_slopes(gens, boot), float(_slopes(gens, observed[None, :])[0]), level,
+                                      sdof)
         out[policy] = PolicyCurve(
             policy, tuple(int(g) for g in gens), len(seeds),
             tuple(cell(reps, cols[m], level) for m in masks),
@@ -119,11 +121,13 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
     first = next(iter(curves.values())).score[0]
     lines.append(f"Generation 0 (trained on the human pool) scores {pts(first)} points.")
     if first.upper < FLOOR_WARNING:
-        lines.append("That is near zero: the students learned little, so no policy can fall far and the slopes "
+        lines.append("That is near zero: the students learned little, so no policy can fall far and "
+                     "the slopes "
                      "below say little about collapse; train the students longer before reading them.")
     for c in curves.values():
         keep = c.ratio
-        change = ("within noise of no change" if keep.contains(1.0) else "a loss beyond noise" if keep.upper < 1
+        change = ("within noise of no change" if keep.contains(1.0) else "a loss beyond noise"
+                  if keep.upper < 1
                   else "a gain beyond noise")
         lines.append(f"{c.policy}: the test score {_direction(c.slope, 'points per generation')} over "
                      f"generations {c.generations[0]}–{c.generations[-1]}; the last generation keeps "
@@ -134,7 +138,8 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
         degrades = rep.slope.upper < 0
         # bounded: accumulate ends clearly above replace, or keeps generation 0's level while even its
         # worst case stays above replace's estimate (wide intervals that hold both prove nothing)
-        bounded = acc.ratio.lower > rep.ratio.upper or (acc.ratio.upper >= 1.0 and acc.ratio.lower > rep.ratio.estimate)
+        bounded = (acc.ratio.lower > rep.ratio.upper
+                   or (acc.ratio.upper >= 1.0 and acc.ratio.lower > rep.ratio.estimate))
         facts = {"replace_degrades": bool(degrades), "accumulate_bounded": bool(bounded),
                  "agrees": bool(degrades and bounded)}
         lines.append(
@@ -142,6 +147,7 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
             + ("agrees." if facts["agrees"] else "does NOT agree here: ")
             + ("" if facts["agrees"] else
                "; ".join(x for x in (None if degrades else "replace's slope interval does not lie below 0",
-                                     None if bounded else "accumulate's last/first ratio is not clearly above "
+                                     None if bounded
+                                     else "accumulate's last/first ratio is not clearly above "
                                                           "replace's") if x) + "."))
     return " ".join(lines), facts

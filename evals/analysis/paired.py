@@ -33,7 +33,8 @@ class McNemar:
 def _binary(items: Sequence[float], name: str) -> np.ndarray:
     x = np.asarray(items, dtype=float)
     if not np.isin(x, (0.0, 1.0)).all():
-        raise ValueError(f"mcnemar: {name}'s items are not 0/1 (exact match); McNemar needs right/wrong items")
+        raise ValueError(f"mcnemar: {name}'s items are not 0/1 (exact match); McNemar needs "
+                         "right/wrong items")
     return x.astype(bool)
 
 

@@ -218,7 +218,8 @@ class GenerationsRecords(_Record):
         if isinstance(obj, GenerationsRecords):
             return obj
         if unknown := sorted(set(obj) - set(cls.model_fields)):
-            raise ValueError(f"generations records: unknown keys {unknown} (known: {sorted(cls.model_fields)})")
+            raise ValueError(f"generations records: unknown keys {unknown} (known: "
+                             f"{sorted(cls.model_fields)})")
         return cls.model_validate(dict(obj))
 
 
@@ -233,7 +234,8 @@ class Span(_Record):
 
 
 class _ReportRow(_Record):
-    """A row of a sweep's report.json: the fields the comparison reads are typed, the others kept as written."""
+    """A row of a sweep's report.json: the fields the comparison reads are typed, the others kept as
+    written."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 

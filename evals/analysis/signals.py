@@ -37,7 +37,9 @@ def pairings(arms: Mapping[str, Mapping]) -> list[tuple[str, str, str]]:
     out = []
     for name, a in arms.items():
         if a.get("objective"):
-            base = [b for b, m in arms.items() if not m.get("objective") and _same(a, m, ("human", "fraction", "allocator"))]
+            base = [b
+                    for b, m in arms.items()
+                    if not m.get("objective") and _same(a, m, ("human", "fraction", "allocator"))]
             out += [(name, base[0], "objective")] if base else []
         if a.get("allocator") not in (None, "random"):
             base = [b for b, m in arms.items() if m.get("allocator") == "random"
@@ -53,8 +55,10 @@ def versus(points: Mapping[str, list[Point]], reps: Replicates, arms: Mapping[st
         mine, theirs = {p.n: p for p in points.get(arm, [])}, {p.n: p for p in points.get(base, [])}
         for n in sorted(set(mine) & set(theirs)):
             a, b = mine[n], theirs[n]
-            diff = interval(a.reps - b.reps, a.score.estimate - b.score.estimate, level, reps.dof([arm, base]))
-            out.append(Versus(arm, base, what, n, a.hours, b.hours, diff, bool(diff.lower <= 0.0 <= diff.upper)))
+            diff = interval(a.reps - b.reps, a.score.estimate - b.score.estimate, level,
+                            reps.dof([arm, base]))
+            out.append(Versus(arm, base, what, n, a.hours, b.hours, diff,
+                              bool(diff.lower <= 0.0 <= diff.upper)))
     return out
 
 
@@ -70,6 +74,7 @@ def uses_at_budgets(points: Mapping[str, list[Point]], hours_list: Sequence[floa
         lead = None
         if len(best) > 1:
             a, b = best[0], best[1]
-            lead = interval(a.reps - b.reps, a.score.estimate - b.score.estimate, level, reps.dof([a.arm, b.arm]))
+            lead = interval(a.reps - b.reps, a.score.estimate - b.score.estimate, level,
+                            reps.dof([a.arm, b.arm]))
         out.append((hours, best, lead))
     return out

@@ -1,6 +1,7 @@
 """The teachers report: each teacher's data-wall results side by side.
 
-Input: a ``TeachersRecords`` (``records.json`` of a teachers report step; typed in ``evals.analysis.records``):
+Input: a ``TeachersRecords`` (``records.json`` of a teachers report step; typed in
+``evals.analysis.records``):
 per teacher, in recipe order, its ceiling and floor records and the ``fits`` / ``crossovers`` /
 ``best_per_n`` of its own data-wall report (``evals.report.sweep``), whose intervals come from
 ``evals.analysis.uncertainty``'s bootstrap. The human
@@ -68,17 +69,20 @@ def teacher_rows(records: TeachersRecords | Mapping, *, level: float = 0.9, n_bo
             "synthetic_at_n": at_n and {"n": at_n.n, "diff": _plain(at_n.diff)},
             "crossover": _plain(cross), "best": _plain(best),
             "best_measured": max((b.score.estimate for b in t.best_per_n), default=math.nan),
-            "best_f_per_n": [(b.n, b.fraction, b.within_noise) for b in sorted(t.best_per_n, key=lambda b: b.n)]})
+            "best_f_per_n": [(b.n, b.fraction, b.within_noise)
+                             for b in sorted(t.best_per_n, key=lambda b: b.n)]})
     return rows
 
 
 def identified(rows: Sequence[Mapping]) -> list[Mapping]:
     """Teachers whose synthetic-only asymptote is identified (not an interval over most of the range)."""
     return [r for r in rows if r["synthetic_y_inf"] and math.isfinite(r["synthetic_y_inf"]["estimate"])
-            and math.isfinite(r["ceiling"]) and r["synthetic_y_inf"]["upper"] - r["synthetic_y_inf"]["lower"] <= 0.5]
+            and math.isfinite(r["ceiling"])
+            and r["synthetic_y_inf"]["upper"] - r["synthetic_y_inf"]["lower"] <= 0.5]
 
 
-def asymptote_slope(rows: Sequence[Mapping], level: float = 0.9, n_sim: int = 4000, seed: int = 0) -> Interval | None:
+def asymptote_slope(rows: Sequence[Mapping], level: float = 0.9, n_sim: int = 4000,
+                    seed: int = 0) -> Interval | None:
     """d(synthetic asymptote) / d(teacher accuracy) by least squares; 1 = one for one. Interval by
     simulating each asymptote as normal with its interval's half-width (the bootstraps are not paired)."""
     ok = identified(rows)
@@ -125,11 +129,13 @@ def _gap_sentence(r: Mapping) -> str:
         return f"{r['name']} ({100 * r['ceiling']:.1f}): no synthetic-only fit." + _at_largest(r)
     y = _iv(r["synthetic_y_inf"])
     if y is not None and y.upper - y.lower > 0.5:  # the interval spans most of the score range
-        return (f"{r['name']} (teacher {pts(r['ceiling_iv'])}): synthetic-only asymptote {pts(y)}, not identified "
+        return (f"{r['name']} (teacher {pts(r['ceiling_iv'])}): synthetic-only asymptote {pts(y)}, not "
+                "identified "
                 f"by these runs (its interval spans most of the score range)." + _at_largest(r))
     where = ("below the teacher" if gap.lower > 0 else "above the teacher" if gap.upper < 0
              else "at the teacher within noise")
-    return (f"{r['name']} (teacher {pts(r['ceiling_iv'])}): synthetic-only asymptote {pts(r['synthetic_y_inf'])}, "
+    return (f"{r['name']} (teacher {pts(r['ceiling_iv'])}): synthetic-only asymptote "
+            f"{pts(r['synthetic_y_inf'])}, "
             f"{where} (teacher − y∞ = {pts(gap)} points)." + _at_largest(r))
 
 
@@ -145,11 +151,13 @@ def _crossover_sentence(rows: Sequence[Mapping]) -> str:
         else:
             parts.append(f"{r['name']}: {c['leader']} overtakes {c['trailer']} at N≈{n_range(c['n'])}")
             found.append((r, _iv(c["n"])))
-    text = "Crossover of the human and synthetic-only arms, teachers from weakest to strongest: " + "; ".join(parts) + "."
+    text = ("Crossover of the human and synthetic-only arms, teachers from weakest to strongest: "
+            + "; ".join(parts) + ".")
     if len(found) >= 2:
         (weak, a), (strong, b) = found[0], found[-1]
         if b.lower > a.upper:
-            text += f" It moves out with teacher quality ({weak['name']} → {strong['name']}; intervals apart)."
+            text += (f" It moves out with teacher quality ({weak['name']} → {strong['name']}; "
+                     "intervals apart).")
         elif b.upper < a.lower:
             text += f" It moves in with teacher quality ({weak['name']} → {strong['name']}; intervals apart)."
         else:
@@ -170,21 +178,27 @@ FLOOR_WARNING = 0.10
 def verdict(rows: Sequence[Mapping], slope: Interval | None) -> str:
     lines = [_gap_sentence(r) for r in rows]
     # measured means, not fitted asymptotes: a fit through points near zero can extrapolate anywhere
-    best = max((r["best_measured"] for r in rows if math.isfinite(r.get("best_measured", math.nan))), default=None)
+    best = max((r["best_measured"] for r in rows if math.isfinite(r.get("best_measured", math.nan))),
+               default=None)
     if best is not None and best < FLOOR_WARNING:
-        lines.append(f"No student's mean score reaches {100 * FLOOR_WARNING:.0f} points: the students learned little, so "
-                     "the gaps to the teachers are a floor effect; train the students longer before reading them.")
+        lines.append(f"No student's mean score reaches {100 * FLOOR_WARNING:.0f} points: the students "
+                     "learned little, so "
+                     "the gaps to the teachers are a floor effect; train the students longer before "
+                     "reading them.")
     if slope is not None:
         kind = ("within noise of one for one" if slope.contains(1.0) else
                 "less than one for one" if slope.upper < 1.0 else "more than one for one")
         used = identified(rows)
         which = ("teachers" if len(used) == len(rows) else
-                 f"the {len(used)} teachers whose asymptote is identified ({', '.join(r['name'] for r in used)})")
-        lines.append(f"Across {which} the synthetic asymptote rises {pts(slope, 1.0)} points per point of teacher "
+                 f"the {len(used)} teachers whose asymptote is identified "
+                 f"({', '.join(r['name'] for r in used)})")
+        lines.append(f"Across {which} the synthetic asymptote rises {pts(slope, 1.0)} points per point "
+                     "of teacher "
                      f"accuracy ({kind}; approximate interval, see notes).")
     lines.append(_crossover_sentence(rows))
     best = [f"{r['name']}: {r['best']['arm']} (f={r['best']['fraction']:g}"
-            + (", within noise of the runner-up" if r["best"]["within_noise"] else "") + ")" for r in rows if r["best"]]
+            + (", within noise of the runner-up" if r["best"]["within_noise"] else "") + ")"
+            for r in rows if r["best"]]
     if best:
         lines.append(f"Best mix at the largest N: {'; '.join(best)}.")
     return " ".join(lines)

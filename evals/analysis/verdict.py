@@ -79,7 +79,8 @@ def _lead_sentence(best: Sequence[BestFraction]) -> str | None:
     clear = [b for b in sorted(best, key=lambda b: b.n) if not b.within_noise and b.diff is not None]
     if not clear:
         return None
-    parts = [f"{b.arm} leads {b.runner_up} by {_pts_ci(b.diff, True)} at N={_fmt_n(b.n, True)}" for b in clear]
+    parts = [f"{b.arm} leads {b.runner_up} by {_pts_ci(b.diff, True)} at N={_fmt_n(b.n, True)}"
+             for b in clear]
     return f"Outside seed noise: {'; '.join(parts)}."
 
 
@@ -135,12 +136,14 @@ def _convergence_sentence(checks: Sequence[Convergence]) -> str | None:
                 f"are undertrained and the curves above measure training, not data.")
     if bad:
         fell = " and ".join(f"{c.arm} at N={_fmt_n(c.n, True)}" for c in bad)
-        return (f"Convergence check: {factor}x the training budget moved {parts} points; no score rose by its "
+        return (f"Convergence check: {factor}x the training budget moved {parts} points; no score "
+                "rose by its "
                 f"noise (the budget is not short), but {fell} fell by its noise or more with more training.")
     return f"Convergence check: {factor}x the training budget moved {parts} points, less than noise."
 
 
-def claims_verdict(summaries: Sequence[ArmSummary], best: Sequence[BestFraction], crossovers: Sequence[Crossover],
+def claims_verdict(summaries: Sequence[ArmSummary], best: Sequence[BestFraction],
+                   crossovers: Sequence[Crossover],
                    found: Claims) -> str:
     """The full verdict: the teacher plateau of every f = 1 arm, the wall, the best arm per N with its
     noise label, crossovers, the convergence check, and which score the claims rest on."""
@@ -150,7 +153,8 @@ def claims_verdict(summaries: Sequence[ArmSummary], best: Sequence[BestFraction]
     sentences += [_saturation_sentence(s, with_gap=False) for s in summaries if s.fraction == 1.0][:1]
     sentences += [_teacher_sentence(c, by_arm[c.arm]) for c in found.teacher if by_arm[c.arm].fraction == 1.0]
     sentences += [_wall_sentence(w) for w in found.walls]
-    more = (_best_sentence(best), _lead_sentence(best), _crossover_sentence(crossovers), _noise_sentence(best),
+    more = (_best_sentence(best), _lead_sentence(best), _crossover_sentence(crossovers),
+            _noise_sentence(best),
             _convergence_sentence(found.convergence))
     return " ".join(sentences + [s for s in more if s])
 

@@ -25,9 +25,11 @@ def _records(run_dir: Path) -> tuple[Path, SweepRecords]:
         except (OSError, ValueError):
             continue
     if not found:
-        raise FileNotFoundError(f"{run_dir}: no report records.json with runs (has its report step finished?)")
+        raise FileNotFoundError(f"{run_dir}: no report records.json with runs (has its report step "
+                                "finished?)")
     if len(found) > 1:
-        raise ValueError(f"{run_dir}: {len(found)} report records ({', '.join(str(p) for p, _ in found[:3])}); "
+        raise ValueError(f"{run_dir}: {len(found)} report records "
+                         f"({', '.join(str(p) for p, _ in found[:3])}); "
                          "pass one report step's folder")
     return found[0]
 
@@ -43,7 +45,9 @@ def _model(records: SweepRecords, spec: str) -> tuple[str, list[float]]:
         raise ValueError(f"model {spec!r}: expected teacher, floor or ARM:N[:SEED] (e.g. human:500:0)")
     arm, n = parts[0], int(parts[1])
     scored = [r for r in records.runs if r.items is not None]
-    runs = sorted((r for r in scored if r.arm == arm and r.n == n and (len(parts) == 2 or r.seed == int(parts[2]))),
+    runs = sorted((r
+                   for r in scored
+                   if r.arm == arm and r.n == n and (len(parts) == 2 or r.seed == int(parts[2]))),
                   key=lambda r: r.seed)
     if not runs:
         have = sorted({f"{r.arm}:{r.n}" for r in scored})
@@ -60,7 +64,8 @@ def compare_text(run_dir: str | Path, a: str, b: str, level: float = 0.9) -> str
     mdd = min_detectable(len(xa), p=p, level=level)
     outside = "outside noise" if diff.lower > 0 or diff.upper < 0 else "within noise (the interval spans 0)"
     lines = [f"records: {path}",
-             (f"A = {name_a}: {_pts(sum(xa) / len(xa))} points; B = {name_b}: {_pts(sum(xb) / len(xb))} points; "
+             (f"A = {name_a}: {_pts(sum(xa) / len(xa))} points; B = {name_b}: "
+              f"{_pts(sum(xb) / len(xb))} points; "
              f"{len(xa)} paired test items"),
              (f"A - B: {_pts(diff.estimate)} points [{_pts(diff.lower)}, {_pts(diff.upper)}] "
              f"({100 * level:.0f}% paired bootstrap over items): {outside}"),
@@ -68,7 +73,8 @@ def compare_text(run_dir: str | Path, a: str, b: str, level: float = 0.9) -> str
              f"two-sided p = {test.p_value:.3g}"),
              (f"minimum detectable difference at {len(xa)} items ({100 * level:.0f}% two-sided, 80% power, "
              f"one seed each, item noise only): {_pts(mdd)} points"),
-             ("(one seed per model: a difference between two training runs also carries seed noise, which this "
+             ("(one seed per model: a difference between two training runs also carries seed noise, "
+              "which this "
              "comparison does not see; the report's per-cell intervals do)")]
     return "\n".join(lines)
 
@@ -88,7 +94,8 @@ def seed_sets_text(run_a: str | Path, run_b: str | Path, level: float = 0.9) -> 
     if not rows:
         raise ValueError(f"{run_a} and {run_b}: no (arm, N) cell was measured in both runs")
     lines = [f"A: {path_a}", f"B: {path_b}",
-             f"{'cell':<18} {'A mean [' + f'{100 * level:.0f}% interval]':<26} {'B mean [interval]':<24} B in A  A in B"]
+             (f"{'cell':<18} {'A mean [' + f'{100 * level:.0f}% interval]':<26} {'B mean [interval]':<24} B "
+              "in A  A in B")]
     for r in rows:
         arm, n = r["cell"]
         lines.append(f"{arm + ':' + str(n):<18} {_iv(r['a']):<26} {_iv(r['b']):<24} "
@@ -97,10 +104,13 @@ def seed_sets_text(run_a: str | Path, run_b: str | Path, level: float = 0.9) -> 
     hits, k = b_in_a + a_in_b, 2 * len(rows)
     two_seeds = all(r["seeds"] == (2, 2) for r in rows)
     expected = ("with 2 seeds a cell's interval holds another seed set's mean about 86% of the time when the "
-                "intervals are right" if two_seeds else "right intervals hold another seed set's mean less often "
+                "intervals are right" if two_seeds
+                else "right intervals hold another seed set's mean less often "
                 "than the nominal level, since that mean carries its own seed noise")
-    lines.append(f"A's intervals hold B's cell means in {b_in_a} of {len(rows)} cells, B's hold A's in {a_in_b} of "
-                 f"{len(rows)}: {hits} of {k} ({100 * hits / k:.0f}%) at a nominal {100 * level:.0f}% ({expected})")
+    lines.append(f"A's intervals hold B's cell means in {b_in_a} of {len(rows)} cells, B's hold A's in "
+                 f"{a_in_b} of "
+                 f"{len(rows)}: {hits} of {k} ({100 * hits / k:.0f}%) at a nominal {100 * level:.0f}% "
+                 f"({expected})")
     return "\n".join(lines)
 
 

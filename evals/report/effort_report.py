@@ -39,7 +39,8 @@ def _labels(points: Mapping[str, list[Point]], arms_meta: Mapping[str, ArmSource
             out[arm] = arm
             continue
         source, fraction = arms_meta[arm].human, arms_meta[arm].fraction
-        kind = "raw synthetic" if fraction == 1 else f"{source}" + (f" + synthetic f={fraction:g}" if fraction else "")
+        kind = ("raw synthetic" if fraction == 1
+                else f"{source}" + (f" + synthetic f={fraction:g}" if fraction else ""))
         if objective := arms_meta[arm].objective:  # an SFT-then-preference arm
             kind += f" -> SFT -> {objective.upper()}"
         if allocator := arms_meta[arm].allocator:  # drafts chosen by an allocator
@@ -65,7 +66,8 @@ def plot(path: Path, points: Mapping[str, list[Point]], labels: Mapping[str, str
         pts = [p for p in points[arm] if p.hours > 0]
         x = [p.hours for p in pts]
         y = [100 * p.score.estimate for p in pts]
-        err = [[100 * (p.score.estimate - p.score.lower) for p in pts], [100 * (p.score.upper - p.score.estimate) for p in pts]]
+        err = [[100 * (p.score.estimate - p.score.lower) for p in pts],
+               [100 * (p.score.upper - p.score.estimate) for p in pts]]
         ax.errorbar(x, y, yerr=err, color=colors[arm], marker="o", capsize=3, lw=1.6, label=labels[arm])
     for arm, pts in points.items():
         if arm not in expert_arms(points):
@@ -73,7 +75,8 @@ def plot(path: Path, points: Mapping[str, list[Point]], labels: Mapping[str, str
             ax.axhline(100 * best.score.estimate, color=colors[arm], ls=":", lw=1.4,
                        label=f"{labels[arm]}: 0 expert hours (best N={plots.fmt_n(best.n)})")
     if ceiling is not None:
-        ax.axhline(100 * ceiling, color="black", ls="--", lw=1.2, label=f"teacher ceiling ({100 * ceiling:.1f})")
+        ax.axhline(100 * ceiling, color="black", ls="--", lw=1.2,
+                   label=f"teacher ceiling ({100 * ceiling:.1f})")
     ax.set_xscale("log")
     hours = FuncFormatter(lambda v, _: f"{v:g}")
     ax.xaxis.set_major_formatter(hours)
@@ -90,7 +93,8 @@ def plot(path: Path, points: Mapping[str, list[Point]], labels: Mapping[str, str
 def _tables(points, budget_rows: list[Budget], gain_rows: list[Gain], labels) -> list[tuple]:
     curve = [[labels[a], plots.fmt_n(p.n), f"{p.hours:.3g}", _ci(p.score)]
              for a in points for p in points[a]]
-    budget = [[f"{b.hours:g}", labels[b.arm], f"N={plots.fmt_n(b.point.n)} ({b.point.hours:.3g} h)", _ci(b.point.score),
+    budget = [[f"{b.hours:g}", labels[b.arm], f"N={plots.fmt_n(b.point.n)} ({b.point.hours:.3g} h)",
+               _ci(b.point.score),
                labels.get(b.runner_up, "–") if b.runner_up else "–", _ci(b.lead),
                "yes" if b.within_noise else "no"] for b in budget_rows]
     gain = [[labels[g.arm], plots.fmt_n(g.n), f"{g.hours:.3g}", _ci(g.over_raw, 1.0, "{:+.1f}"),
@@ -101,7 +105,9 @@ def _tables(points, budget_rows: list[Budget], gain_rows: list[Gain], labels) ->
             ("table", ["budget (h)", "best arm", "its point", "score [CI]", "runner-up", "lead (points) [CI]",
                        "within noise"], budget),
             ("h", 3, "Gain per expert hour"),
-            ("table", ["arm", "N", "expert hours", "over raw drafts (points/h) [CI]", "from previous N (points/h) [CI]",
+            ("table",
+             ["arm", "N", "expert hours", "over raw drafts (points/h) [CI]",
+              "from previous N (points/h) [CI]",
                        "over-raw within noise"], gain)]
 
 
@@ -117,12 +123,15 @@ def section(reps: Replicates, *, level: float, arms_meta: Mapping[str, ArmSource
     who = "; ".join(f"{p}: {w.expert}{' (SIMULATED expert, not people)' if w.simulated else ''}"
                     for p, w in (experts or {}).items())
     simulated = f"Who did the work: {who}." if who else ""
-    notes = (f"Expert time is the human-time ledger: each unique example's human seconds, counted once per run "
+    notes = ("Expert time is the human-time ledger: each unique example's human seconds, counted "
+             "once per run "
              f"however many epochs repeat it. An expert hour is priced at {expert_hour:g} {currency}. "
-             f"Intervals: {round(100 * level)}% paired bootstrap over seeds and eval items; a lead whose interval "
+             f"Intervals: {round(100 * level)}% paired bootstrap over seeds and eval items; a lead "
+             "whose interval "
              f"includes 0 is within noise. {simulated}".strip())
     axis = expert_frontier(frontier(reps.runs, Prices()))
-    front = [[labels.get(m.arm, m.arm), plots.fmt_n(m.n), f"{m.human_hours:.3g}", f"{100 * m.score:.1f}"] for m in axis]
+    front = [[labels.get(m.arm, m.arm), plots.fmt_n(m.n), f"{m.human_hours:.3g}", f"{100 * m.score:.1f}"]
+             for m in axis]
     blocks = [("h", 2, "Human effort: score per expert hour"), ("p", text),
               ("img", "score vs expert hours", figure), *_tables(points, budget_rows, gain_rows, labels),
               ("h", 3, "Expert-hour frontier (no mix scores as well for fewer expert hours)"),
@@ -140,4 +149,5 @@ def section(reps: Replicates, *, level: float, arms_meta: Mapping[str, ArmSource
 
 
 def _plain(iv: Interval | None) -> dict | None:
-    return None if iv is None else {"estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper, "level": iv.level}
+    return (None if iv is None
+            else {"estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper, "level": iv.level})

@@ -46,14 +46,18 @@ def forecasts(result: Analysis, bt: Backtest, level: float) -> list[dict]:
 def section(result: Analysis, level: float, costs=None) -> tuple[list[tuple], dict | None]:
     bt = backtest(result.replicates, result.arms, level)
     if bt is None:
-        why = ("No backtest: no arm has 4 or more sizes, so nothing says how far its curve may be trusted past "
+        why = ("No backtest: no arm has 4 or more sizes, so nothing says how far its curve may be "
+               "trusted past "
                "its largest N; no forecast is made.")
         return [("h", 2, "Forecasts"), ("p", why)], None
     rows = [[h.arm, f"top {h.dropped}", f"{h.n:g}", _pts(h.measured), _ci(h.forecast), _pts(h.error),
              "yes" if h.covered else "no"] for h in bt.held]
-    verdict = (f"Backtest over {len(bt.held)} held-out rungs: mean absolute error {_pts(bt.mean_error)} points; "
-               f"coverage {100 * bt.coverage:.0f}% observed at {100 * level:.0f}% nominal; decision (best arm at "
-               f"the held-out top rung) right in {sum(f == m for *_, f, m in bt.decisions)} of {len(bt.decisions)}.")
+    verdict = (f"Backtest over {len(bt.held)} held-out rungs: mean absolute error "
+               f"{_pts(bt.mean_error)} points; "
+               f"coverage {100 * bt.coverage:.0f}% observed at {100 * level:.0f}% nominal; decision "
+               "(best arm at "
+               f"the held-out top rung) right in {sum(f == m for *_, f, m in bt.decisions)} of "
+               f"{len(bt.decisions)}.")
     if bt.coverage < UNRELIABLE:
         verdict += f" Coverage is under {100 * UNRELIABLE:.0f}%: these forecasts are unreliable."
     widen = (f"Forecast intervals past the largest N are the bootstrap ones widened ×{bt.widen:.2f} "
@@ -74,7 +78,8 @@ def section(result: Analysis, level: float, costs=None) -> tuple[list[tuple], di
                "reliable": bt.coverage >= UNRELIABLE, "forecastable": dict(bt.forecastable),
                "held": [{"arm": h.arm, "dropped": h.dropped, "n": h.n, "measured": h.measured,
                          "forecast": plain(h.forecast), "covered": h.covered} for h in bt.held],
-               "forecasts": [{**f, "bootstrap": plain(f["bootstrap"]), "widened": plain(f["widened"])} for f in fc]}
+               "forecasts": [{**f, "bootstrap": plain(f["bootstrap"]), "widened": plain(f["widened"])}
+                             for f in fc]}
     if costs is not None:
         extra, summary["worth"] = worth_report.blocks(result, fc, costs)
         blocks += extra

@@ -16,19 +16,23 @@ from evals.report import generations_plots
 from evals.report.render import to_html, to_markdown
 
 
-def write_generations_report(records: GenerationsRecords | Mapping, out_dir: str | Path, cfg: Report | None = None, *,
+def write_generations_report(records: GenerationsRecords | Mapping, out_dir: str | Path,
+                             cfg: Report | None = None, *,
                              tracker: Any = None, seed: int = 0) -> dict:
     """report.md (+ report.html), report.json and two PNGs (score and diversity vs generation)."""
     cfg, out_dir, records = cfg or Report(), Path(out_dir), GenerationsRecords.of(records)
     curves = analyze_generations(records.runs, n_boot=cfg.bootstrap, level=cfg.confidence, seed=seed)
     text, facts = verdict(curves)
-    figs = {"score": generations_plots.score_plot(out_dir / "generations_score.png", curves, records.name or ""),
+    figs = {"score": generations_plots.score_plot(out_dir / "generations_score.png", curves,
+                                                  records.name or ""),
             "diversity": generations_plots.diversity_plot(out_dir / "generations_diversity.png", curves,
                                                           records.name or "")}
     blocks = _blocks(records, curves, text, figs, cfg)
     paths = {"markdown": atomic_write_text(out_dir / "report.md", to_markdown(blocks, out_dir)),
-             "html": atomic_write_text(out_dir / "report.html", to_html(blocks, f"generations: {records.name}"))}
-    summary = {"name": records.name, "verdict": text, **facts, "policies": {p: _plain_curve(c) for p, c in curves.items()},
+             "html": atomic_write_text(out_dir / "report.html",
+                                       to_html(blocks, f"generations: {records.name}"))}
+    summary = {"name": records.name, "verdict": text, **facts,
+               "policies": {p: _plain_curve(c) for p, c in curves.items()},
                "settings": {"bootstrap": cfg.bootstrap, "confidence": cfg.confidence, "seed": seed}}
     paths["json"] = atomic_write_json(out_dir / "report.json", summary)
     if tracker is not None:
@@ -49,19 +53,25 @@ def _plain_curve(c: PolicyCurve) -> dict:
             "diversity_slope": {k: _iv(v) for k, v in c.diversity_slope.items()}}
 
 
-def _blocks(records: GenerationsRecords, curves: Mapping[str, PolicyCurve], text: str, figs: dict, cfg: Report) -> list[tuple]:
+def _blocks(records: GenerationsRecords, curves: Mapping[str, PolicyCurve], text: str, figs: dict,
+            cfg: Report) -> list[tuple]:
     head = ["policy", "slope (points/generation) [CI]", "last / generation 0 (%) [CI]", "seeds",
             "distinct answers slope (points/gen) [CI]"]
     summary = [[c.policy, pts(c.slope), pts(c.ratio, 100, 0), str(c.seeds),
                 pts(c.diversity_slope["distinct_answers"])] for c in curves.values()]
     per_gen = [[c.policy, str(g), pts(c.score[k]), pts(c.diversity["distinct_ngrams"][k]),
-                pts(c.diversity["distinct_answers"][k])] for c in curves.values() for k, g in enumerate(c.generations)]
-    notes = (f"Scores on the world's true (human-distribution) test split, in points; {100 * cfg.confidence:.0f}% "
-             f"bootstrap intervals ({cfg.bootstrap} replicates over seeds and test items, widened for few seeds). "
-             "Diversity of the rows each generation trained on, on equal-size samples: distinct token n-grams / "
+                pts(c.diversity["distinct_answers"][k])] for c in curves.values()
+                for k, g in enumerate(c.generations)]
+    notes = ("Scores on the world's true (human-distribution) test split, in points; "
+             f"{100 * cfg.confidence:.0f}% "
+             f"bootstrap intervals ({cfg.bootstrap} replicates over seeds and test items, widened for "
+             "few seeds). "
+             "Diversity of the rows each generation trained on, on equal-size samples: distinct token "
+             "n-grams / "
              "all n-grams, and distinct final answers / rows (both in %); intervals over seeds only.")
     return [("h", 1, f"Generations report: {records.name or ''}"), ("h", 2, "Verdict"), ("p", text),
             ("h", 2, "Per policy"), ("table", head, summary), ("img", "score vs generation", figs["score"]),
             ("h", 2, "Per generation"),
-            ("table", ["policy", "generation", "score [CI]", "distinct n-grams % [CI]", "distinct answers % [CI]"],
+            ("table",
+             ["policy", "generation", "score [CI]", "distinct n-grams % [CI]", "distinct answers % [CI]"],
              per_gen), ("p", notes), ("img", "diversity vs generation", figs["diversity"])]

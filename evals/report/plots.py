@@ -47,7 +47,8 @@ def _log2_x(ax, ns: Sequence[float], unit: str) -> None:
 
 def _references(ax, ceiling: float | None, floor: float | None, human_pool: float | None, unit: str) -> None:
     if ceiling is not None:
-        ax.axhline(100 * ceiling, color="black", ls="--", lw=1.2, label=f"teacher ceiling ({100 * ceiling:.1f})")
+        ax.axhline(100 * ceiling, color="black", ls="--", lw=1.2,
+                   label=f"teacher ceiling ({100 * ceiling:.1f})")
     if floor is not None:
         ax.axhline(100 * floor, color="grey", ls=":", lw=1.2, label=f"untrained student ({100 * floor:.1f})")
     if human_pool:
@@ -92,7 +93,8 @@ def curves(path: Path, summaries: Mapping[str, ArmSummary], runs: Sequence[RunSc
             ax.fill_between(s.band_n[ok], 100 * s.band_lower[ok], 100 * s.band_upper[ok], color=c, alpha=0.15,
                             lw=0)
         else:
-            ax.plot(ns, [100 * m.estimate for _, m in s.means], color=c, lw=1, ls="--", label=f"{label}: no fit")
+            ax.plot(ns, [100 * m.estimate for _, m in s.means], color=c, lw=1, ls="--",
+                    label=f"{label}: no fit")
     _infeasible_marks(ax, infeasible, colors)
     _references(ax, ceiling, floor, human_pool, unit)
     all_n = [r.n for r in runs] + [r.n for r in infeasible]
@@ -107,7 +109,8 @@ def curves(path: Path, summaries: Mapping[str, ArmSummary], runs: Sequence[RunSc
 
 
 def _infeasible_marks(ax, infeasible: Sequence[RunRecord], colors: Mapping[str, str]) -> None:
-    """Points the wall policy `stop` could not build: an x on the x axis, one row per arm, one legend entry."""
+    """Points the wall policy `stop` could not build: an x on the x axis, one row per arm, one legend
+    entry."""
     if not infeasible:
         return
     trans = ax.get_xaxis_transform()  # x in data units, y in axes fraction: the marks sit on the axis
@@ -163,7 +166,8 @@ def frontier_plot(path: Path, front: Frontier, arms: Sequence[str], *, currency:
             ax.scatter([p.cost for p in pts], [100 * p.score for p in pts], color=colors[arm], s=30,
                        label=f"{arm} (f={pts[0].fraction:g})", zorder=3)
     if front.pareto:
-        ax.step([p.cost for p in front.pareto], [100 * p.score for p in front.pareto], where="post", color="black",
+        ax.step([p.cost for p in front.pareto], [100 * p.score for p in front.pareto], where="post",
+                color="black",
                 lw=1.2, alpha=0.7, label="Pareto frontier", zorder=2)
         for p in front.pareto:
             ax.annotate(f"{p.arm} N={fmt_n(p.n)}", (p.cost, 100 * p.score), textcoords="offset points",

@@ -65,14 +65,18 @@ def _converged_cell(c) -> str:
 
 def convergence_blocks(found: Claims) -> list[tuple]:
     if not found.convergence:
-        why = ("Not run (report.convergence is off; `report.convergence.factor=2` on the command line adds it "
-               "and reuses every finished step): nothing here says the students are trained to their data limit.")
+        why = ("Not run (report.convergence is off; `report.convergence.factor=2` on the command "
+               "line adds it "
+               "and reuses every finished step): nothing here says the students are trained to their "
+               "data limit.")
         return [("h", 2, "Convergence check"), ("p", why)]
     rows = [[c.arm, plots.fmt_n(c.n), f"{c.factor:g}x", str(c.seeds), f"{100 * c.shift:+.1f}", _sd(c.seed_sd),
              _sd(c.item_se), _converged_cell(c)] for c in found.convergence]
     head = ["arm", "N", "budget", "seeds", "score change (points)", "seed SD", "item SE", "converged"]
-    how = ("Each arm's largest N retrained with a larger budget on the same data and seed; converged when the "
-           "change is smaller than the cell's seed SD, or than one score's standard error over the test items "
+    how = ("Each arm's largest N retrained with a larger budget on the same data and seed; "
+           "converged when the "
+           "change is smaller than the cell's seed SD, or than one score's standard error over the "
+           "test items "
            "when that is larger (seeds that agree exactly do not make a score exact).")
     return [("h", 2, "Convergence check"), ("p", how), ("table", head, rows)]
 
@@ -88,13 +92,15 @@ def comparison_blocks(found: Claims) -> list[tuple]:
     """The teacher and wall comparisons the verdict quotes, as tables."""
     blocks: list[tuple] = []
     if found.teacher:
-        rows = [[c.arm, plots.fmt_n(c.n), _ci(c.diff), "yes" if outside(c.diff) else "no", _ci(c.asymptote_gap)
+        rows = [[c.arm, plots.fmt_n(c.n), _ci(c.diff), "yes" if outside(c.diff) else "no",
+                 _ci(c.asymptote_gap)
                  if c.asymptote_gap else "not identified", c.plateau] for c in found.teacher]
         blocks += [("h", 2, "Against the teacher"),
                    ("table", ["arm", "largest N", "mean − teacher (points) [CI]", "outside noise",
                               "y∞ − teacher [CI]", "plateau"], rows)]
     if found.walls:
-        rows = [[w.arm, plots.fmt_n(w.pool), _ci(w.before), _ci(w.after), _ci(w.drop), "yes" if w.binds else "no"]
+        rows = [[w.arm, plots.fmt_n(w.pool), _ci(w.before), _ci(w.after), _ci(w.drop),
+                 "yes" if w.binds else "no"]
                 for w in found.walls]
         blocks += [("h", 2, "The human data wall"),
                    ("table", ["arm", "pool", "gain/doubling up to pool", "gain/doubling past it", "drop [CI]",
@@ -111,10 +117,12 @@ def claims_summary(found: Claims) -> dict:
             "walls": [{"arm": w.arm, "pool": w.pool, "before": iv(w.before), "after": iv(w.after),
                        "drop": iv(w.drop), "binds": w.binds} for w in found.walls],
             "convergence": [{"arm": c.arm, "n": c.n, "factor": c.factor, "seeds": c.seeds, "shift": c.shift,
-                             "seed_sd": c.seed_sd, "item_se": c.item_se, "converged": c.converged} for c in found.convergence]}
+                             "seed_sd": c.seed_sd, "item_se": c.item_se, "converged": c.converged}
+                             for c in found.convergence]}
 
 
-def continuous_section(sweep: SweepRecords, cfg, out_dir: Path, seed: int) -> tuple[list, dict | None, Path | None]:
+def continuous_section(sweep: SweepRecords, cfg, out_dir: Path,
+                       seed: int) -> tuple[list, dict | None, Path | None]:
     """The curves, fits and claims again on the continuous score; ([], None, None) without one."""
     view = continuous_view(sweep.runs, sweep.ceiling, sweep.floor)
     if view is None:

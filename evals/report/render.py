@@ -25,18 +25,22 @@ def to_markdown(blocks: Sequence[tuple], out_dir: Path) -> str:
 
 
 def _html_img(alt: str, path: Path) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
+    return (f'<img alt="{html.escape(alt)}" '
+            f'src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">')
 
 
 def to_html(blocks: Sequence[tuple], title: str) -> str:
     """One self-contained page: the PNGs are inlined, so the file can be mailed or attached as is."""
     esc = html.escape
     row = lambda cells, tag: "<tr>" + "".join(f"<{tag}>{esc(c)}</{tag}>" for c in cells) + "</tr>"
-    render = {"h": lambda level, text: f"<h{level}>{esc(text)}</h{level}>", "p": lambda text: f"<p>{esc(text)}</p>",
+    render = {"h": lambda level, text: f"<h{level}>{esc(text)}</h{level}>",
+              "p": lambda text: f"<p>{esc(text)}</p>",
               "list": lambda items: "<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>",
-              "table": lambda head, rows: "<table>" + row(head, "th") + "".join(row(r, "td") for r in rows) + "</table>",
+              "table": lambda head, rows: "<table>" + row(head, "th") + "".join(row(r, "td") for r in rows)
+              + "</table>",
               "img": lambda alt, path: _html_img(alt, Path(path))}
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{style}</style>"
+    return ("<!doctype html><html><head><meta "
+            f"charset='utf-8'><title>{esc(title)}</title><style>{style}</style>"
             f"</head><body>{''.join(render[kind](*args) for kind, *args in blocks)}</body></html>\n")

@@ -23,13 +23,15 @@ def _uses(points, reps: Replicates, level: float) -> tuple[list[tuple], list[dic
                 told = f"{_pts(lead.estimate)} [{_pts(lead.lower)}, {_pts(lead.upper)}]" + \
                     (" (within noise)" if lead.lower <= 0 <= lead.upper else "")
             table.append([f"{hours:.3g}" if rank == 0 else "", p.arm, str(p.n), f"{p.hours:.3g}",
-                          f"{100 * p.score.estimate:.1f} [{100 * p.score.lower:.1f}, {100 * p.score.upper:.1f}]", told])
+                          (f"{100 * p.score.estimate:.1f} [{100 * p.score.lower:.1f}, "
+                           f"{100 * p.score.upper:.1f}]"), told])
             summary.append({"budget_hours": hours, "rank": rank, "arm": p.arm, "n": p.n, "hours": p.hours,
                             "score": p.score.estimate, "lower": p.score.lower, "upper": p.score.upper})
     if not table:
         return [], []
     return [("h", 3, "The best use of H expert hours"),
-            ("table", ["H (hours)", "use (arm)", "N", "hours spent", "score (%) [CI]", "lead over the next (points)"],
+            ("table",
+             ["H (hours)", "use (arm)", "N", "hours spent", "score (%) [CI]", "lead over the next (points)"],
              table)], summary
 
 
@@ -42,11 +44,13 @@ def section(reps: Replicates, arms: Mapping[str, Mapping], level: float) -> tupl
     table = [[f"{v.arm} vs {v.baseline}", v.what, str(v.n), f"{v.hours:.3g} / {v.baseline_hours:.3g}",
               _pts(v.diff.estimate), f"[{_pts(v.diff.lower)}, {_pts(v.diff.upper)}]",
               "within noise" if v.within_noise else "outside noise"] for v in rows]
-    note = (f"Same expert work, two uses: each row is the arm minus its baseline at the same N, in points, with a "
+    note = ("Same expert work, two uses: each row is the arm minus its baseline at the same N, in "
+            "points, with a "
             f"{round(100 * level)}% paired bootstrap interval over seeds and eval items; an interval that "
             f"includes 0 is within noise.")
     blocks = [("h", 2, "Expert signals at equal hours"), ("p", note),
-              ("table", ["comparison", "differs in", "N", "expert hours (arm / baseline)", "difference (points)",
+              ("table",
+               ["comparison", "differs in", "N", "expert hours (arm / baseline)", "difference (points)",
                          f"{round(100 * level)}% interval", "verdict"], table), *uses]
     summary = [{"arm": v.arm, "baseline": v.baseline, "what": v.what, "n": v.n, "hours": v.hours,
                 "baseline_hours": v.baseline_hours, "estimate": v.diff.estimate, "lower": v.diff.lower,

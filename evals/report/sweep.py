@@ -84,7 +84,8 @@ def _ci(iv: Interval | None, fmt=_pts) -> str:
 
 
 def _plain(iv: Interval | None) -> dict | None:
-    return None if iv is None else {"estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper, "level": iv.level}
+    return (None if iv is None
+            else {"estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper, "level": iv.level})
 
 
 # ----------------------------------------------------------------------------- tables
@@ -110,11 +111,13 @@ def _fits_table(result: Analysis, rows: list[dict]) -> tuple[list[str], list[lis
     body = []
     for row in rows:
         s = result.summaries[row["arm"]]
-        law = "–" if row["better_law"] is None else f"{row['better_law']} ({row['delta_aicc']:.1f}, {row['law_strength']})"
+        law = ("–" if row["better_law"] is None
+               else f"{row['better_law']} ({row['delta_aicc']:.1f}, {row['law_strength']})")
         def shown(name: str, text: str, s=s) -> str:
             return text if s.identified(name) else "not identified"
 
-        body.append([row["arm"], f"{s.fraction:g}", str(row["runs"]), f"{_n(s.n_range[0])}–{_n(s.n_range[1])}",
+        body.append([row["arm"], f"{s.fraction:g}", str(row["runs"]),
+                     f"{_n(s.n_range[0])}–{_n(s.n_range[1])}",
                      shown("y_inf", _ci(s.y_inf)), shown("exponent", _ci(s.exponent, _num)),
                      shown("n_sat", _ci(s.n_sat, _n)), shown("pgr_inf", _ci(s.pgr_inf, _pct)),
                      shown("teacher_gap", _ci(s.teacher_gap)), law if s.fit.ok else f"no fit: {s.fit.note}"])
@@ -122,7 +125,8 @@ def _fits_table(result: Analysis, rows: list[dict]) -> tuple[list[str], list[lis
 
 
 def _best_table(result: Analysis) -> tuple[list[str], list[list[str]]]:
-    head = ["N", "best arm (f)", "score [CI]", "runner-up", "lead [CI]", "within seed noise", "replicates best"]
+    head = ["N", "best arm (f)", "score [CI]", "runner-up", "lead [CI]", "within seed noise",
+            "replicates best"]
     body = [[_n(b.n), f"{b.arm} ({b.fraction:g})", _ci(b.score), b.runner_up or "–", _ci(b.diff),
              "yes" if b.within_noise else "no", _pct(b.share_best)] for b in result.best]
     return head, body
@@ -135,7 +139,8 @@ def _frontier_blocks(front: Frontier, currency: str) -> list[tuple]:
            "from counts; compute from measured wall time (device-seconds at `report.costs.device_hour`), so "
            "this section alone differs between two runs of the same recipe.")
     blocks: list[tuple] = [("p", why),
-                           ("table", ["arm", "f", "N", f"cost per run ({currency})", "mean score", "seeds"], rows)]
+                           ("table", ["arm", "f", "N", f"cost per run ({currency})", "mean score", "seeds"],
+                            rows)]
     rec = recommend(front, math.inf)
     if rec is not None:
         text = f"Best mean score: {rec.mix.arm} at N={_n(rec.mix.n)} ({_pts(rec.mix.score)} points, " \
@@ -154,7 +159,8 @@ def prices(cfg: Report) -> Prices:
                   eval_device_s=per_s, expert_s=cfg.costs.expert_hour / 3600.0)
 
 
-def write_report(records: SweepRecords | Mapping | str | Path, out_dir: str | Path, report_cfg: Report | None = None,
+def write_report(records: SweepRecords | Mapping | str | Path, out_dir: str | Path,
+                 report_cfg: Report | None = None,
                  *, html_page: bool = True, tracker: Any = None, seed: int = 0) -> dict:
     """Analyse a sweep and write report.md (+ report.html), report.json and PNGs into ``out_dir``.
 
@@ -165,21 +171,26 @@ def write_report(records: SweepRecords | Mapping | str | Path, out_dir: str | Pa
     runs, infeasible = _split(sweep)
     ceiling, floor = _score(sweep.ceiling), _score(sweep.floor)
     progress = tqdm(total=5, desc="report", unit="step", postfix=f"bootstrap x{cfg.bootstrap}")
-    result = analyze(runs, ceiling=sweep.ceiling, floor=sweep.floor, n_boot=cfg.bootstrap, level=cfg.confidence,
+    result = analyze(runs, ceiling=sweep.ceiling, floor=sweep.floor, n_boot=cfg.bootstrap,
+                     level=cfg.confidence,
                      eps=cfg.epsilon, seed=seed, seed_pool=SEED_POOL[cfg.seed_noise])
     progress.update()
     progress.set_postfix_str("law comparison")
     rows = fit_rows(result, runs)
-    found = claims(result, level=cfg.confidence, pool=sweep.human_pool, score=precision.EXACT, checks=sweep.checks)
+    found = claims(result, level=cfg.confidence, pool=sweep.human_pool, score=precision.EXACT,
+                   checks=sweep.checks)
     text = claims_verdict(list(result.summaries.values()), result.best, result.crossovers, found)
     front = frontier(runs, prices(cfg))
     progress.update()
     arms = list(dict.fromkeys([r.arm for r in runs] + [r.arm for r in infeasible]))
     figs = {}
-    for name, draw in (("curves", lambda p: plots.curves(p, result.summaries, runs, infeasible, ceiling=ceiling,
-                                                         floor=floor, human_pool=sweep.human_pool, unit=sweep.unit,
+    for name, draw in (("curves",
+                        lambda p: plots.curves(p, result.summaries, runs, infeasible, ceiling=ceiling,
+                                                         floor=floor, human_pool=sweep.human_pool,
+                                                         unit=sweep.unit,
                                                          title=sweep.name)),
-                       ("heatmap", lambda p: plots.heatmap(p, runs, infeasible, unit=sweep.unit, title=sweep.name)),
+                       ("heatmap",
+                        lambda p: plots.heatmap(p, runs, infeasible, unit=sweep.unit, title=sweep.name)),
                        ("frontier", lambda p: plots.frontier_plot(p, front, arms, currency=cfg.costs.currency,
                                                                   title=sweep.name))):
         progress.set_postfix_str(f"plot {name}")
@@ -206,12 +217,14 @@ def write_report(records: SweepRecords | Mapping | str | Path, out_dir: str | Pa
         blocks += extra
         effort["signals"] = signals
     verifier = None
-    if found_verifier := (sweep.meta.model_extra or {}).get("verifier"):  # step marks as a verifier (own module)
+    # step marks as a verifier (own module)
+    if found_verifier := (sweep.meta.model_extra or {}).get("verifier"):
         extra, verifier = verifier_report.section(found_verifier, cfg.confidence)
         blocks += extra
     paths = {"markdown": atomic_write_text(out_dir / "report.md", to_markdown(blocks, out_dir))}
     if html_page:
-        paths["html"] = atomic_write_text(out_dir / "report.html", to_html(blocks, f"distill report: {sweep.name}"))
+        paths["html"] = atomic_write_text(out_dir / "report.html",
+                                          to_html(blocks, f"distill report: {sweep.name}"))
     summary = _summary(sweep, result, rows, text, front, infeasible, cfg, seed)
     summary["claims"], summary["continuous"] = precision.claims_summary(found), continuous
     summary["forecast"] = forecast
@@ -233,28 +246,37 @@ def _blocks(sweep: SweepRecords, result: Analysis, rows: list[dict], text: str, 
     ceiling, floor = _score(sweep.ceiling), _score(sweep.floor)
     facts = [f"arms: {', '.join(dict.fromkeys(r.arm for r in sweep.runs))}",
              f"runs: {len(reps.runs)} feasible, {len(infeasible)} infeasible; seeds {seeds}",
-             f"human pool (data wall): {_n(sweep.human_pool) if sweep.human_pool else 'not given'} {sweep.unit}",
+             (f"human pool (data wall): {_n(sweep.human_pool) if sweep.human_pool else 'not given'} "
+              f"{sweep.unit}"),
              (f"teacher ceiling: {_pts(math.nan if ceiling is None else ceiling)} points; "
               f"untrained student: {_pts(math.nan if floor is None else floor)} points"),
-             (f"bootstrap: {reps.scores.shape[0]} replicates over {' and '.join(reps.over)}, {100 * cfg.confidence:.0f}%"
+             (f"bootstrap: {reps.scores.shape[0]} replicates over {' and '.join(reps.over)}, "
+              f"{100 * cfg.confidence:.0f}%"
               f" intervals; saturation = under {100 * cfg.epsilon:g} point per doubling")]
     if (mdd := recipe_detectable(reps.runs, cfg.confidence)) is not None:
         facts.append(f"minimum detectable difference between two cells ({100 * mdd['level']:.0f}% two-sided, "
-                     f"{100 * mdd['power']:.0f}% power): {_pts(mdd['with_seed_noise'])} points at {mdd['items']} test "
+                     f"{100 * mdd['power']:.0f}% power): {_pts(mdd['with_seed_noise'])} points at "
+                     f"{mdd['items']} test "
                      f"items and {mdd['seeds']} seeds per cell (median seed SD {_pts(mdd['seed_sd'])}; "
-                     f"{_pts(mdd['items_only'])} from the items alone, at a score of 50, the worst case); smaller differences this recipe cannot see. "
+                     f"{_pts(mdd['items_only'])} from the items alone, at a score of 50, the worst case); "
+                     "smaller differences this recipe cannot see. "
                      "Any two evaluations, paired: `distill compare RUN_DIR MODEL_A MODEL_B`")
     blocks: list[tuple] = [("h", 1, f"Data-wall report: {sweep.name}"), ("h", 2, "Verdict"), ("p", text),
-                           ("list", facts), ("h", 2, "Score vs data size"), ("img", "score vs N per arm", figs["curves"])]
+                           ("list", facts), ("h", 2, "Score vs data size"),
+                           ("img", "score vs N per arm", figs["curves"])]
     if infeasible:
         by_arm: dict[str, list[float]] = {}
         for r in infeasible:
             by_arm.setdefault(r.arm, []).append(r.n)
-        stopped = "; ".join(f"{arm}: N={', '.join(_n(n) for n in sorted(set(ns)))}" for arm, ns in by_arm.items())
+        stopped = ("; "
+                   "".join(f"{arm}: N={', '.join(_n(n) for n in sorted(set(ns)))}"
+                           for arm, ns in by_arm.items()))
         blocks.append(("p", f"Infeasible (wall policy stop, more human data than the pool): {stopped}."))
     notes = ("Scores in points (accuracy %). N_sat: smallest N after which a doubling adds under "
-             f"{100 * cfg.epsilon:g} point on the fitted curve (∞: not within 1e9). PGR∞: share of the gap from "
-             "the untrained student to the teacher that the asymptote recovers. Better law: power vs rectified "
+             f"{100 * cfg.epsilon:g} point on the fitted curve (∞: not within 1e9). PGR∞: share of "
+             "the gap from "
+             "the untrained student to the teacher that the asymptote recovers. Better law: power vs "
+             "rectified "
              "by AICc (< 2 indistinguishable).")
     blocks += [("h", 2, "Fits per arm (power law y = y∞ − A·N^−α)"), ("table", *_fits_table(result, rows)),
                ("p", notes), ("h", 2, "Best mix per N"), ("table", *_best_table(result)),
@@ -271,15 +293,21 @@ def _blocks(sweep: SweepRecords, result: Analysis, rows: list[dict], text: str, 
 
 def _summary(sweep: SweepRecords, result: Analysis, rows: list[dict], text: str, front: Frontier,
              infeasible: list[RunRecord], cfg: Report, seed: int) -> dict:
-    best = [{"n": b.n, "arm": b.arm, "fraction": b.fraction, "score": _plain(b.score), "runner_up": b.runner_up,
-             "diff": _plain(b.diff), "within_noise": b.within_noise, "share_best": b.share_best} for b in result.best]
+    best = [{"n": b.n, "arm": b.arm, "fraction": b.fraction, "score": _plain(b.score),
+             "runner_up": b.runner_up,
+             "diff": _plain(b.diff), "within_noise": b.within_noise, "share_best": b.share_best}
+             for b in result.best]
     cross = [{"leader": c.leader, "trailer": c.trailer, "n": _plain(c.n), "share_crossing": c.share_crossing,
               "data_agrees": c.data_agrees} for c in result.crossovers]
-    pareto = [{"arm": p.arm, "fraction": p.fraction, "n": p.n, "cost": p.cost, "score": p.score} for p in front.pareto]
+    pareto = [{"arm": p.arm, "fraction": p.fraction, "n": p.n, "cost": p.cost, "score": p.score}
+              for p in front.pareto]
     given = sweep.dumped()  # the records as written: report.json copies their meta and hashes them
     return {"name": sweep.name, "meta": given.get("meta", {}), "verdict": text,
-            "min_detectable": recipe_detectable(result.replicates.runs, cfg.confidence), "fits": rows, "best_per_n": best, "crossovers": cross,
-            "pareto": pareto, "infeasible": [{"arm": r.arm, "fraction": r.fraction, "n": r.n, "seed": r.seed} for r in infeasible],
+            "min_detectable": recipe_detectable(result.replicates.runs, cfg.confidence), "fits": rows,
+            "best_per_n": best, "crossovers": cross,
+            "pareto": pareto,
+            "infeasible": [{"arm": r.arm, "fraction": r.fraction, "n": r.n, "seed": r.seed}
+                           for r in infeasible],
             "settings": {**cfg.model_dump(), "seed": seed, "resampled_over": list(result.replicates.over)},
             "inputs": stable_hash([given["runs"], given.get("ceiling"), given.get("floor"), sweep.human_pool,
                                    sweep.unit])}

@@ -13,9 +13,11 @@ from evals.analysis.paired import mcnemar, paired_difference
 
 NAMES = {"first": "first sample (no reranking)", "majority": "majority vote",
          "prm_min": "PRM best-of-n (min of step scores)", "prm_product": "PRM best-of-n (product)",
-         "outcome_min": "outcome-only scorer best-of-n (min)", "outcome_product": "outcome-only scorer best-of-n (product)",
+         "outcome_min": "outcome-only scorer best-of-n (min)",
+         "outcome_product": "outcome-only scorer best-of-n (product)",
          "oracle": "oracle (pass@n: any sample right)"}
-VERSUS = (("prm_min", "majority"), ("prm_product", "majority"), ("prm_min", "outcome_min"), ("majority", "first"))
+VERSUS = (("prm_min", "majority"), ("prm_product", "majority"), ("prm_min", "outcome_min"),
+          ("majority", "first"))
 
 
 def _pts(x: float) -> str:
@@ -27,7 +29,8 @@ def _against_no_mark(loc: Mapping, level: float, summary: dict) -> str:
     share of correct drafts): below it, the scorer's marks do more harm than good."""
     said = []
     for name, label in (("prm", "PRM"), ("outcome", "outcome-only scorer")):
-        if "items" not in loc:  # a verifier step from before per-draft items were kept: the point estimates only
+        # a verifier step from before per-draft items were kept: the point estimates only
+        if "items" not in loc:
             side = "below" if loc[name] < loc["no_mark_baseline"] else "not below"
             said.append(f"{label} {side} it (no per-draft items to judge noise)")
             continue
@@ -37,7 +40,8 @@ def _against_no_mark(loc: Mapping, level: float, summary: dict) -> str:
         summary["localisation_vs_no_mark"] = {**summary.get("localisation_vs_no_mark", {}),
                                               name: {"estimate": iv.estimate, "lo": iv.lower, "hi": iv.upper,
                                                      "verdict": verdict}}
-    return f"Against always 'no mark' ({round(100 * level)}% paired interval over drafts): " + "; ".join(said) + "."
+    return (f"Against always 'no mark' ({round(100 * level)}% paired interval over drafts): "
+            + "; ".join(said) + ".")
 
 
 def section(verifier: Mapping, level: float) -> tuple[list[tuple], dict]:
@@ -54,19 +58,25 @@ def section(verifier: Mapping, level: float) -> tuple[list[tuple], dict]:
         summary["differences"][f"{a}-{b}"] = {"estimate": iv.estimate, "lo": iv.lower, "hi": iv.upper,
                                               "p_value": test.p_value, "within_noise": inside}
     loc = verifier["localisation"]
-    summary["localisation"] = {k: v for k, v in loc.items() if k != "items"}  # per-draft items stay in the step
+    # per-draft items stay in the step
+    summary["localisation"] = {k: v for k, v in loc.items() if k != "items"}
     hours = verifier["marks_human_s"] / 3600
-    text = (f"Arm {verifier['arm']!r} at N={verifier['n']}: {n} samples on each of {verifier['prompts']} test prompts "
+    text = (f"Arm {verifier['arm']!r} at N={verifier['n']}: {n} samples on each of {verifier['prompts']} "
+            "test prompts "
             f"(temperature sampling). The PRM learnt from {verifier['marks_trained']} first-error marks "
-            f"({hours:.3g} expert hours; steps after a mark: {verifier['after_mark']}); the outcome-only scorer from "
+            f"({hours:.3g} expert hours; steps after a mark: {verifier['after_mark']}); the outcome-only "
+            "scorer from "
             f"the same drafts labelled by the verifier alone (no expert time). Both start from the "
             f"{verifier['init']}. Intervals: {round(100 * level)}% paired bootstrap over prompts; McNemar p.")
-    localisation = (f"First-error localisation on {loc['drafts']} held-out marked drafts (first step scored below "
-                    f"0.5 = the expert's mark; no mark counts): PRM {100 * loc['prm']:.1f}%, outcome-only scorer "
+    localisation = (f"First-error localisation on {loc['drafts']} held-out marked drafts (first step "
+                    "scored below "
+                    f"0.5 = the expert's mark; no mark counts): PRM {100 * loc['prm']:.1f}%, "
+                    "outcome-only scorer "
                     f"{100 * loc['outcome']:.1f}%, always 'no mark' {100 * loc['no_mark_baseline']:.1f}%. "
                     + _against_no_mark(loc, level, summary))
     blocks = [("h", 2, "Step marks as a verifier: best-of-n"), ("p", text),
               ("table", ["method", "accuracy (%)"], rows),
-              ("table", ["difference", "points", f"{round(100 * level)}% interval", "McNemar p", "verdict"], diffs),
+              ("table", ["difference", "points", f"{round(100 * level)}% interval", "McNemar p", "verdict"],
+               diffs),
               ("p", localisation)]
     return blocks, summary

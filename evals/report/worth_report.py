@@ -49,10 +49,13 @@ def verdict(found: list[dict], factor: int, currency: str) -> str:
         return f"Is more worth it at {factor}x: {bad} not forecastable; the forecast cannot tell."
     priced = [r for r in at if r["price"] > 0 and all(map(math.isfinite, r["per_dollar"]))]
     for r in priced:
-        if len(priced) == len(at) and all(r["per_dollar"][1] > o["per_dollar"][2] for o in priced if o is not r):
+        if (len(priced) == len(at)
+            and all(r["per_dollar"][1] > o["per_dollar"][2] for o in priced if o is not r)):
             return (f"Is more worth it at {factor}x: the better next {currency} goes to {r['arm']} "
-                    f"({100 * r['per_dollar'][0]:.3g} points per {currency}; its interval lies above every other arm's).")
-    return (f"Is more worth it at {factor}x: the gain-per-{currency} intervals overlap (or an arm's extra data "
+                    f"({100 * r['per_dollar'][0]:.3g} points per {currency}; its interval lies above every "
+                    "other arm's).")
+    return (f"Is more worth it at {factor}x: the gain-per-{currency} intervals overlap (or an arm's "
+            "extra data "
             "has no measured price); the forecast cannot tell which next dollar is better.")
 
 
@@ -63,8 +66,10 @@ def blocks(result: Analysis, forecasts: list[dict], costs) -> tuple[list[tuple],
     def pts(g: tuple) -> str:
         return "–" if not math.isfinite(g[0]) else f"{100 * g[0]:+.1f} [{100 * g[1]:+.1f}, {100 * g[2]:+.1f}]"
 
-    table = [[r["arm"], f"{r['factor']}× = {r['n']:g}", pts(r["gain"]) if r["forecastable"] else "not forecastable",
-              f"{r['price']:,.2f}", pts(tuple(100 * x for x in r["per_dollar"])) if r["forecastable"] else "–"]
+    table = [[r["arm"], f"{r['factor']}× = {r['n']:g}",
+              pts(r["gain"]) if r["forecastable"] else "not forecastable",
+              f"{r['price']:,.2f}",
+              pts(tuple(100 * x for x in r["per_dollar"])) if r["forecastable"] else "–"]
              for r in found]
     texts = [verdict(found, k, cur) for k in (2, 10)]
     out = [("h", 2, "Is more worth it?"), ("p", " ".join(texts)),

@@ -25,7 +25,8 @@ def world_from(spec: ReasoningGymWorld | dict | str | None) -> ReasoningGymWorld
     spec = json.loads(spec) if isinstance(spec, str) else spec
     if not isinstance(spec, dict) or spec.get("kind") != "reasoning_gym":
         kind = spec.get("kind") if isinstance(spec, dict) else None
-        raise ValueError(f"distill_reasoning_gym: metadata world.kind={kind!r}; it reads a 'reasoning_gym' world")
+        raise ValueError(f"distill_reasoning_gym: metadata world.kind={kind!r}; it reads a "
+                         "'reasoning_gym' world")
     return ReasoningGymWorld(**spec)
 
 

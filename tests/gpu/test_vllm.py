@@ -26,7 +26,8 @@ def vllm_gen() -> Generation:
 
 @pytest.fixture(scope="module")
 def backend(tiny_model_dir, vllm_gen):
-    built = make_backend("vllm", ModelSpec(model=str(tiny_model_dir)), vllm_gen)  # head_dim 32: vLLM's minimum
+    # head_dim 32: vLLM's minimum
+    built = make_backend("vllm", ModelSpec(model=str(tiny_model_dir)), vllm_gen)
     yield built
     built.close()
 

@@ -16,8 +16,10 @@ import pytest
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = ["mixes.sizes=[50]", "mixes.seeds=[0]", "mixes.arms=[{name: human, fraction: 0.0}, {name: synthetic, fraction: 1.0}]",
-         "eval.tasks=[distill_arith]", "report.bootstrap=50", "generation.num_prompts=60", "teacher.build.max_steps=20",
+SMALL = ["mixes.sizes=[50]", "mixes.seeds=[0]",
+         "mixes.arms=[{name: human, fraction: 0.0}, {name: synthetic, fraction: 1.0}]",
+         "eval.tasks=[distill_arith]", "report.bootstrap=50", "generation.num_prompts=60",
+         "teacher.build.max_steps=20",
          "launcher.workers=1"]
 
 
@@ -75,4 +77,5 @@ def test_two_runs_share_one_cache_and_a_busy_run_folder_is_refused(tmp_path):
     sequential = _start("c", out, env, tmp_path)  # alone, after both: reuses the cached teacher
     output, code = _finish(sequential, 900)
     assert code == 0, output[-3000:]
-    assert _scores(out / "c") == _scores(out / "a"), "concurrent runs report differently from a sequential one"
+    assert (_scores(out / "c")
+            == _scores(out / "a")), "concurrent runs report differently from a sequential one"

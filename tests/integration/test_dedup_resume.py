@@ -52,7 +52,8 @@ KILLS = [("signatures", "dedup", "_write_batch", 2), ("candidates", "dedup", "_c
 
 def _published(out: Path) -> dict:
     report = json.loads((out / "report.json").read_text())
-    arrow = {name: (out / name / "data" / "data-00000-of-00001.arrow").read_bytes() for name in report["sources"]}
+    arrow = {name: (out / name / "data" / "data-00000-of-00001.arrow").read_bytes()
+             for name in report["sources"]}
     return {"filters": report["filters"], "arrow": arrow,
             "hashes": {k: v["content_hash"] for k, v in report["sources"].items()}}
 

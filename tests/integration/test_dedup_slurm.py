@@ -35,8 +35,10 @@ FILTERS = Filters(verify=False, decontaminate_ngram=8, near_dedup_threshold=0.85
 
 def _published(out: Path) -> dict:
     report = json.loads((out / "report.json").read_text())
-    return {"filters": report["filters"], "hashes": {k: v["content_hash"] for k, v in report["sources"].items()},
-            "arrow": {k: (out / k / "data" / "data-00000-of-00001.arrow").read_bytes() for k in report["sources"]}}
+    return {"filters": report["filters"],
+            "hashes": {k: v["content_hash"] for k, v in report["sources"].items()},
+            "arrow": {k: (out / k / "data" / "data-00000-of-00001.arrow").read_bytes()
+                      for k in report["sources"]}}
 
 
 def test_eight_shards_dedup_as_array_tasks_and_match_the_local_executor(tmp_path, two_node_cluster):
@@ -44,7 +46,8 @@ def test_eight_shards_dedup_as_array_tasks_and_match_the_local_executor(tmp_path
     tests = [" ".join(c.split(" ")[-25:-3]) for _, _, c in rows(10, seed=2)]
     merge_and_filter(shards, tmp_path / "local", filters=FILTERS, test_prompts=tests)
     work = prepare_merge(shards, tmp_path / "slurm", FILTERS, False, tests)
-    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "HF_HUB_OFFLINE": "1",
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "HF_HUB_OFFLINE": "1",
            "HF_DATASETS_OFFLINE": "1", "HF_HOME": os.environ.get("HF_HOME", str(tmp_path / "hf"))}
     jobs = submit_stages(work, {"cpus_per_task": 1, "mem": "1G", "time": 10}, env=env,
                          extra=(f"--chdir={tmp_path}",))
@@ -53,10 +56,12 @@ def test_eight_shards_dedup_as_array_tasks_and_match_the_local_executor(tmp_path
     assert sum(1 for task in states if task.startswith(f"{jobs[0]}_")) == 8  # one signature task per shard
     assert sum(1 for task in states if task.startswith(f"{jobs[3]}_")) == 8  # one filter task per shard
     assert _published(tmp_path / "slurm") == _published(tmp_path / "local")
-    assert json.loads((tmp_path / "local" / "report.json").read_text())["filters"]["near_dedup"]["removed"] > 0
+    assert (json.loads((tmp_path / "local" / "report.json").read_text())["filters"]["near_dedup"]["removed"]
+            > 0)
 
 
-RECIPE_FILTERS = ["generation.shards=4", "generation.filters={near_dedup_threshold: 0.9, decontaminate_ngram: 8}"]
+RECIPE_FILTERS = ["generation.shards=4",
+                  "generation.filters={near_dedup_threshold: 0.9, decontaminate_ngram: 8}"]
 
 
 def _merge_sources(run_dir: Path) -> dict:
@@ -82,8 +87,10 @@ def test_a_recipes_merge_step_runs_as_five_chained_arrays_and_matches_the_local_
     tasks = {stage: sum(1 for t in states if t.startswith(f"{job}_")) for stage, job in merge.items()}
     assert tasks == {"signatures": 4, "candidates": 2 + 3, "cluster": 1, "filter": 4, "publish": 1}, tasks
     assert all(s.startswith("COMPLETED") for s in states.values()), states
-    script = (run_dir / "slurm" / "scripts" / f"{next(n for n in jobs if n.endswith('-filter'))}.sbatch").read_text()
+    filter_job = next(n for n in jobs if n.endswith("-filter"))
+    script = (run_dir / "slurm" / "scripts" / f"{filter_job}.sbatch").read_text()
     assert "--array=0-3" in script and "distill.pipeline.task" in script
     ours = _merge_sources(run_dir)
-    assert set(ours) == {"synthetic/data/data-00000-of-00001.arrow", "verified/data/data-00000-of-00001.arrow"}
+    assert (set(ours)
+            == {"synthetic/data/data-00000-of-00001.arrow", "verified/data/data-00000-of-00001.arrow"})
     assert ours == _merge_sources(tmp_path / "local" / "tiny")

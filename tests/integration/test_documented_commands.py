@@ -24,7 +24,8 @@ BIN = Path(sys.executable).parent
 TEST_SIZE = 37  # the demo's test split here; lm-eval's default world would give 500
 # the demo at toy size; its teacher is the one bench/sweep.py builds from tiny.yaml with these overrides
 # (same world apart from the human pool, same build), so the two share one cached teacher
-DEMO_TINY = ["teacher.build.arch={hidden_size: 64, num_layers: 2, num_heads: 2}", "teacher.build.corpus_size=2000",
+DEMO_TINY = ["teacher.build.arch={hidden_size: 64, num_layers: 2, num_heads: 2}",
+             "teacher.build.corpus_size=2000",
              "teacher.build.max_steps=20", "teacher.build.eval_every=10", "teacher.build.eval_size=20",
              "teacher.build.batch_size=32", "teacher.build.lr=0.003", "teacher.build.target_accuracy=0.9",
              "student.arch={hidden_size: 32, num_layers: 1, num_heads: 1}", "generation.num_prompts=60",
@@ -93,9 +94,11 @@ def bench_commands() -> list[str]:
 def _kind(cmd: str) -> str:
     if any(re.search(p, cmd) for p in SKIPPED):
         return "skipped"
-    if re.fullmatch(r"distill (run|generate|train|eval|status|validate|report|serve|compare|coverage)", cmd):  # named in prose
+    # named in prose
+    if re.fullmatch(r"distill (run|generate|train|eval|status|validate|report|serve|compare|coverage)", cmd):
         return "mention"
-    for pattern, kind in ((r"^(\.venv/bin/)?distill run recipes/demo\.yaml$", "demo"), (r"^lm_eval ", "lm_eval"),
+    for pattern, kind in ((r"^(\.venv/bin/)?distill run recipes/demo\.yaml$", "demo"),
+                          (r"^lm_eval ", "lm_eval"),
                           (r"^distill status ", "status"), (r"^distill (run|validate) ", "distill"),
                           (r"^python bench/", "bench")):
         if re.search(pattern, cmd):
@@ -122,12 +125,14 @@ def workdir(tmp_path_factory):
 
 def _env(work: Path) -> dict:
     path = ":".join(p for p in os.environ.get("PATH", "").split(":") if Path(p).resolve() != BIN.resolve())
-    return {**os.environ, "DISTILL_CACHE": str(work / "cache"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+    return {**os.environ, "DISTILL_CACHE": str(work / "cache"), "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
             "PATH": path}  # the venv is not activated: commands are found through their own paths
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("cmd", sorted({c for c in readme_commands() + launch_commands() if _kind(c) == "distill"}))
+@pytest.mark.parametrize("cmd",
+                         sorted({c for c in readme_commands() + launch_commands() if _kind(c) == "distill"}))
 def test_distill_commands_as_written(cmd, workdir, monkeypatch, capsys):
     """Run exactly as written (in this process, from the folder holding recipes/); a real run or a
     submission needs the hub, GPUs or a cluster, so it runs as `--dry-run` (which writes nothing)."""
@@ -169,17 +174,20 @@ def test_readme_status_and_lm_eval_on_the_demo(demo, workdir):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(next(out_dir.rglob("results_*.json")).read_text())
     assert result["n-samples"]["distill_arith"]["effective"] == TEST_SIZE, "lm_eval scored another test split"
-    samples = [json.loads(ln) for ln in next(out_dir.rglob("samples_distill_arith_*.jsonl")).read_text().splitlines()]
+    samples = [json.loads(ln)
+               for ln in next(out_dir.rglob("samples_distill_arith_*.jsonl")).read_text().splitlines()]
     ev = next(e for e in demo.glob("steps/eval-*") if (e / "meta.json").exists()
               and json.loads((e / "meta.json").read_text())["step"]["deps"] == [train.name])
     ours = json.loads((ev / "results.json").read_text())["tasks"]["distill_arith"]["items"]
-    assert sorted((s["doc_id"], s["target"]) for s in samples) == sorted((i["doc_id"], i["target"]) for i in ours)
+    assert (sorted((s["doc_id"], s["target"]) for s in samples)
+            == sorted((i["doc_id"], i["target"]) for i in ours))
 
 
 BENCH_TINY = {
     "bench/sweep.py": ["--recipe", "recipes/tiny.yaml", *DEMO_TINY],
     "bench/generate.py": ["--prompts", "8", "--max-new-tokens", "8", "--batch-sizes", "4"],
-    "bench/mix_scale.py": ["--examples", "2000", "--human", "300", "--compare", "500", "--steps", "2", "--rows", "4",
+    "bench/mix_scale.py": ["--examples", "2000", "--human", "300", "--compare", "500", "--steps", "2",
+                           "--rows", "4",
                            "--seq-len", "64"],
     "bench/merge.py": ["--sizes", "2000", "--old-max", "2000"],
     "bench/train.py": ["--steps", "2", "--rounds", "1", "--hidden", "64", "--layers", "1", "--examples", "64",
@@ -222,7 +230,8 @@ def test_the_cli_synopsis_matches_the_parser():
     assert len(lines) >= 6
     for words in lines:
         for name in words[1].split("|"):
-            if name == "serve":  # its own parser (generation/backends/serve.py) reached by `distill serve --help`
+            # its own parser (generation/backends/serve.py) reached by `distill serve --help`
+            if name == "serve":
                 continue
             assert name in subparsers, f"README shows `distill {name}`, the CLI has no such command"
             flags = {f for a in subparsers[name]._actions for f in a.option_strings}

@@ -42,7 +42,8 @@ RUN = textwrap.dedent("""
     from distill.world import build_task
 
     model, out, world = sys.argv[1], sys.argv[2], ArithmeticWorld.model_validate_json(sys.argv[3])
-    task, gen, teacher = build_task(world), Generation.model_validate_json(sys.argv[4]), ModelSpec(model=model)
+    task, gen = build_task(world), Generation.model_validate_json(sys.argv[4])
+    teacher = ModelSpec(model=model)
     prompts = task.prompts(int(sys.argv[5]))
     backend = build_backend(teacher, gen, "cpu")  # imports and model load are not what is tested
     print("ready", flush=True)
@@ -81,7 +82,8 @@ def _check(model_dir: Path, world, tmp_path: Path) -> None:
     moments, progress, before = [], [], set()
     for _ in range(KILLS):
         proc = subprocess.Popen([sys.executable, "-c", RUN, str(model_dir), str(out), world.model_dump_json(),
-                                 gen.model_dump_json(), str(PROMPTS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 gen.model_dump_json(), str(PROMPTS)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE,
                                 text=True, env=env)
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()[-2000:]
         moments.append(round(rng.uniform(0.0, 0.18 * uninterrupted_s), 3))  # 5 kills < the whole run
@@ -97,7 +99,8 @@ def _check(model_dir: Path, world, tmp_path: Path) -> None:
 
     final = run_generation(prompts, teacher, gen, out, verify=task.verify, test_prompts=tests, progress=False)
     for name in ("synthetic", "verified"):
-        assert final["sources"][name]["content_hash"] == base["sources"][name]["content_hash"], (name, moments)
+        assert (final["sources"][name]["content_hash"] == base["sources"][name]["content_hash"]), (name,
+                                                                                                   moments)
     stored = Counter((r["id"], r["sample"]) for path in out.glob("shards/*/chunk-*.jsonl")
                      for r in map(json.loads, path.read_text().splitlines()[1:]))
     assert len(stored) == PROMPTS and max(stored.values()) == 1, f"rows stored twice (kills at {moments})"

@@ -52,7 +52,8 @@ class Server:
         """Create a project from ``folder`` (tasks.json + label_config.xml), annotate, export to ``out``."""
         answers_file = out.with_suffix(".answers.json")
         answers_file.write_text(json.dumps(answers))
-        cmd = [str(VENV / "bin/python"), str(DRIVER), self.url, self.token, str(folder), str(answers_file), str(out)]
+        cmd = [str(VENV / "bin/python"), str(DRIVER), self.url, self.token, str(folder), str(answers_file),
+               str(out)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
         assert proc.returncode == 0, f"driver failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
         return out
@@ -62,7 +63,8 @@ def readme_start_args(port: int) -> list[str]:
     """The README's ``label-studio start`` command as written, on a free port with this test's user."""
     line = next(ln for ln in (ROOT / "README.md").read_text().splitlines() if "bin/label-studio start" in ln)
     args = shlex.split(line.split("bin/label-studio", 1)[1])
-    assert args[0] == "start" and {"--no-browser", "--internal-host", "--port", "--username", "--password"} <= set(args)
+    assert (args[0] == "start"
+            and {"--no-browser", "--internal-host", "--port", "--username", "--password"} <= set(args))
     mine = {"--port": str(port), "--username": USER, "--password": PASSWORD}
     return [mine.get(args[i - 1], a) if i else a for i, a in enumerate(args)]
 
@@ -94,8 +96,10 @@ def _personal_access_token(url: str) -> str:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     opener.open(url + "/user/login/", timeout=30).read()
     csrf = lambda: next(c.value for c in jar if c.name == "csrftoken")
-    form = urllib.parse.urlencode({"email": USER, "password": PASSWORD, "csrfmiddlewaretoken": csrf()}).encode()
-    opener.open(urllib.request.Request(url + "/user/login/", data=form, headers={"Referer": url + "/user/login/"}),
+    form = urllib.parse.urlencode({"email": USER, "password": PASSWORD,
+                                   "csrfmiddlewaretoken": csrf()}).encode()
+    opener.open(urllib.request.Request(url + "/user/login/", data=form,
+                                       headers={"Referer": url + "/user/login/"}),
                 timeout=30).read()
     request = urllib.request.Request(url + "/api/token/", data=b"{}", method="POST", headers={
         "X-CSRFToken": csrf(), "Content-Type": "application/json", "Referer": url + "/"})

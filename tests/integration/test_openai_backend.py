@@ -52,7 +52,8 @@ def test_hf_and_openai_give_identical_outputs(teacher_dir, server):
     hf = make_backend("hf", spec, Generation(batch_size=7))
     remote = make_backend("openai", spec, openai_gen(server.url))
     rows = [{"id": f"p{i}", "prompt": f"Q:{100 + 37 * i}+{10 + i * i}="} for i in range(24)]
-    for sampling, samples in ((Sampling(12), 1), (Sampling(12, temperature=1.0, top_p=0.9, logprobs_topk=3), 2)):
+    for sampling, samples in ((Sampling(12), 1),
+                              (Sampling(12, temperature=1.0, top_p=0.9, logprobs_topk=3), 2)):
         requests = requests_for(rows, samples, seed=5)
         local, served = hf.generate(requests, sampling), remote.generate(requests, sampling)
         assert [(c.text, c.n_tokens, c.finish_reason) for c in local] == \
@@ -83,7 +84,8 @@ def test_errors_that_cannot_be_retried_fail_at_once_in_one_line(teacher_dir, ser
     gen = Generation(openai=OpenAIBackend(base_url=server.url, model="nope", max_retries=5))
     started = time.perf_counter()
     with pytest.raises(GenerationError, match=r"/completions: HTTP 404: model 'nope' not found") as info:
-        make_backend("openai", spec, gen).generate(requests_for([{"id": "a", "prompt": "Q:1+1="}], 1, 0), Sampling(4))
+        make_backend("openai", spec, gen).generate(requests_for([{"id": "a", "prompt": "Q:1+1="}], 1, 0),
+                                                   Sampling(4))
     assert "\n" not in str(info.value) and time.perf_counter() - started < 5
 
 
@@ -113,7 +115,8 @@ class _Flaky(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, data: bytes, headers: dict) -> None:
         self.send_response(status)
-        for key, value in {"Content-Type": "application/json", "Content-Length": str(len(data)), **headers}.items():
+        for key, value in {"Content-Type": "application/json", "Content-Length": str(len(data)),
+                           **headers}.items():
             self.send_header(key, value)
         self.end_headers()
         try:
@@ -139,7 +142,8 @@ def test_retries_with_backoff_then_succeeds_or_gives_up(teacher_dir, server, fla
     requests = requests_for([{"id": "a", "prompt": "Q:12+34="}], 1, 0)
     direct = make_backend("openai", spec, openai_gen(server.url)).generate(requests, Sampling(6))
     flaky.state.update(failures=2)
-    retried = make_backend("openai", spec, openai_gen(url, max_retries=3), backoff_s=0.01).generate(requests, Sampling(6))
+    retried = make_backend("openai", spec, openai_gen(url, max_retries=3), backoff_s=0.01).generate(requests,
+                                                                                                    Sampling(6))
     assert retried[0].text == direct[0].text and flaky.state["posts"] == 3
     flaky.state.update(posts=0, failures=10, mode="stall")
     backend = make_backend("openai", spec, openai_gen(url, max_retries=1, timeout_s=0.3), backoff_s=0.01)
@@ -168,7 +172,8 @@ def test_distill_serve_cli_in_a_subprocess(teacher_dir):
         tok = load_tokenizer(str(teacher_dir))
         for choice in answer["choices"]:  # the reported tokens are the text's own tokenization
             ids = [int(t.removeprefix("token_id:")) for t in choice["logprobs"]["tokens"]]
-            assert tok(choice["text"], add_special_tokens=False)["input_ids"] == ids[:len(ids) - (choice["finish_reason"] == "stop")]
+            assert (tok(choice["text"], add_special_tokens=False)["input_ids"]
+                    == ids[:len(ids) - (choice["finish_reason"] == "stop")])
         bad = httpx.post(f"{url}/completions", json={"prompt": "x", "stream": True})
         assert bad.status_code == 400 and "stream" in bad.json()["error"]["message"]
         assert httpx.post(f"{url}/completions", json={"prompt": "x", "model": "other"}).status_code == 404

@@ -34,7 +34,8 @@ def test_slurm_report_equals_local(tmp_path, shared_cache, slurm_cluster):
     local = tiny_recipe(tmp_path / "local", f"launcher.workers={os.cpu_count()}")
     assert run_recipe(local) == 0
     on_slurm = tiny_recipe(tmp_path / "slurm")
-    assert all(getattr(on_slurm.launcher.slurm, s).cpus_per_task == 1 for s in ("generate", "train", "eval", "report"))
+    assert all(getattr(on_slurm.launcher.slurm, s).cpus_per_task == 1
+               for s in ("generate", "train", "eval", "report"))
     assert run_recipe(on_slurm, launcher="slurm", wait=True) == 0
     assert _records(tmp_path / "slurm" / "tiny") == _records(tmp_path / "local" / "tiny")
     report = next((tmp_path / "slurm" / "tiny").glob("steps/report-*/report.md"))
@@ -57,7 +58,8 @@ GSM8K_LOCAL = ["launcher.slurm.generate.gpus_per_node=0", "launcher.slurm.train.
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "recipes/gsm8k").glob("*.yaml")))
 def test_gsm8k_dry_run_scripts_pass_sbatch_test_only(name, tmp_path, shared_cache, slurm_cluster):
-    """The real GSM8K recipes render; with resources shrunk to this one-node CPU cluster sbatch accepts them."""
+    """The real GSM8K recipes render; with resources shrunk to this one-node CPU cluster sbatch accepts
+    them."""
     from distill.recipe import load_recipe
 
     fit = [f"launcher.slurm.{s}.{k}={v}" for s in ("generate", "train", "eval", "report")

@@ -41,7 +41,8 @@ def test_a_step_given_four_processes_trains_with_four(tmp_path, monkeypatch):
     assert set(outcome.values()) == {"done"}, outcome
     folder = next(s for s in keep if s.kind == "train").folder(run_dir, cache)
     result = json.loads((folder / "result.json").read_text())
-    assert result["world_size"] == 4 and result["extra"]["accumulation"] == 1 and result["extra"]["backend"] == "ddp"
+    assert (result["world_size"] == 4 and result["extra"]["accumulation"] == 1
+            and result["extra"]["backend"] == "ddp")
     assert "1 node(s) x 4 process(es)" in (folder / "launch.log").read_text()
 
     job = TrainJob.load(folder / "job.json")

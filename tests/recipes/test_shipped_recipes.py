@@ -19,7 +19,8 @@ from distill.recipe import load_recipe
 
 pytestmark = pytest.mark.recipes
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.relative_to(ROOT).parts)
+RECIPES = sorted(p
+                 for p in (ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.relative_to(ROOT).parts)
 STAGES = ("generate", "train", "eval", "report", "ceiling")
 
 

@@ -22,7 +22,8 @@ def cache(tmp_path, monkeypatch):
 
 def _tiny(out, **changes):
     tree = read_yaml(ROOT / "recipes/tiny.yaml")
-    tree.update(output_dir=str(out), eval={**tree["eval"], "tasks": ["distill_arith"]}, report={"bootstrap": 50})
+    tree.update(output_dir=str(out), eval={**tree["eval"], "tasks": ["distill_arith"]},
+                report={"bootstrap": 50})
     for key, value in changes.items():
         if value is None:
             tree.pop(key, None)
@@ -43,7 +44,8 @@ def test_generations_report_and_adding_a_generation_reruns_only_new_steps(tmp_pa
 
     assert run_recipe(_tiny(tmp_path, mixes=None, teacher=None, generations={**gens, "count": 2})) == 0
     after = done_markers(run_dir, cache)
-    assert all(after[sid] == first[sid] for sid in first if not sid.startswith("report-")), "an old step was redone"
+    assert all(after[sid] == first[sid]
+               for sid in first if not sid.startswith("report-")), "an old step was redone"
     new = sorted(sid.split("-")[0] for sid in set(after) - set(first))
     # per seed and policy: one generate shard pair, one merge, one student, one evaluation; one new report
     assert new == sorted(["generate"] * 8 + ["merge"] * 4 + ["train"] * 4 + ["eval"] * 4 + ["report"])
@@ -57,7 +59,9 @@ def test_teachers_share_the_human_arm_and_compare_side_by_side(tmp_path, cache):
                    mixes={**tree["mixes"], "seeds": [0, 1], "sizes": [50, 100, 200]})
     assert run_recipe(recipe) == 0
     run_dir = tmp_path / recipe.name
-    compare = next(p for p in run_dir.glob("steps/report-*/report.json") if "teachers" in json.loads(p.read_text()))
+    compare = next(p
+                   for p in run_dir.glob("steps/report-*/report.json")
+                   if "teachers" in json.loads(p.read_text()))
     rows = json.loads(compare.read_text())["teachers"]
     assert [r["name"] for r in rows] == ["weak", "strong"]
     assert rows[0]["human_y_inf"] == rows[1]["human_y_inf"], "the human arm is one set of runs"

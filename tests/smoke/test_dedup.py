@@ -79,7 +79,8 @@ def _greedy(n: int, pairs: set[tuple[int, int]], exact: set[int]) -> set[int]:
 
 def test_a_number_only_difference_is_not_a_duplicate(tmp_path):
     base = ("Ava has 12 apples and buys 30 more at the market every week for 4 weeks. How many now?",
-            "She buys 30 * 4 = 120 apples, so she has 12 + 120 = 132 apples at the end of the month. #### 132")
+            ("She buys 30 * 4 = 120 apples, so she has 12 + 120 = 132 apples at the end of the "
+             "month. #### 132"))
     variant = (base[0], base[1].replace("132 apples", "133 apples"))
     reworded = (base[0], base[1].replace("at the end", "by the end"))
     given = [base, variant, base, reworded]

@@ -112,13 +112,15 @@ def test_sampled_rows_do_not_depend_on_batch_and_logprobs_are_the_teachers(teach
     assert len({c.text for c in together}) > 9  # samples differ between rows and between samples
     tok, model = backend.tokenizer, backend.model
     for request, c in zip(requests, together):
-        assert c.token_ids[:-1 if c.finish_reason == "stop" else None] == tok(c.text, add_special_tokens=False)["input_ids"]
+        assert (c.token_ids[:-1 if c.finish_reason == "stop" else None]
+                == tok(c.text, add_special_tokens=False)["input_ids"])
         prompt = tok(request.prompt)["input_ids"]
         with torch.no_grad():
             logits = model(torch.tensor([prompt + c.token_ids])).logits[0, len(prompt) - 1:-1]
         logp = torch.log_softmax(logits.float(), -1)
         torch.testing.assert_close(torch.tensor(c.topk_logprobs), logp.topk(4).values, atol=1e-4, rtol=0)
-        torch.testing.assert_close(torch.tensor(c.token_logprobs), logp.gather(1, torch.tensor(c.token_ids)[:, None])[:, 0],
+        torch.testing.assert_close(torch.tensor(c.token_logprobs),
+                                   logp.gather(1, torch.tensor(c.token_ids)[:, None])[:, 0],
                                    atol=1e-4, rtol=0)
 
 
@@ -213,7 +215,8 @@ def test_memory_stays_flat_when_prompts_grow_tenfold(teacher_dir, tmp_path):
                           capture_output=True, text=True, timeout=300, env=env, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    peak, rss = {int(k): v for k, v in result["peak"].items()}, {int(k): v for k, v in result["maxrss"].items()}
+    peak, rss = ({int(k): v for k, v in result["peak"].items()},
+                 {int(k): v for k, v in result["maxrss"].items()})
     # Kept in memory, the 10n run's 900 extra rows of top-16 entries per token add ~11 MB of Python
     # objects (peak) and ~45 MB of RSS (measured by keeping them); streamed, the peak is one chunk plus
     # the prompt list (~1 KB per prompt: +1 MB) and RSS grows ~12 MB (allocator).

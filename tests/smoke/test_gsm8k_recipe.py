@@ -77,11 +77,13 @@ def gsm8k_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("gsm8k")
     train = gsm8k_rows(120, 0)
     test = gsm8k_rows(30, 1)
-    files = {"train": write_jsonl(root / "train.jsonl", train), "test": write_jsonl(root / "test.jsonl", test)}
+    files = {"train": write_jsonl(root / "train.jsonl", train),
+             "test": write_jsonl(root / "test.jsonl", test)}
     lines = [f"Question: {r['question']}\nAnswer: {r['answer']}" for r in train]
     tok = train_tokenizer(lines, vocab_size=400)
     for name, seed in (("teacher", 1), ("student", 2)):
-        model = init_llama(Arch(hidden_size=64, num_layers=2, num_heads=2, max_position_embeddings=256), tok, seed)
+        model = init_llama(Arch(hidden_size=64, num_layers=2, num_heads=2, max_position_embeddings=256), tok,
+                           seed)
         files[name] = str(save_pretrained(model, tok, root / name))
     (root / "tasks").mkdir()
     (root / "tasks" / "gsm8k_local.yaml").write_text(LOCAL_TASK.format(test=files["test"]))
@@ -100,7 +102,8 @@ def local_overrides(f: dict, out: Path) -> list[str]:
         "generation.shards=2", "generation.max_new_tokens=24", "generation.temperature=0.0",
         "generation.samples_per_prompt=1", "generation.batch_size=16",
         "generation.filters.decontaminate_ngram=8",
-        "mixes.arms=[{name: human, fraction: 0.0}, {name: synthetic, fraction: 1.0}, {name: hybrid-50, fraction: 0.5}]",
+        ("mixes.arms=[{name: human, fraction: 0.0}, {name: synthetic, fraction: 1.0}, {name: hybrid-50, "
+         "fraction: 0.5}]"),
         "mixes.sizes=[20, 40]", "mixes.seeds=[0]", "train.tokens=4096", "train.seq_len=128",
         "train.global_batch_size=4", "train.micro_batch_size=4", "train.dtype=float32",
         "train.accelerate_config=null", "train.lr=1e-3",

@@ -46,7 +46,8 @@ def test_load_reads_world_from_metadata():
     spec.loader.exec_module(arith)
     data = arith.load(world={"test_size": 7, "seed": 3}, version=1.0, pretrained="ignored/path")
     assert data["test"].num_rows == 7 and data["fewshot"].num_rows == arith.FEWSHOT_ROWS
-    assert data["test"][0]["id"] == "test-0" and data["test"][0]["completion"].endswith("A:" + data["test"][0]["answer"])
+    assert (data["test"][0]["id"] == "test-0"
+            and data["test"][0]["completion"].endswith("A:" + data["test"][0]["answer"]))
     assert arith.load()["test"].num_rows == 500  # ArithmeticWorld defaults
     with pytest.raises(ValueError, match="kind"):
         arith.load(world={"kind": "dataset"})
@@ -158,7 +159,8 @@ def _cli() -> list[str]:
 
 def test_plain_cli_from_repo_root(tiny_model_dir, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    cmd = _cli() + ["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--include_path", "evals/tasks",
+    cmd = _cli() + ["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--include_path",
+                    "evals/tasks",
                     "--tasks", "distill_arith", "--limit", "20", "--device", "cpu", "--batch_size", "20",
                     "--metadata", json.dumps({"world": {"test_size": 30}}), "--output_path", str(tmp_path)]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, check=False, capture_output=True, text=True, timeout=300)

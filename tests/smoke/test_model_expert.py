@@ -14,8 +14,10 @@ pytestmark = pytest.mark.smoke
 
 
 def _tasks(primitive: str):
-    rows = [normalise({"id": f"p{i}#{s}", "prompt": f"Q:{10 + i}+{20 + i}=", "completion": f"{i}+{i}={2 * i};A:{30 + 2 * i}",
-                       "origin": "synthetic", "meta": {"prompt_id": f"p{i}", "sample": s, "answer": str(30 + 2 * i)}})
+    rows = [normalise({"id": f"p{i}#{s}", "prompt": f"Q:{10 + i}+{20 + i}=",
+                       "completion": f"{i}+{i}={2 * i};A:{30 + 2 * i}",
+                       "origin": "synthetic",
+                       "meta": {"prompt_id": f"p{i}", "sample": s, "answer": str(30 + 2 * i)}})
             for i in range(4) for s in (0, 1)]
     return tasks_for(primitive, drafts_by_prompt(rows, meta_of), meta_of, limit=4)
 

@@ -60,11 +60,13 @@ def test_training_loads_student_and_online_teacher_with_their_specs(loads, spec,
 
     from distill.training import TrainJob, train
 
-    rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in map(record, problems(world, "human", 40))]
+    rows = [{"prompt": r["prompt"], "completion": r["completion"]}
+            for r in map(record, problems(world, "human", 40))]
     Dataset.from_list(rows).save_to_disk(str(tmp_path / "data"))
     cfg = Train(tokens=2 * 8 * 128, seq_len=128, global_batch_size=8, micro_batch_size=8,
                 kd=KD(weight=0.5, source="online"))
-    job = TrainJob(model=spec, data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), train=cfg, teacher=spec)
+    job = TrainJob(model=spec, data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), train=cfg,
+                   teacher=spec)
     assert TrainJob.load(job.save(tmp_path / "job.json")) == job  # the spec survives the trip to other ranks
     train(job)
     _assert_spec_reached(loads, spec, models=2)
@@ -87,6 +89,7 @@ def test_hf_generation_and_the_server_load_with_the_spec(loads, spec, device):
 def test_evaluation_loads_with_the_spec(loads, spec, world, parallel):
     from evals.lmeval import evaluate_model
 
-    out = evaluate_model(spec, spec, ["distill_arith"], world=world, limit=4, max_gen_toks=8, parallel=parallel)
+    out = evaluate_model(spec, spec, ["distill_arith"], world=world, limit=4, max_gen_toks=8,
+                         parallel=parallel)
     _assert_spec_reached(loads, spec, models=1)
     assert out["model_spec"]["dtype"] == "bfloat16" and out["settings"]["parallel"] == parallel

@@ -31,7 +31,8 @@ def test_model_round_trips_with_safetensors_only(tiny_model_dir):
     ours = load_model(str(tiny_model_dir))
     ids = torch.tensor([[1, 2, 3, 4]])
     assert torch.equal(model(ids).logits, ours(ids).logits)
-    assert json.loads((tiny_model_dir / "config.json").read_text())["vocab_size"] == len(load_tokenizer(str(tiny_model_dir)))
+    assert (json.loads((tiny_model_dir / "config.json").read_text())["vocab_size"]
+            == len(load_tokenizer(str(tiny_model_dir))))
 
 
 def test_missing_local_path_is_a_clear_error(tmp_path):

@@ -35,7 +35,8 @@ def test_rerun_does_no_work_and_an_extension_runs_only_its_new_steps(tmp_path, c
     assert run_recipe(recipe) == 0
     first = done_markers(run_dir, cache)
     kinds = {sid.split("-")[0] for sid in first}
-    assert kinds == {"tokenizer", "teacher", "student", "human", "generate", "merge", "train", "eval", "report"}
+    assert (kinds
+            == {"tokenizer", "teacher", "student", "human", "generate", "merge", "train", "eval", "report"})
     records = json.loads(next(run_dir.glob("steps/report-*/records.json")).read_text())
     assert len(records["runs"]) == 2 * 3 * 2 and records["ceiling"] is not None
 

@@ -28,16 +28,20 @@ def test_preference_arm_trains_from_its_sft_student_on_the_pairs_it_saw(tmp_path
     steps = {s.id: s for s in plan(load_recipe(TINY, overrides))}
     pref = next(s for s in steps.values() if s.kind == "train" and "objective" in s.labels)
     init = steps[pref.deps[0]]
-    assert init.kind == "train" and init.labels["init"] == "sft" and "objective" not in init.config["mix"]["arm"]
+    assert (init.kind == "train" and init.labels["init"] == "sft"
+            and "objective" not in init.config["mix"]["arm"])
 
     assert main(["train", TINY, *overrides]) == 0
     folder, sft = (tmp_path / "tiny" / "steps" / s.id for s in (pref, init))
     job = json.loads((folder / "job.json").read_text())
-    assert job["objective"] == "apo" and job["model"]["model"] == job["reference"]["model"] == str(sft / "model")
+    assert (job["objective"] == "apo"
+            and job["model"]["model"] == job["reference"]["model"] == str(sft / "model"))
     pairs = json.loads((folder / "pairs.json").read_text())
     assert 0 < pairs["pairs"] <= pairs["rows_seen"] <= 30
     steps_run = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert steps_run and all("margin" in r for r in steps_run)  # the preference loop, not SFT's
-    assert json.loads((folder / "human_time.json").read_text()) == json.loads((sft / "human_time.json").read_text())
-    before, after = load_file(sft / "model" / "model.safetensors"), load_file(folder / "model" / "model.safetensors")
+    assert (json.loads((folder / "human_time.json").read_text())
+            == json.loads((sft / "human_time.json").read_text()))
+    before, after = (load_file(sft / "model" / "model.safetensors"),
+                     load_file(folder / "model" / "model.safetensors"))
     assert any(not (before[k] == after[k]).all() for k in before)  # the preference step moved the SFT student

@@ -16,7 +16,8 @@ from distill.world.adapters import gsm8k_final
 from tests.pipeline_helpers import tiny_recipe
 
 pytestmark = pytest.mark.smoke
-WORLD = ("world={kind: reasoning_gym, dataset: chain_sum, config: {min_terms: 2, max_terms: 2, max_digits: 1}, "
+WORLD = ("world={kind: reasoning_gym, dataset: chain_sum, config: {min_terms: 2, max_terms: 2, "
+         "max_digits: 1}, "
          "test_size: 40, val_size: 20}")
 
 
@@ -28,7 +29,8 @@ def run(tmp_path_factory):
     recipe = tiny_recipe(out, WORLD, "mixes.sizes=[20, 40]", "mixes.seeds=[0]",
                          "mixes.arms=[{name: synthetic, fraction: 1.0}, {name: verified, fraction: 1.0, "
                          "synthetic: verified}]", "eval.tasks=[distill_reasoning_gym]",
-                         "generation.num_prompts=60", "generation.temperature=1.0", "generation.max_new_tokens=12")
+                         "generation.num_prompts=60", "generation.temperature=1.0",
+                         "generation.max_new_tokens=12")
     try:
         assert run_recipe(recipe) == 0
     finally:
@@ -46,8 +48,10 @@ def _own_score(recipe, entry: dict, answer: str | None) -> float:
 
 def test_every_stage_ran_and_the_world_has_no_human_pool(run):
     _, run_dir, cache = run
-    kinds = {p.parent.name.split("-")[0] for p in [*run_dir.glob("steps/*/DONE"), *cache.glob("steps/*/DONE")]}
-    assert kinds == {"tokenizer", "teacher", "student", "human", "generate", "merge", "train", "eval", "report"}
+    kinds = {p.parent.name.split("-")[0]
+             for p in [*run_dir.glob("steps/*/DONE"), *cache.glob("steps/*/DONE")]}
+    assert (kinds
+            == {"tokenizer", "teacher", "student", "human", "generate", "merge", "train", "eval", "report"})
     assert len(load_source(next(run_dir.glob("steps/human-*")) / "source")) == 0
     records = json.loads(next(run_dir.glob("steps/report-*/records.json")).read_text())
     assert len(records["runs"]) == 2 * 2 and records["ceiling"] is not None

@@ -16,7 +16,8 @@ from evals.report.sweep import SWEEP_FILE, load_sweep, write_report
 pytestmark = pytest.mark.smoke
 
 # arm -> (synthetic fraction, y_inf, amplitude, alpha): score = y_inf - amplitude * (N / 250) ** -alpha
-CURVES = {"human": (0.0, 0.95, 0.9, 0.45), "hybrid": (0.5, 0.90, 0.9, 0.55), "synthetic": (1.0, 0.74, 0.8, 0.7)}
+CURVES = {"human": (0.0, 0.95, 0.9, 0.45), "hybrid": (0.5, 0.90, 0.9, 0.55),
+          "synthetic": (1.0, 0.74, 0.8, 0.7)}
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -30,13 +31,15 @@ def simulate_sweep(seed: int = 0, items: int = 200, human_pool: int = 2000,
             for s in seeds:
                 human = round(n * (1 - f))
                 if human > human_pool:
-                    runs.append({"arm": arm, "fraction": f, "n": n, "seed": s, "score": None, "feasible": False})
+                    runs.append({"arm": arm, "fraction": f, "n": n, "seed": s, "score": None,
+                                 "feasible": False})
                     continue
                 p = float(np.clip(y_inf - amp * (n / 250) ** -alpha + rng.normal(0, 0.02), 0.01, 0.99))
                 correct = (rng.random(items) < p).astype(int).tolist()
                 runs.append({"arm": arm, "fraction": f, "n": n, "seed": s, "score": float(np.mean(correct)),
                              "items": correct, "feasible": True,
-                             "cost": {"human": human, "teacher_s": 0.02 * n * f, "train_s": 0.01 * n, "eval_s": 5}})
+                             "cost": {"human": human, "teacher_s": 0.02 * n * f, "train_s": 0.01 * n,
+                                      "eval_s": 5}})
     teacher = (rng.random(items) < 0.77).astype(int).tolist()
     return {"name": "simulated", "unit": "examples", "human_pool": human_pool,
             "ceiling": {"score": float(np.mean(teacher)), "items": teacher},
@@ -74,7 +77,8 @@ def test_numbers_follow_the_data(report):
     syn = fits["synthetic"]["y_inf"]
     assert syn["lower"] <= 0.74 <= syn["upper"]  # the simulated asymptote lies in its interval
     assert syn["lower"] < syn["estimate"] < syn["upper"]
-    assert {(r["arm"], r["n"]) for r in res["infeasible"]} == {("human", 4000), ("human", 8000), ("hybrid", 8000)}
+    assert ({(r["arm"], r["n"]) for r in res["infeasible"]}
+            == {("human", 4000), ("human", 8000), ("hybrid", 8000)})
     assert res["settings"]["resampled_over"] == ["seeds", "items"]
     assert res["pareto"][0]["arm"] == "synthetic"  # no human examples to pay for: the cheapest mixes
     assert [b["n"] for b in res["best_per_n"]] == [250, 500, 1000, 2000, 4000, 8000]
@@ -104,7 +108,8 @@ def test_bad_records_name_the_problem(tmp_path):
 
 
 def test_report_logs_to_wandb_offline(tmp_path):
-    tracker = start_tracker(Wandb(project="distill-test"), sweep="simulated", stage="report", step_id="report-0",
+    tracker = start_tracker(Wandb(project="distill-test"), sweep="simulated", stage="report",
+                            step_id="report-0",
                             config={"report": Report().model_dump()}, dir=tmp_path / "wb")
     res = write_report(simulate_sweep(sizes=(250, 500, 1000, 2000), seeds=(0, 1)), tmp_path / "out",
                        Report(bootstrap=100), tracker=tracker)

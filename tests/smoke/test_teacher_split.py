@@ -7,7 +7,8 @@ import pytest
 pytestmark = pytest.mark.smoke
 
 
-def test_teacher_build_stops_on_validation_and_reads_no_test_prompt(world, tiny_model_dir, tmp_path, monkeypatch):
+def test_teacher_build_stops_on_validation_and_reads_no_test_prompt(world, tiny_model_dir, tmp_path,
+                                                                    monkeypatch):
     from distill.recipe.schema import Arch, TeacherBuild
     from distill.sources import load_source
     from distill.world import arithmetic as ar

@@ -63,7 +63,8 @@ def test_disabled_and_non_zero_rank_are_null(tmp_path):
 
 
 def test_argv_scrubbing():
-    argv = ["distill", "run", "r.yaml", "generation.openai.api_key=abc123", "--hf-token", "tok456", "--lr", "3",
+    argv = ["distill", "run", "r.yaml", "generation.openai.api_key=abc123", "--hf-token", "tok456", "--lr",
+            "3",
             f"note={SECRET}"]
     assert scrub_argv(argv, [SECRET]) == ["distill", "run", "r.yaml", f"generation.openai.api_key={REDACTED}",
                                           "--hf-token", REDACTED, "--lr", "3", f"note={REDACTED}"]
@@ -87,7 +88,8 @@ def test_offline_run_reads_back_and_leaks_nothing(tmp_path, monkeypatch):
     plt.savefig(png)
     plt.close("all")
 
-    tracker = start_tracker(Wandb(project="distill-test"), sweep="sweep-a", stage="report", step_id="report-1234",
+    tracker = start_tracker(Wandb(project="distill-test"), sweep="sweep-a", stage="report",
+                            step_id="report-1234",
                             config=recipe, lineage={"train": "abc123"}, dir=tmp_path)
     assert tracker.mode == "offline"
     for step, score in enumerate([0.25, 0.5, 0.75]):

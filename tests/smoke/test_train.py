@@ -263,8 +263,10 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tiny_model_dir, mix_dir, t
 # ----------------------------------------------------------------------------- lm-eval can read it
 def test_student_runs_under_the_lm_eval_cli(tiny_model_dir, mix_dir, world, tmp_path):
     out = tmp_path / "run"
-    train(TrainJob(model=str(tiny_model_dir), data=mix_dir, out_dir=str(out), train=_train(tokens=2 * 8 * 128)))
-    tests = [{"question": r["prompt"], "answer": r["meta"]["answer"]} for r in map(record, problems(world, "test", 4))]
+    train(TrainJob(model=str(tiny_model_dir), data=mix_dir, out_dir=str(out),
+                   train=_train(tokens=2 * 8 * 128)))
+    tests = [{"question": r["prompt"], "answer": r["meta"]["answer"]}
+             for r in map(record, problems(world, "test", 4))]
     (tmp_path / "test.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tests))
     (tmp_path / "tasks").mkdir()
     (tmp_path / "tasks" / "smoke_arith.yaml").write_text(

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.smoke
 ROOT = Path(__file__).resolve().parents[2]
 TINY = str(ROOT / "recipes/tiny.yaml")
 VERIFY = ["mixes.sizes=[50, 100]", "mixes.seeds=[0, 1]", "mixes.arms=[{name: human, fraction: 0.0}]",
-          "generation.num_prompts=60", "train.tokens=2048", "eval.tasks=[distill_arith]", "report.bootstrap=50",
+          "generation.num_prompts=60", "train.tokens=2048", "eval.tasks=[distill_arith]",
+          "report.bootstrap=50",
           "experts={kind: simulated, drafts: 50}",
           "verifier={samples: 4, prompts: 20, steps: 20, batch_size: 8, held_out: 0.2}"]
 
@@ -37,7 +38,8 @@ def test_verifier_reranks_a_students_samples_and_reports_it(tmp_path, monkeypatc
     assert set(result["accuracy"]) == {"first", "majority", "prm_min", "prm_product", "outcome_min",
                                        "outcome_product", "oracle"}
     assert all(len(v) == 20 for v in result["items"].values())
-    assert all(result["accuracy"]["oracle"] >= a for a in result["accuracy"].values())  # pass@n bounds every pick
+    # pass@n bounds every pick
+    assert all(result["accuracy"]["oracle"] >= a for a in result["accuracy"].values())
     report = next((tmp_path / "tiny" / "steps").glob("report-*"))
     assert "## Step marks as a verifier: best-of-n" in (report / "report.md").read_text()
     assert json.loads((report / "report.json").read_text())["verifier"]["differences"]

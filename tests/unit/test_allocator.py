@@ -16,7 +16,8 @@ from distill.world.arithmetic import problems, solve
 
 pytestmark = pytest.mark.unit
 RECIPE = Path(__file__).resolve().parents[2] / "recipes/human-effort.yaml"
-ALLOCATED = ["experts.hours=0.05", "mixes.arms.2={name: edited, fraction: 0.0, human: edited, allocator: random}",
+ALLOCATED = ["experts.hours=0.05",
+             "mixes.arms.2={name: edited, fraction: 0.0, human: edited, allocator: random}",
              "mixes.arms.4={name: edited-roi, fraction: 0.0, human: edited, allocator: roi}"]
 
 
@@ -60,15 +61,18 @@ def test_allocated_arms_get_their_own_expert_steps_and_others_keep_their_ids():
     experts = [s for s in steps if s.kind == "expert"]
     allocated = {s.labels.get("allocator"): s for s in experts if "allocation" in s.config}
     assert set(allocated) == {"random", "roi"}
-    assert all(s.config["allocation"]["hours"] == 0.05 and s.config["primitive"] == "edited" for s in allocated.values())
-    assert {s.id for s in experts if "allocation" not in s.config} <= base  # the plain expert steps are unchanged
+    assert all(s.config["allocation"]["hours"] == 0.05 and s.config["primitive"] == "edited"
+               for s in allocated.values())
+    # the plain expert steps are unchanged
+    assert {s.id for s in experts if "allocation" not in s.config} <= base
     for t in (s for s in steps if s.kind == "train" and s.labels["arm"] in ("edited", "edited-roi")):
         policy = "random" if t.labels["arm"] == "edited" else "roi"
         assert allocated[policy].id in t.deps and t.config["mix"]["arm"]["allocator"] == policy
     with pytest.raises(RecipeError, match="set experts.hours"):
         load_recipe(RECIPE, ALLOCATED[1:])
     with pytest.raises(RecipeError, match="needs human: edited"):
-        load_recipe(RECIPE, ["experts.hours=1", "mixes.arms.0={name: human, fraction: 0.0, allocator: random}"])
+        load_recipe(RECIPE,
+                    ["experts.hours=1", "mixes.arms.0={name: human, fraction: 0.0, allocator: random}"])
 
 
 def test_the_expert_step_works_on_the_allocated_drafts_and_records_them(world, tmp_path):
@@ -85,7 +89,8 @@ def test_the_expert_step_works_on_the_allocated_drafts_and_records_them(world, t
     save_source([r for r in rows if r["completion"].endswith("A:" + r["meta"]["answer"])], merge / "verified")
     config = ExpertConfig.model_validate({"primitive": "edited", "world": {"kind": "arithmetic"},
                                           "experts": {"kind": "simulated", "drafts": 1000},
-                                          "allocation": {"policy": "verifier_failed", "hours": 4 * 18 / 3600}})
+                                          "allocation": {"policy": "verifier_failed",
+                                                         "hours": 4 * 18 / 3600}})
     ctx = SimpleNamespace(config=config, folder=tmp_path / "expert", dep=lambda kind: merge)
     summary = run_expert(ctx)
     assert summary["items"] == 4 and summary["human_s"] == pytest.approx(4 * 18)
@@ -93,4 +98,5 @@ def test_the_expert_step_works_on_the_allocated_drafts_and_records_them(world, t
     source = load_source(ctx.folder / "source")
     assert [meta_of(r)["prompt_id"] for r in source] == [c["prompt_id"] for c in chosen]
     assert all(meta_of(r)["allocation"] == "verifier_failed" for r in source)
-    assert all(r["completion"] != g["completion"] for r in source for g in groups[meta_of(r)["prompt_id"]][:1])
+    assert all(r["completion"] != g["completion"] for r in source
+               for g in groups[meta_of(r)["prompt_id"]][:1])

@@ -31,14 +31,16 @@ DRAFTS = [  # prompt, two teacher drafts (the first is wrong at step 1 for the f
 
 
 def _region(name: str, kind: str, value: dict) -> list[dict]:
-    return [{"id": "r1", "from_name": name, "to_name": "prompt", "type": kind, "value": value, "origin": "manual"}]
+    return [{"id": "r1", "from_name": name, "to_name": "prompt", "type": kind, "value": value,
+             "origin": "manual"}]
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "labelstudio"
 
 
 def _regions(name: str, kind: str, key: str, values: dict, leads: dict) -> dict:
-    return {tid: {"result": _region(name, kind, {key: v}), "lead_time": leads[tid]} for tid, v in values.items()}
+    return {tid: {"result": _region(name, kind, {key: v}), "lead_time": leads[tid]}
+            for tid, v in values.items()}
 
 
 # What the annotator submits on the real server for _tasks(primitive) (tests/integration/
@@ -68,8 +70,10 @@ def _ls_export(tasks_file: Path, answer) -> list[dict]:
     for i, task in enumerate(json.loads(tasks_file.read_text())):
         result, lead = answer(task["data"])
         out.append({"id": i + 1, "data": task["data"], "predictions": task["predictions"], "project": 7,
-                    "annotations": [{"id": 100 + i, "result": result, "was_cancelled": False, "ground_truth": False,
-                                     "created_at": "2026-12-01T10:00:00Z", "lead_time": lead, "result_count": 0,
+                    "annotations": [{"id": 100 + i, "result": result, "was_cancelled": False,
+                                     "ground_truth": False,
+                                     "created_at": "2026-12-01T10:00:00Z", "lead_time": lead,
+                                     "result_count": 0,
                                      "task": i + 1, "completed_by": 10}]})
     return out
 
@@ -81,7 +85,8 @@ def test_label_studio_edit_round_trip(tmp_path):
     assert [t["predictions"][0]["result"][0]["value"]["text"][0] for t in exported] == [d[2] for d in DRAFTS]
     assert (tmp_path / "label_config.xml").read_text().count('name="solution"') == 1
     fixed = {"p0#0": "9+9=18;5+9+1=15;A:158", "p1#0": "7+5=12;4+3+1=8;A:82", "p2#0": DRAFTS[2][2]}
-    done = _ls_export(path, lambda d: (_region("solution", "textarea", {"text": [fixed[d["distill_id"]]]}), 41.5))
+    done = _ls_export(path,
+                      lambda d: (_region("solution", "textarea", {"text": [fixed[d["distill_id"]]]}), 41.5))
     (tmp_path / "export.json").write_text(json.dumps(done))
     work = labelstudio.import_annotations(tmp_path / "export.json", tasks)
     assert [r["completion"] for r in work.rows] == list(fixed.values())
@@ -95,7 +100,8 @@ def test_label_studio_marks_and_picks(tmp_path):
     marks = _tasks("first_error")
     path = labelstudio.export_tasks(marks, tmp_path / "m")
     number = {"p0#0": 2, "p1#0": 2, "p2#0": 0}  # 1-based step numbers; 0: all right
-    done = _ls_export(path, lambda d: (_region("first_error", "number", {"number": number[d["distill_id"]]}), 9.0))
+    done = _ls_export(path,
+                      lambda d: (_region("first_error", "number", {"number": number[d["distill_id"]]}), 9.0))
     (tmp_path / "m.json").write_text(json.dumps(done))
     work = labelstudio.import_annotations(tmp_path / "m.json", marks)
     cut = {r["id"]: r["meta"].get("learn_chars") for r in work.rows}
@@ -103,7 +109,8 @@ def test_label_studio_marks_and_picks(tmp_path):
     picks = _tasks("picked")
     path = labelstudio.export_tasks(picks, tmp_path / "p")
     choice = {"p0#0": "B", "p1#0": "B", "p2#0": "neither"}
-    done = _ls_export(path, lambda d: (_region("pick", "choices", {"choices": [choice[d["distill_id"]]]}), 5.0))
+    done = _ls_export(path,
+                      lambda d: (_region("pick", "choices", {"choices": [choice[d["distill_id"]]]}), 5.0))
     (tmp_path / "p.json").write_text(json.dumps(done))
     work = labelstudio.import_annotations(tmp_path / "p.json", picks)
     assert [r["id"] for r in work.rows] == ["p0#1", "p1#1"] and work.discarded_s == 5.0
@@ -121,7 +128,8 @@ def test_a_real_label_studio_export_imports(primitive):
         assert {r["id"]: r["completion"] for r in work.rows} == {k: a["result"][0]["value"]["text"][0]
                                                                 for k, a in answers.items()}
     elif primitive == "first_error":
-        assert {r["id"]: r["meta"].get("mark_step") for r in work.rows} == {"p0#0": 1, "p1#0": 1, "p2#0": None}
+        assert ({r["id"]: r["meta"].get("mark_step") for r in work.rows}
+                == {"p0#0": 1, "p1#0": 1, "p2#0": None})
     else:
         assert [r["id"] for r in work.rows] == ["p0#1", "p1#1"] and work.discarded_s == 7.0
 
@@ -156,8 +164,11 @@ def _argilla_done(records_file: Path, answer) -> list[dict]:
     out = []
     for record in json.loads(records_file.read_text()):
         value = answer(record)
-        question = next(iter(record["suggestions"]), None) or ("pick" if "draft_b" in record["fields"] else "first_error")
-        out.append({**record, "responses": {question: [{"value": value, "user_id": "0b6b-user", "status": "submitted"}]},
+        question = (next(iter(record["suggestions"]), None)
+                    or ("pick" if "draft_b" in record["fields"] else "first_error"))
+        out.append({**record,
+                    "responses": {question: [{"value": value, "user_id": "0b6b-user",
+                                              "status": "submitted"}]},
                     "_server_id": "5e6c0a2e-1111-4a4a-9999-000000000000", "status": "completed"})
     return out
 
@@ -167,7 +178,8 @@ def test_argilla_round_trip(tmp_path):
     tasks = _tasks("edited")
     path = argilla.export_records(tasks, tmp_path)
     records = json.loads(path.read_text())
-    assert set(records[0]) == {"id", "fields", "metadata", "suggestions", "responses", "vectors", "_server_id"}
+    assert (set(records[0])
+            == {"id", "fields", "metadata", "suggestions", "responses", "vectors", "_server_id"})
     assert records[0]["suggestions"]["solution"] == {"value": DRAFTS[0][2], "score": None, "agent": "teacher"}
     settings = json.loads((tmp_path / "settings.json").read_text())
     assert settings["questions"] == [{"type": "text", "name": "solution"}]
@@ -209,9 +221,11 @@ def test_prm800k_labels_import_as_first_error(tmp_path):
     done = [{"labeler": "340d89bc", "timestamp": "2023-01-22T04:34:27", "generation": None,
              "is_quality_control_question": False, "is_initial_screening_question": False,
              "question": {k: v for k, v in line["question"].items()},
-             "label": {"steps": [{"completions": [{"text": s, "rating": r, "flagged": None}], "human_completion": None,
+             "label": {"steps": [{"completions": [{"text": s, "rating": r, "flagged": None}],
+                                  "human_completion": None,
                                   "chosen_completion": 0}
-                                 for s, r in zip(line["question"]["pre_generated_steps"], ratings[line["distill_id"]])],
+                                 for s, r in zip(line["question"]["pre_generated_steps"],
+                                                 ratings[line["distill_id"]])],
                        "total_time": 278270, "finish_reason": finish[line["distill_id"]]}}
             for line in lines]  # matched by problem text and steps: PRM800K lines carry no id of ours
     (tmp_path / "labels.jsonl").write_text("\n".join(json.dumps(d) for d in done))

@@ -37,7 +37,8 @@ def test_a_named_pipe_or_device_as_recipe_is_refused_without_reading(tmp_path, c
     assert "/dev/zero: is a character device" in _one_error(capsys)
 
 
-@pytest.mark.parametrize("override", ["train.lr=.inf", "train.lr=.nan", "report.epsilon=.inf", "train.lr=1e400",
+@pytest.mark.parametrize("override",
+                         ["train.lr=.inf", "train.lr=.nan", "report.epsilon=.inf", "train.lr=1e400",
                                       "generation.top_p=.nan", "teacher.build.lr=-.inf"])
 def test_numbers_no_training_can_use_are_refused(override, tmp_path, capsys):
     assert main(["validate", TINY, f"output_dir={tmp_path}", override]) == 2
@@ -46,7 +47,8 @@ def test_numbers_no_training_can_use_are_refused(override, tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("pair", [("train.lr=1e-3", "train.lr=2e-3"), ("mixes.seeds=[0]", "mixes.seeds=[0,1]"),
+@pytest.mark.parametrize("pair",
+                         [("train.lr=1e-3", "train.lr=2e-3"), ("mixes.seeds=[0]", "mixes.seeds=[0,1]"),
                                   ("world.human_pool=50", "world.human_pool=60")])
 def test_one_key_overridden_twice_with_different_values_is_refused(pair, tmp_path, capsys):
     assert main(["validate", TINY, f"output_dir={tmp_path}", *pair]) == 2
@@ -59,7 +61,8 @@ def test_the_same_override_twice_is_accepted(tmp_path, capsys):
 
 def test_a_duplicate_key_in_the_recipe_file_is_refused(tmp_path, capsys):
     path = tmp_path / "r.yaml"
-    path.write_text(Path(TINY).read_text().replace("report: {bootstrap: 100}", "report: {bootstrap: 100, bootstrap: 5}"))
+    path.write_text(Path(TINY).read_text().replace("report: {bootstrap: 100}",
+                                                   "report: {bootstrap: 100, bootstrap: 5}"))
     assert main(["validate", str(path)]) == 2
     assert "duplicate key 'bootstrap'" in _one_error(capsys)
 
@@ -91,7 +94,7 @@ def test_a_rejected_import_shows_failed_and_a_pending_one_waiting(tmp_path):
     assert step_state(step, tmp_path, tmp_path / "cache") is StepState.FAILED
 
 
-# ----------------------------------------------------------------------------- 6: a launcher's checks are its own
+# ------------------------------------------------------------------------- 6: a launcher's checks are its own
 def test_a_local_run_is_not_checked_against_the_slurm_section():
     from distill.allocation import resource_problems
 
@@ -145,7 +148,8 @@ def malformed(draw):
             lines[row] = lines[row][: draw(st.integers(1, len(lines[row]) - 1))]
         elif fault == "encoding":
             at = draw(st.integers(1, len(lines[row]) - 2))
-            lines[row] = lines[row][:at] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80"])) + lines[row][at:]
+            lines[row] = (lines[row][:at] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80"]))
+                          + lines[row][at:])
         return fmt, b"\n".join(lines) + b"\n", row + 1
     sink = pa.BufferOutputStream()
     if fault == "type":  # a Parquet column has one type: the whole column is wrong from its first row

@@ -66,7 +66,8 @@ def test_two_seed_intervals_cover_a_second_seed_set_at_about_the_nominal_rate():
 
 def test_report_cell_intervals_use_the_cell_rule():
     rng = np.random.default_rng(2)
-    runs = [{"arm": arm, "fraction": f, "n": n, "seed": s, "score": float(np.clip(0.3 + 0.1 * f + 0.05 * math.log(n / 100)
+    runs = [{"arm": arm, "fraction": f, "n": n, "seed": s,
+             "score": float(np.clip(0.3 + 0.1 * f + 0.05 * math.log(n / 100)
              + rng.normal(0, 0.04), 0, 1))} for arm, f in (("human", 0.0), ("synthetic", 1.0))
             for n in (100, 200, 400, 800) for s in (0, 1)]
     reps = resample(runs, n_boot=200, over=("seeds",))

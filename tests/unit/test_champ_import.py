@@ -28,7 +28,8 @@ def raw() -> dict:
 
 def test_every_champ_annotation_becomes_a_first_error_row(raw):
     work = champ.import_champ(mark_s=9.0)
-    annotations = {f"{pid}|{k}": a for pid, p in raw["problems"].items() for k, a in p["fws_annotations"].items()}
+    annotations = {f"{pid}|{k}": a for pid, p in raw["problems"].items()
+                   for k, a in p["fws_annotations"].items()}
     assert len(annotations) > 100 and [r["id"] for r in work.rows] == list(annotations)
     marked = 0
     for row in work.rows:
@@ -36,7 +37,8 @@ def test_every_champ_annotation_becomes_a_first_error_row(raw):
         pid = row["id"].split("|")[0]
         assert row["origin"] == "first_error" and row["prompt"] == raw["problems"][pid]["_text"]
         assert row["completion"] == ann["text"] and meta["solver"] == ann["author"]
-        assert meta["simulated"] is False and meta["human_s"] == 9.0 and "no labelling time" in meta["time_source"]
+        assert (meta["simulated"] is False and meta["human_s"] == 9.0
+                and "no labelling time" in meta["time_source"])
         if ann["start_idx"] is None:
             assert "learn_chars" not in meta  # no mistake: the whole solution is learnable
             continue

@@ -34,7 +34,8 @@ def test_overrides_after_launcher_and_dry_run_are_overrides():
     args = parse_args(["run", "recipes/gsm8k/hybrid.yaml", "a.b=1", "--launcher", "slurm", "--dry-run",
                        "launcher.slurm.train.partition=gpu", "launcher.slurm.train.account=myproject"])
     assert args.launcher == "slurm" and args.dry_run
-    assert args.overrides == ["a.b=1", "launcher.slurm.train.partition=gpu", "launcher.slurm.train.account=myproject"]
+    assert (args.overrides
+            == ["a.b=1", "launcher.slurm.train.partition=gpu", "launcher.slurm.train.account=myproject"])
     with pytest.raises(SystemExit):
         parse_args(["status", "runs/x", "extra=1"])
     with pytest.raises(SystemExit):
@@ -63,7 +64,8 @@ def test_a_model_folder_needs_a_config(tmp_path, capsys):
 
 
 def test_missing_local_data_file_is_named(tmp_path, capsys):
-    refs = [f"world.{s}={{path: json, data_files: {tmp_path / s}.jsonl}}" for s in ("human", "prompts", "test")]
+    refs = [f"world.{s}={{path: json, data_files: {tmp_path / s}.jsonl}}"
+            for s in ("human", "prompts", "test")]
     (tmp_path / "prompts.jsonl").write_text("{}\n")
     (tmp_path / "test.jsonl").write_text("{}\n")
     assert main(["validate", "gsm8k/hybrid", *refs, "eval.tasks=[distill_arith]"]) == 2
@@ -111,7 +113,8 @@ def test_dry_run_writes_nothing_into_an_existing_run(launcher, tmp_path, capsys,
     monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
     run_dir, _, _ = prepare_run(load_recipe(TINY, [f"output_dir={tmp_path}"]))
     before = _snapshot(run_dir)
-    assert main(["run", TINY, "--dry-run", "--launcher", launcher, f"output_dir={tmp_path}", "train.lr=0.1"]) == 0
+    assert (main(["run", TINY, "--dry-run", "--launcher", launcher, f"output_dir={tmp_path}", "train.lr=0.1"])
+            == 0)
     assert _snapshot(run_dir) == before, "the dry run changed the run folder"
     out = capsys.readouterr().out
     assert "nothing is written" in out
@@ -174,9 +177,11 @@ def test_a_truncated_jsonl_row_is_named_with_its_line(tmp_path):
     assert line.startswith(f"DataFileError: {path} row 2: not valid JSON"), line
 
 
-@pytest.mark.integration  # the first lookup of a name outside our folders indexes lm-eval's registry (15-80 s)
+# the first lookup of a name outside our folders indexes lm-eval's registry (15-80 s)
+@pytest.mark.integration
 def test_an_unknown_eval_task_is_caught_before_any_work(tmp_path, capsys):
-    assert main(["run", TINY, f"output_dir={tmp_path}", "eval.tasks=[distill_arith, gsm8k, distill_arihtm]"]) == 2
+    assert (main(["run", TINY, f"output_dir={tmp_path}", "eval.tasks=[distill_arith, gsm8k, distill_arihtm]"])
+            == 2)
     err = _one_error_line(capsys)
     assert "eval.tasks.2='distill_arihtm'" in err and "did you mean 'distill_arith'" in err
     assert not any(tmp_path.iterdir())
@@ -194,8 +199,10 @@ def test_a_bad_row_at_run_time_is_named_in_status(tmp_path, capsys, monkeypatch)
     bad.write_text(good.read_text() + '{"question": "c", "ans\n')
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text("{}")
-    refs = [f"world.{k}={{path: json, data_files: {v}}}" for k, v in (("human", bad), ("prompts", good), ("test", good))]
-    recipe = load_recipe(ROOT / "recipes/gsm8k/hybrid.yaml", [*refs, f"output_dir={tmp_path}", "world.val_size=0",
+    refs = [f"world.{k}={{path: json, data_files: {v}}}"
+            for k, v in (("human", bad), ("prompts", good), ("test", good))]
+    recipe = load_recipe(ROOT / "recipes/gsm8k/hybrid.yaml",
+                         [*refs, f"output_dir={tmp_path}", "world.val_size=0",
                                                                f"teacher.model={tmp_path / 'model'}"])
     run_dir, steps, _ = prepare_run(recipe)
     human = next(s for s in steps if s.kind == "human")

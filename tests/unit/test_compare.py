@@ -73,7 +73,8 @@ def test_coverage_checks_each_runs_cell_intervals_against_the_other(tmp_path, ca
     assert not lo <= b_mean <= hi  # the planted disagreement is real
     row = next(line for line in out.splitlines() if line.startswith("human:500"))
     assert row.split()[-2:] == ["NO", "NO"]
-    assert next(line for line in out.splitlines() if line.startswith("human:125")).split()[-2:] == ["yes", "yes"]
+    assert (next(line for line in out.splitlines() if line.startswith("human:125")).split()[-2:]
+            == ["yes", "yes"])
     assert "in 1 of 2 cells" in out and "2 of 4 (50%)" in out
 
 

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.unit
 SECONDS = {"human": 30.0, "edited": 18.0, "picked": 6.0, "synthetic": 0.0}
 
 
-def _records(means: dict[str, dict[int, float]], noise: float = 0.01, items: int = 300, seed: int = 0) -> list[dict]:
+def _records(means: dict[str, dict[int, float]], noise: float = 0.01, items: int = 300,
+             seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     runs = []
     for arm, by_n in means.items():
@@ -74,7 +75,8 @@ def test_gains_per_expert_hour_over_the_raw_drafts():
     rows = {(g.arm, g.n): g for g in gains(curves(reps, 0.9), reps, 0.9)}
     g = rows[("edited", 200)]  # (0.50 - 0.32) points*100 / 1 h
     assert g.over_raw.estimate == pytest.approx(18.0, abs=3.0) and not g.over_raw_within_noise
-    assert rows[("picked", 400)].marginal.estimate == pytest.approx((0.44 - 0.40) * 100 / (200 * 6 / 3600), abs=8)
+    assert (rows[("picked", 400)].marginal.estimate
+            == pytest.approx((0.44 - 0.40) * 100 / (200 * 6 / 3600), abs=8))
     assert ("synthetic", 100) not in rows
     text = verdict(at_budgets(curves(reps, 0.9), budgets(curves(reps, 0.9)), reps, 0.9), list(rows.values()),
                    {a: a for a in MEANS})

@@ -61,7 +61,8 @@ def test_decontamination_by_word_ngrams_and_whole_short_prompts():
 
 
 def test_verify_marks_rows_and_counts_prompt_level_passes():
-    rows = [row(0, "a", "A:1", "1"), row(1, "a", "A:2", "1"), row(2, "b", "A:5", "3"), row(3, "c", "A:3", "3")]
+    rows = [row(0, "a", "A:1", "1"), row(1, "a", "A:2", "1"), row(2, "b", "A:5", "3"),
+            row(3, "c", "A:3", "3")]
     passed, stats = verify_rows(rows, check)
     assert [r["id"] for r in passed] == ["r0", "r3"]
     assert [r["meta"]["verified"] for r in rows] == [True, False, False, True]

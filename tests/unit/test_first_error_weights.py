@@ -37,7 +37,8 @@ def test_n_learnable_counts_targets_before_the_cut():
 
 def test_weights_are_zero_from_the_first_wrong_step_on_in_the_packed_batch(tmp_path, tokenizer):
     cuts = [-1 if k is None else step_offset(draft, k) for _, draft, k in ROWS]
-    Dataset.from_list([{"prompt": p, "completion": c, "source": "first_error", "weight": 2.0, "learn_chars": cut}
+    Dataset.from_list([{"prompt": p, "completion": c, "source": "first_error", "weight": 2.0,
+                        "learn_chars": cut}
                        for (p, c, _), cut in zip(ROWS, cuts)]).save_to_disk(str(tmp_path / "mix"))
     corpus = load_corpus(tmp_path / "mix", tokenizer, seq_len=256)
     rows = pack(corpus.lengths, 256)
@@ -59,10 +60,12 @@ def test_weights_are_zero_from_the_first_wrong_step_on_in_the_packed_batch(tmp_p
 
 
 def test_without_marks_every_completion_token_and_the_eos_learn(tmp_path, tokenizer):
-    Dataset.from_list([{"prompt": p, "completion": c} for p, c, _ in ROWS]).save_to_disk(str(tmp_path / "plain"))
+    Dataset.from_list([{"prompt": p, "completion": c}
+                       for p, c, _ in ROWS]).save_to_disk(str(tmp_path / "plain"))
     corpus = load_corpus(tmp_path / "plain", tokenizer, seq_len=256)
     assert corpus.learn is None
     rows = pack(corpus.lengths, 256)
-    batch = collate(rows, corpus.ids, corpus.n_prompt, corpus.weights, corpus.source_index, 0, learn=corpus.learn)
+    batch = collate(rows, corpus.ids, corpus.n_prompt, corpus.weights, corpus.source_index, 0,
+                    learn=corpus.learn)
     expected = sum(len(corpus.ids[i]) - corpus.n_prompt[i] for i in rows[0])
     assert float(batch.weights.sum()) == expected

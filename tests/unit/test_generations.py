@@ -101,7 +101,9 @@ def test_adding_a_generation_adds_only_the_new_generations_steps():
     assert all(s.labels.get("generation") == 4 for s in added if s.kind != "generations_report")
     kinds = sorted(s.kind for s in added)
     # per seed (2) and policy (3): one generate shard, one merge, one student, one evaluation
-    assert kinds == sorted(["generate"] * 6 + ["merge"] * 6 + ["lineage"] * 6 + ["eval"] * 6 + ["generations_report"])
+    assert (kinds
+            == sorted(["generate"] * 6 + ["merge"] * 6 + ["lineage"] * 6 + ["eval"] * 6
+                      + ["generations_report"]))
 
 
 def test_changing_the_subsample_size_touches_only_the_subsample_chain():

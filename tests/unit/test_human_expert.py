@@ -72,7 +72,8 @@ def test_preferences_rank_two_wrong_or_two_right_drafts_by_wrong_steps_then_leng
     p = _problems(1)[0]
     right = solve(p.a, p.op, p.b)
     last = len(steps(right)) - 1
-    once, twice = _corrupt(right, last), _corrupt(_corrupt(right, 0), last)  # 1 and 2 wrong steps, wrong answers
+    # 1 and 2 wrong steps, wrong answers
+    once, twice = _corrupt(right, last), _corrupt(_corrupt(right, 0), last)
     expert = SimulatedExpert(TIMES)
     for a, b, better in ((twice, once, "b"), (once, twice, "a")):
         action = expert.pick(p.id, p.prompt, a, b)
@@ -81,7 +82,8 @@ def test_preferences_rank_two_wrong_or_two_right_drafts_by_wrong_steps_then_leng
     assert prefer(lucky, right, right) == "b" and prefer(twice, lucky, right) == "b"  # the answer comes first
     longer = once + ";A:0"  # the same wrong steps plus one more: fewer wrong steps wins before length
     assert prefer(longer, once, right) == "b" and prefer(once, once, right) == "a"
-    assert SimulatedExpert(TIMES, error_rate=1.0).pick(p.id, p.prompt, twice, once).prefer == "a"  # erred: flipped
+    # erred: flipped
+    assert SimulatedExpert(TIMES, error_rate=1.0).pick(p.id, p.prompt, twice, once).prefer == "a"
 
 
 def test_picks_of_neither_give_pairs_but_no_rows():
@@ -113,7 +115,8 @@ def test_an_expert_with_error_rate_one_gets_every_wrong_draft_wrong():
     half = SimulatedExpert(TIMES, error_rate=0.5, seed=3)
     erred = [half.edit(q.id, q.prompt, _corrupt(solve(q.a, q.op, q.b), 0)).erred for q in _problems(200)]
     assert 60 < sum(erred) < 140
-    assert erred == [half.edit(q.id, q.prompt, _corrupt(solve(q.a, q.op, q.b), 0)).erred for q in _problems(200)]
+    assert (erred
+            == [half.edit(q.id, q.prompt, _corrupt(solve(q.a, q.op, q.b), 0)).erred for q in _problems(200)])
 
 
 def _drafts(probs: list[Problem]) -> list[dict]:
@@ -154,7 +157,8 @@ def test_a_pick_of_neither_keeps_no_row_but_its_seconds():
     p = _problems(1)[0]
     right = solve(p.a, p.op, p.b)
     last = len(steps(right)) - 1  # both drafts end in a wrong answer
-    rows = [normalise({"id": f"{p.id}#{s}", "prompt": p.prompt, "completion": _corrupt(_corrupt(right, s), last),
+    rows = [normalise({"id": f"{p.id}#{s}", "prompt": p.prompt,
+                       "completion": _corrupt(_corrupt(right, s), last),
                        "origin": "synthetic", "meta": {"prompt_id": p.id, "sample": s}}) for s in (0, 1)]
     work = simulate("picked", drafts_by_prompt(rows, meta_of), SimulatedExpert(TIMES), meta_of, 5)
     assert work.rows == [] and work.discarded_s == 6 and work.summary()["human_s"] == 6

@@ -22,7 +22,8 @@ def test_repeated_entries_cost_once():
 
 def test_a_run_over_many_epochs_pays_for_its_pool_once():
     ids = tuple(f"h{i}" for i in range(50))
-    pools = {"edited": Pool("edited", "human", ids, (10,) * 50), "synthetic": Pool("synthetic", "synthetic", ("s",), (9,))}
+    pools = {"edited": Pool("edited", "human", ids, (10,) * 50),
+             "synthetic": Pool("synthetic", "synthetic", ("s",), (9,))}
     arm = Arm(name="edited", fraction=0.0, human="edited")  # all human: reads no synthetic pool
     plan = plan_mix(arm, 200, 0, pools, wall=Wall(policy="repeat", max_epochs=4))  # four passes over 50 rows
     assert plan.feasible and len(plan.entries) == 200 and max(e.epoch for e in plan.entries) == 3
@@ -30,7 +31,8 @@ def test_a_run_over_many_epochs_pays_for_its_pool_once():
     once = run_seconds(((e.source, e.id) for e in plan.entries), seconds)
     assert once["human_s"] == pytest.approx(50 * 18.0)  # not 200 * 18
     smaller = plan_mix(arm, 30, 0, pools, wall=Wall(policy="repeat", max_epochs=4))
-    assert run_seconds(((e.source, e.id) for e in smaller.entries), seconds)["human_s"] == pytest.approx(30 * 18.0)
+    assert (run_seconds(((e.source, e.id) for e in smaller.entries), seconds)["human_s"]
+            == pytest.approx(30 * 18.0))
 
 
 def test_discarded_work_is_spread_over_kept_rows():

@@ -48,6 +48,7 @@ def test_bad_human_effort_settings_fail_at_load_time(override, message):
 def test_an_arm_may_combine_edited_and_synthetic_sources():
     pools = {"edited": Pool("edited", "human", tuple(f"e{i}" for i in range(40)), (10,) * 40),
              "synthetic": Pool("synthetic", "synthetic", tuple(f"s{i}" for i in range(80)), (10,) * 80)}
-    mix = plan_mix(Arm(name="edited-synthetic", fraction=0.5, human="edited", synthetic="synthetic"), 60, 0, pools,
+    mix = plan_mix(Arm(name="edited-synthetic", fraction=0.5, human="edited", synthetic="synthetic"), 60, 0,
+                   pools,
                    wall=Wall(policy="repeat"))
     assert mix.feasible and mix.counts == {"edited": 30, "synthetic": 30}

@@ -30,7 +30,8 @@ NONE: set[str] = set()
 TINY: dict[str, tuple[str, set[str]]] = {
     "name": ("other", NONE), "description": ("x", NONE), "output_dir": ("elsewhere", NONE),
     "world.min_digits": ("1", ALL), "world.max_digits": ("3", ALL), "world.ops": ("['+']", ALL),
-    "world.seed": ("1", ALL), "world.test_size": ("61", ALL), "world.val_size": ("7", HUMAN | TEACHER),  # the teacher build stops on the validation split
+    # the teacher build stops on the validation split
+    "world.seed": ("1", ALL), "world.test_size": ("61", ALL), "world.val_size": ("7", HUMAN | TEACHER),
     "world.human_pool": ("101", HUMAN),
     "teacher.model": ("MODEL", GEN),
     **{f"teacher.{k}": (v, NONE) for k, v in [("revision", "abc"), ("trust_remote_code", "true"),
@@ -54,21 +55,28 @@ TINY: dict[str, tuple[str, set[str]]] = {
         ("exact_dedup", "false"), ("near_dedup_threshold", "0.5"), ("min_chars", "2"), ("max_chars", "100"),
         ("verify", "false"), ("decontaminate_ngram", "4")]},
     **{f"generation.openai.{k}": (v, NONE) for k, v in [
-        ("base_url", "http://x"), ("model", "m"), ("api_key_env", "K"), ("concurrency", "2"), ("timeout_s", "5"),
+        ("base_url", "http://x"), ("model", "m"), ("api_key_env", "K"), ("concurrency", "2"),
+        ("timeout_s", "5"),
         ("max_retries", "1")]},
-    "generation.vllm.tensor_parallel_size": ("2", NONE), "generation.vllm.gpu_memory_utilization": ("0.5", NONE),
+    "generation.vllm.tensor_parallel_size": ("2", NONE),
+    "generation.vllm.gpu_memory_utilization": ("0.5", NONE),
     "mixes.arms": ("[{name: human, fraction: 0.0}]", {"report"}),  # fewer arms: the human arm keeps its ids
-    "mixes.sizes": ("[50, 100, 400]", TRAIN), "mixes.unit": ("tokens", TRAIN), "mixes.seeds": ("[0, 2]", TRAIN),
-    "mixes.wall.policy": ("fill", TRAIN), "mixes.wall.max_epochs": ("2", TRAIN), "mixes.weights": ("{human: 2.0}", TRAIN),
+    "mixes.sizes": ("[50, 100, 400]", TRAIN), "mixes.unit": ("tokens", TRAIN),
+    "mixes.seeds": ("[0, 2]", TRAIN),
+    "mixes.wall.policy": ("fill", TRAIN), "mixes.wall.max_epochs": ("2", TRAIN),
+    "mixes.weights": ("{human: 2.0}", TRAIN),
     **{f"train.{k}": (v, TRAIN) for k, v in [
-        ("tokens", "8192"), ("seq_len", "64"), ("global_batch_size", "16"), ("micro_batch_size", "4"), ("lr", "0.001"),
+        ("tokens", "8192"), ("seq_len", "64"), ("global_batch_size", "16"), ("micro_batch_size", "4"),
+        ("lr", "0.001"),
         ("warmup_ratio", "0.1"), ("schedule", "linear"), ("weight_decay", "0.1"), ("max_grad_norm", "0.5"),
         ("packing", "false"), ("dtype", "bfloat16"), ("checkpoint_every", "10"), ("log_every", "5"),
         ("accelerate_config", "recipes/accelerate/ddp.yaml"), ("kd.weight", "0.5"), ("kd.kind", "reverse"),
-        ("kd.source", "online"), ("kd.temperature", "2.0"), ("early_stop.every", "5"), ("early_stop.patience", "2"),
+        ("kd.source", "online"), ("kd.temperature", "2.0"), ("early_stop.every", "5"),
+        ("early_stop.patience", "2"),
         ("early_stop.min_delta", "0.01"), ("early_stop.cooldown", "1")]},
     "train.epochs": ("2", TRAIN),
-    **{f"eval.{k}": (v, EVAL) for k, v in [("tasks", "[distill_arith]"), ("include_path", "TASKS"), ("limit", "5"),
+    **{f"eval.{k}": (v, EVAL)
+       for k, v in [("tasks", "[distill_arith]"), ("include_path", "TASKS"), ("limit", "5"),
                                            ("batch_size", "8"), ("num_fewshot", "1"), ("max_gen_toks", "8")]},
     "eval.teacher": ("false", {"report"}), "eval.floor": ("false", {"report"}),  # one evaluation fewer
     **{f"report.{k}": (v, {"report"}) for k, v in [
@@ -80,11 +88,14 @@ TINY: dict[str, tuple[str, set[str]]] = {
     "report.convergence.seeds": ("[1]", {"train", "eval", "report"}),
 }
 # context a field needs to be valid at all, applied to both sides of the comparison
-EXTRA = {"train.epochs": ["train.tokens=null", "train.epochs=1"], "train.kd.weight": ["generation.logprobs_topk=2"], "train.early_stop.every": ["world.val_size=10"],
-         "train.early_stop.patience": ["world.val_size=10"], "train.early_stop.min_delta": ["world.val_size=10"],
+EXTRA = {"train.epochs": ["train.tokens=null", "train.epochs=1"],
+         "train.kd.weight": ["generation.logprobs_topk=2"], "train.early_stop.every": ["world.val_size=10"],
+         "train.early_stop.patience": ["world.val_size=10"],
+         "train.early_stop.min_delta": ["world.val_size=10"],
          "train.early_stop.cooldown": ["world.val_size=10"], "generation.logprobs_topk": [],
          "train.kd.source": ["train.kd.weight=0.5", "generation.logprobs_topk=2"]}
-ABSENT = {"teachers", "generations", "experts", "verifier"}  # optional sections tiny.yaml does not use (tested by their owners)
+# optional sections tiny.yaml does not use (tested by their owners)
+ABSENT = {"teachers", "generations", "experts", "verifier"}
 ANY_VALUE = ("launcher.", "tracking.")  # never part of a step: every field under these must change nothing
 
 
@@ -181,7 +192,8 @@ def _gsm8k(files: dict, *overrides: str) -> Recipe:
 
 DATASET = {
     "world.adapter": ("metamath", {"human", "generate", "merge", "train", "eval", "report"}),
-    "world.human.split": ("other", HUMAN), "world.human.name": ("x", HUMAN), "world.human.revision": ("v1", HUMAN),
+    "world.human.split": ("other", HUMAN), "world.human.name": ("x", HUMAN),
+    "world.human.revision": ("v1", HUMAN),
     "world.human_pool": ("3", HUMAN),
     "world.prompts.split": ("other", GEN), "world.prompts_adapter": ("metamath", GEN),
     "world.test.split": ("other", GEN), "world.test_size": ("3", GEN),
@@ -196,7 +208,8 @@ def test_dataset_world_fields_change_only_their_readers(field, local_files):
     assert changed == expected, f"{field}: new ids for {sorted(changed)}, expected {sorted(expected)}"
 
 
-@pytest.mark.parametrize("what, expected", [("human", HUMAN), ("prompts", GEN), ("test", GEN), ("model", GEN)])
+@pytest.mark.parametrize("what, expected",
+                         [("human", HUMAN), ("prompts", GEN), ("test", GEN), ("model", GEN)])
 def test_editing_a_local_file_in_place_changes_its_readers(what, expected, local_files):
     base = planned(_gsm8k(local_files))
     path = local_files[what] / "config.json" if what == "model" else local_files[what]

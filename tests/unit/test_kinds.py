@@ -13,13 +13,15 @@ from distill.recipe.schema import ArithmeticWorld, DatasetWorld, ReasoningGymWor
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.relative_to(ROOT).parts)
+RECIPES = sorted(p
+                 for p in (ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.relative_to(ROOT).parts)
 
 
 def test_every_planned_kind_has_a_record():
     planned = {s.kind for path in RECIPES for s in plan(load_recipe(path))}
     assert planned - set(KINDS) == set()
-    assert {"tokenizer", "generate", "train", "eval", "report", "expert", "teacher"} <= planned  # the recipes reach far
+    # the recipes reach far
+    assert {"tokenizer", "generate", "train", "eval", "report", "expert", "teacher"} <= planned
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))

@@ -64,8 +64,10 @@ def test_saved_index_flags_the_same_texts_and_reads_grams_only_on_a_hit(tmp_path
     clean = ["nothing of the eval here at all, only other words and 12 numbers"] * 3
     assert not loaded.contaminated(clean).any()
     assert loaded._grams is None  # no hash hit: the gram list was never parsed
-    texts = clean + ["so: AVA has 12 apples and gives three of them to her!", "Ava has 12 apples and gives three"]
-    assert loaded.contaminated(texts).tolist() == built.contaminated(texts).tolist() == [False] * 3 + [True, False]
+    texts = (clean
+             + ["so: AVA has 12 apples and gives three of them to her!", "Ava has 12 apples and gives three"])
+    assert (loaded.contaminated(texts).tolist() == built.contaminated(texts).tolist() == [False] * 3
+            + [True, False])
     assert loaded._grams == built.grams
 
 

@@ -39,7 +39,8 @@ def sources(tmp_path_factory, world, tiny_model_dir):
     for row in rows[::10]:
         row["completion"] = row["completion"] * 8  # longer than SEQ_LEN: cut
     rng = random.Random(0)
-    topk = [[[rng.randrange(len(tok)) for _ in range(3)] for _ in tok(r["completion"], add_special_tokens=False)
+    topk = [[[rng.randrange(len(tok)) for _ in range(3)]
+             for _ in tok(r["completion"], add_special_tokens=False)
              ["input_ids"]] for r in rows]
     data = Dataset.from_list([{**r, "meta": "{}", TOPK_COLUMNS[0]: k,
                                TOPK_COLUMNS[1]: [[-0.5, -1.0, -2.0]] * len(k)} for r, k in zip(rows, topk)])
@@ -77,7 +78,8 @@ def _old_rows(plan: MixPlan, sources) -> list[dict]:
     rows = []
     for e in plan.entries:
         row = data[e.source][index[e.source][e.id]]
-        item = {"prompt": row["prompt"], "completion": row["completion"], "source": e.source, "weight": e.weight}
+        item = {"prompt": row["prompt"], "completion": row["completion"], "source": e.source,
+                "weight": e.weight}
         if marks:
             item["learn_chars"] = int(meta_of(row).get("learn_chars", -1))
         item.update({c: row[c] for c in TOPK_COLUMNS if c in row})
@@ -92,7 +94,8 @@ def _old_corpus(rows: list[dict], tok) -> dict:
     sources = sorted({r["source"] for r in rows})
     learn = learnable_tokens(tok, [r["completion"] for r in rows], [r["learn_chars"] for r in rows]) \
         if "learn_chars" in rows[0] else None
-    return {"ids": [b[0] for b in built], "n_prompt": [b[1] for b in built], "weights": [r["weight"] for r in rows],
+    return {"ids": [b[0] for b in built], "n_prompt": [b[1] for b in built],
+            "weights": [r["weight"] for r in rows],
             "sources": [sources.index(r["source"]) for r in rows], "learn": learn,
             "topk": ([r.get(TOPK_COLUMNS[0]) for r in rows], [r.get(TOPK_COLUMNS[1]) for r in rows])}
 
@@ -115,14 +118,16 @@ def test_the_mix_folder_gives_the_same_packed_batches_as_the_rows_it_replaces(so
         assert rows == b.rows(start, start + 8)
         ref = collate(rows, old["ids"], old["n_prompt"], old["weights"], old["sources"], 0, old["topk"],
                       learn=old["learn"])
-        got = collate(rows, new.ids, new.n_prompt, new.weights, new.source_index, 0, new.topk, learn=new.learn)
+        got = collate(rows, new.ids, new.n_prompt, new.weights, new.source_index, 0, new.topk,
+                      learn=new.learn)
         for field in ("input_ids", "position_ids", "targets", "weights", "source_ids", "topk_ids",
                       "topk_logprobs", "topk_mask"):
             x, y = getattr(ref, field), getattr(got, field)
             assert (x is None and y is None) or torch.equal(x, y), field
         assert ref.weights.sum() > 0
         cut = old["learn"] or [None] * len(old["ids"])
-        assert new.loss_weight(rows) == sum(old["weights"][i] * n_learnable(len(old["ids"][i]), old["n_prompt"][i],
+        assert new.loss_weight(rows) == sum(old["weights"][i] * n_learnable(len(old["ids"][i]),
+                                                                            old["n_prompt"][i],
                                                                            cut[i]) for r in rows for i in r)
 
 
@@ -131,7 +136,8 @@ def test_a_plain_training_folder_reads_as_the_old_lists(sources, tiny_model_dir,
     from distill.models import load_tokenizer
 
     tok = load_tokenizer(str(tiny_model_dir))
-    rows = _old_rows(_materialise(sources, tiny_model_dir, _mix(90, "first_error"), tmp_path / "mix"), sources)
+    rows = _old_rows(_materialise(sources, tiny_model_dir, _mix(90, "first_error"), tmp_path / "mix"),
+                     sources)
     Dataset.from_list(rows).save_to_disk(str(tmp_path / "rows"))
     old, new = _old_corpus(rows, tok), load_corpus(tmp_path / "rows", tok, SEQ_LEN)
     assert [list(map(int, new.ids[i])) for i in range(len(new))] == old["ids"]
@@ -158,7 +164,8 @@ def test_nested_sizes_are_per_source_prefixes_of_the_index_arrays(sources, tiny_
            (("human", sources / "human"), ("synthetic", sources / "merge" / "synthetic"))}
     table, row = np.load(tmp_path / "large" / "table.npy"), np.load(tmp_path / "large" / "row.npy")
     names = ("human", "synthetic")
-    assert [(names[t], ids[names[t]][r]) for t, r in zip(table, row)] == [(e.source, e.id) for e in large.entries]
+    assert ([(names[t], ids[names[t]][r]) for t, r in zip(table, row)]
+            == [(e.source, e.id) for e in large.entries])
 
 
 def test_a_source_is_tokenized_once_and_its_table_holds_its_text(sources, tiny_model_dir, tmp_path):
@@ -174,5 +181,6 @@ def test_a_source_is_tokenized_once_and_its_table_holds_its_text(sources, tiny_m
     data = load_source(sources / "human")
     p, c = tokenize(tok, data["prompt"][:5], data["completion"][:5])
     for r in range(5):
-        assert open_table(folder).example(r, tok.eos_token_id, 999).tolist() == [*p[r], *c[r], tok.eos_token_id]
+        assert (open_table(folder).example(r, tok.eos_token_id, 999).tolist()
+                == [*p[r], *c[r], tok.eos_token_id])
     assert table.example_lengths.tolist()[:5] == [len(x) + len(y) + 1 for x, y in zip(p, c)]

@@ -74,7 +74,8 @@ def test_arms_sharing_a_pool_and_seed_share_its_prefix():
 ])
 def test_examples_split_is_exact_and_rounds_human_half_up(fraction, n, human):
     plan = plan_mix(Arm(name="a", fraction=fraction), n, 0, POOLS, wall=STOP)
-    assert plan.counts.get("human", 0) == human and plan.counts.get("synthetic", 0) == n - human  # no empty parts
+    # no empty parts
+    assert plan.counts.get("human", 0) == human and plan.counts.get("synthetic", 0) == n - human
     assert len(plan.entries) == n
     assert plan.realised_fraction_examples == (n - human) / n
     assert abs(plan.realised_fraction_examples - fraction) <= 0.5 / n + 1e-12
@@ -118,7 +119,8 @@ def test_repeat_caps_at_max_epochs():
     assert ok.feasible and ok.epochs["human"] == 4
     over = plan_mix(Arm(name="h", fraction=0.0), 161, 5, POOLS, wall=Wall(policy="repeat", max_epochs=4))
     assert not over.feasible and "max_epochs=4" in over.reason and "'human'" in over.reason
-    tokens = plan_mix(Arm(name="h", fraction=0.0), 4 * POOLS["human"].total_tokens + 1, 5, POOLS, unit="tokens",
+    tokens = plan_mix(Arm(name="h", fraction=0.0), 4 * POOLS["human"].total_tokens + 1, 5, POOLS,
+                      unit="tokens",
                       wall=Wall(policy="repeat", max_epochs=4))
     assert not tokens.feasible
 
@@ -151,7 +153,8 @@ def test_stop_marks_the_point_infeasible_and_still_returns_it():
 
 @pytest.mark.parametrize("policy, feasible", [("repeat", True), ("fill", False), ("stop", False)])
 def test_synthetic_exhaustion_repeats_or_is_infeasible(policy, feasible):
-    plan = plan_mix(Arm(name="s", fraction=1.0, synthetic="verified"), 200, 0, POOLS, wall=Wall(policy=policy))
+    plan = plan_mix(Arm(name="s", fraction=1.0, synthetic="verified"), 200, 0, POOLS,
+                    wall=Wall(policy=policy))
     assert plan.feasible is feasible
     if feasible:
         assert plan.epochs == {"verified": 2} and plan.counts == {"verified": 200}
@@ -191,7 +194,8 @@ SUBPROCESS_CODE = """
 from distill.mixing import Arm, Pool, Wall, plan_mix
 pools = {n: Pool(n, o, tuple(f"{n}-{i}" for i in range(k)), tuple(1 + i % 13 for i in range(k)))
          for n, o, k in (("human", "human", 50), ("synthetic", "synthetic", 500))}
-plan = plan_mix(Arm(name="a", fraction=0.4), 120, 42, pools, wall=Wall(policy="repeat"), weights={"human": 2.0})
+plan = plan_mix(Arm(name="a", fraction=0.4), 120, 42, pools, wall=Wall(policy="repeat"),
+                weights={"human": 2.0})
 print(plan.content_hash)
 """
 
@@ -207,7 +211,8 @@ def test_content_hash_is_identical_across_processes():
 
 
 def test_to_dict_is_json_ready():
-    plan = plan_mix(Arm(name="a", fraction=0.5), 100, 2, POOLS, wall=Wall(policy="fill"), weights={"human": 2.0})
+    plan = plan_mix(Arm(name="a", fraction=0.5), 100, 2, POOLS, wall=Wall(policy="fill"),
+                    weights={"human": 2.0})
     d = json.loads(json.dumps(plan.to_dict()))
     assert d["realised_fraction"]["examples"] == 0.6 and d["wall"] == {"policy": "fill", "max_epochs": 4}
     assert d["content_hash"] == plan.content_hash and d["n_entries"] == 100
@@ -238,10 +243,13 @@ def test_unknown_pool_names_are_rejected_with_a_suggestion():
 
 @pytest.mark.parametrize("make, message", [
     (lambda: plan_mix(Arm(name="a", fraction=0.5, human="edited"), 10, 0,
-                      {**POOLS, "edited": make_pool("edited", "synthetic", 10)}, wall=STOP), "origin 'synthetic'"),
-    (lambda: plan_mix(Arm(name="a", fraction=0.5), 10, 0, POOLS, wall=STOP, weights={"human": 0}), "weights\\['human'\\]"),
+                      {**POOLS, "edited": make_pool("edited", "synthetic", 10)}, wall=STOP),
+                      "origin 'synthetic'"),
+    (lambda: plan_mix(Arm(name="a", fraction=0.5), 10, 0, POOLS, wall=STOP, weights={"human": 0}),
+     "weights\\['human'\\]"),
     (lambda: plan_mix(Arm(name="a", fraction=0.5), 10, 0, POOLS, unit="bytes", wall=STOP), "unit 'bytes'"),
-    (lambda: plan_mix(Arm(name="a", fraction=0.5), 10, 0, {"h": POOLS["human"]}, wall=STOP), "pools\\['h'\\]"),
+    (lambda: plan_mix(Arm(name="a", fraction=0.5), 10, 0, {"h": POOLS["human"]}, wall=STOP),
+     "pools\\['h'\\]"),
     (lambda: Pool("p", "human", ("a", "b"), (1,)), "2 ids but 1 token counts"),
     (lambda: Pool("p", "human", ("a", "a"), (1, 1)), "not unique"),
     (lambda: Pool("p", "human", ("a",), (0,)), "token count 0"),
@@ -253,7 +261,8 @@ def test_bad_inputs_are_rejected_in_one_line(make, message):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("kwargs, field", [({"policy": "forever"}, "policy"), ({"policy": "repeat", "max_epochs": 0},
+@pytest.mark.parametrize("kwargs, field",
+                         [({"policy": "forever"}, "policy"), ({"policy": "repeat", "max_epochs": 0},
                                                                              "max_epochs")])
 def test_bad_walls_are_rejected(kwargs, field):
     with pytest.raises(ValueError, match=field):  # the recipe's Wall: a recipe names file and key in one line

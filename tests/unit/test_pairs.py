@@ -21,7 +21,8 @@ TIMES = ExpertTimes(write_s=30, edit_s=18, mark_s=12, pick_s=6)
 
 
 def _drafts(world, count: int = 8) -> list[dict]:
-    """Two drafts per prompt: a wrong one (last answer off by one, or right for every third), then a right one."""
+    """Two drafts per prompt: a wrong one (last answer off by one, or right for every third), then a right
+    one."""
     rows = []
     for i, p in enumerate(problems(world, "teacher", count)):
         right = solve(p.a, p.op, p.b)

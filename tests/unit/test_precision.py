@@ -72,7 +72,8 @@ def test_teacher_wall_and_noise_claims_follow_the_numbers():
     result = analyze(human + synth, ceiling=teacher, n_boot=400, seed=0)
     found = claims(result, level=0.9, pool=500, score="exact match")
     wall = found.walls[0]
-    assert wall.arm == "human" and wall.binds and wall.before.estimate > 0.3 and abs(wall.after.estimate) < 0.05
+    assert (wall.arm == "human" and wall.binds and wall.before.estimate > 0.3
+            and abs(wall.after.estimate) < 0.05)
     versus = {c.arm: c for c in found.teacher}
     assert versus["human"].plateau == "above"
     cells = {(c.arm, c.n): c.sd for c in seed_noise(result)}
@@ -128,7 +129,8 @@ def test_convergence_noise_is_never_below_one_scores_item_error():
                        result.replicates.runs, cells)[0]
     assert large.undertrained and not drop.converged and not drop.undertrained
     from evals.analysis.verdict import _convergence_sentence
-    assert "FAILED" in _convergence_sentence([small, large]) and "undertrained" in _convergence_sentence([large])
+    assert ("FAILED" in _convergence_sentence([small, large])
+            and "undertrained" in _convergence_sentence([large]))
     fell = _convergence_sentence([drop])
     assert "FAILED" not in fell and "a at N=1,000 fell by its noise" in fell
 

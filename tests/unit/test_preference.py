@@ -66,9 +66,11 @@ def test_loss_equals_trl_dpo_trainer(objective, loss_type, world, tiny_model_dir
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     policy, reference = load_model(str(teacher_dir)), load_model(str(tiny_model_dir))
-    args = DPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, beta=0.25, loss_type=[loss_type],
+    args = DPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, beta=0.25,
+                     loss_type=[loss_type],
                      report_to=[], use_cpu=True, max_length=128)
-    trainer = DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=Dataset.from_list(_pairs(world)),
+    trainer = DPOTrainer(model=policy, ref_model=reference, args=args,
+                         train_dataset=Dataset.from_list(_pairs(world)),
                          processing_class=tokenizer)
     inputs = next(iter(trainer.get_train_dataloader()))
     policy.eval()  # no dropout in either: both sides see the same logits

@@ -74,7 +74,8 @@ def test_a_preference_step_reads_the_pairs_of_the_items_its_student_saw():
     assert seen_pairs(rows + only, {r["id"] for r in rows}, rows=10)[-4:] == only  # all rows: all of them
 
 
-START = "mixes.arms.1={name: picked-dpo, fraction: 0.0, human: picked, objective: dpo, preference: {start: picked}}"
+START = ("mixes.arms.1={name: picked-dpo, fraction: 0.0, human: picked, objective: dpo, preference: "
+         "{start: picked}}")
 
 
 def test_a_preference_arm_can_start_from_an_sft_arms_students_without_training_its_own():

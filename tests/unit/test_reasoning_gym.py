@@ -53,14 +53,16 @@ def test_a_template_subset_is_a_smaller_world():
     seen = {rg.template_of(world, s, i) for s in ("test", "human") for i, _ in rg.entries(world, s, 100)}
     assert seen == {0, 1, 2, 3, 4}
     assert "leaves no template" in rg.check(world.model_copy(update={"test_templates": 5}))
-    assert "not templates of" in rg.check(world.model_copy(update={"templates": [0, 32]}))  # 32 needs a fix upstream
+    # 32 needs a fix upstream
+    assert "not templates of" in rg.check(world.model_copy(update={"templates": [0, 32]}))
     assert "no numbered templates" in rg.check(CHAIN.model_copy(update={"test_templates": 2}))
 
 
 def test_rows_are_gsm8k_format_with_the_datasets_own_solution():
     item = rg.entries(GSM, "human", 1)[0][1]
     row = build_task(GSM).human()[0]
-    assert row["prompt"] == GSM8K.prompt({"question": item["question"]}) == f"Question: {item['question']}\nAnswer:"
+    assert (row["prompt"] == GSM8K.prompt({"question": item["question"]})
+            == f"Question: {item['question']}\nAnswer:")
     assert row["completion"] == " " + item["metadata"]["answer_cot"].strip()
     assert GSM8K.extract_answer(row["completion"]) == item["answer"] == row["meta"]["answer"]
     assert len(build_task(GSM).human()) == GSM.human_pool
@@ -104,7 +106,8 @@ def test_the_verifier_is_the_datasets_own_score_answer(world):
     (["world.human_pool=null"], "world.human_pool is not set: ['human'] learn from a human pool"),
     (["world.dataset=chain_sum", "world.templates=null"], "'chain_sum' has no human solutions"),
     (["world.dataset=chain_sums"], "no such reasoning-gym dataset (did you mean 'chain_sum'?)"),
-    (["world.config={difficulty: 2.0}"], "world.config={'difficulty': 2.0}: reasoning-gym 'gsm_symbolic' refuses"),
+    (["world.config={difficulty: 2.0}"],
+     "world.config={'difficulty': 2.0}: reasoning-gym 'gsm_symbolic' refuses"),
     (["world.test_templates=8"], "world.test_templates=8: leaves no template to train on"),
 ])
 def test_validate_says_what_is_wrong_in_one_line(overrides, says, tmp_path, capsys):

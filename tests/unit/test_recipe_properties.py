@@ -18,9 +18,11 @@ BASES = [ROOT / "recipes/tiny.yaml", ROOT / "recipes/demo.yaml"]
 SKIP = {"tasks"}  # a random task name makes lm-eval index its whole registry (slow); tested elsewhere
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 10**6), st.floats(allow_nan=True),
-                    st.text(max_size=12), st.sampled_from(["", "..", "/", "a/b", "~", "-1", "1e-3", "[", "{"]))
+                    st.text(max_size=12),
+                    st.sampled_from(["", "..", "/", "a/b", "~", "-1", "1e-3", "[", "{"]))
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                       st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+                                                       st.dictionaries(st.text(max_size=6), inner,
+                                                                       max_size=3)),
                       max_leaves=6)
 
 

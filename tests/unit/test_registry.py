@@ -61,7 +61,8 @@ def test_a_primitive_declares_all_it_is_asked_in_its_own_module():
     for name in HUMAN_PRIMITIVES:
         kind = primitive_of(name)
         assert isinstance(kind, Primitive) and kind.name == name, name
-        assert HUMAN_PRIMITIVES[name].startswith(type(kind).__module__ + ":"), "declared where it is registered"
+        assert HUMAN_PRIMITIVES[name].startswith(type(kind).__module__
+                                                 + ":"), "declared where it is registered"
         missing = [m for m in required if getattr(type(kind), m) is getattr(Primitive, m)]
         assert not missing, (name, missing)
         assert kind.time in ExpertTimes.model_fields and kind.question and kind.label_config and kind.prompt

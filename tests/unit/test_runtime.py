@@ -1,4 +1,5 @@
-"""One policy for threads, ranks and devices (distill/runtime.py). Run: pytest tests/unit/test_runtime.py -q"""
+"""One policy for threads, ranks and devices (distill/runtime.py).
+Run: pytest tests/unit/test_runtime.py -q"""
 from __future__ import annotations
 
 import os
@@ -23,7 +24,8 @@ def test_thread_count(env, requested, sharing, expected):
 
 
 def test_rank_and_launch():
-    assert runtime.rank({}) == 0 and runtime.rank({"SLURM_PROCID": "3"}) == 3 and runtime.rank({"RANK": "1"}) == 1
+    assert (runtime.rank({}) == 0 and runtime.rank({"SLURM_PROCID": "3"}) == 3
+            and runtime.rank({"RANK": "1"}) == 1)
     assert not runtime.is_launched({}) and runtime.is_launched({"LOCAL_RANK": "0"})
 
 

@@ -55,4 +55,5 @@ def test_the_best_use_of_h_hours_lists_every_affordable_use_best_first():
     (_, pts_small, lead_small), (_, pts_large, _) = rows
     assert all(p.n == 100 for p in pts_small) and len(pts_small) == len(MEANS)  # 200 rows cost more than H
     assert pts_small[0].arm == "pick-dpo" and lead_small.lower > 0  # 0.70 vs the next best 0.61
-    assert [p.score.estimate for p in pts_large] == sorted((p.score.estimate for p in pts_large), reverse=True)
+    assert ([p.score.estimate for p in pts_large]
+            == sorted((p.score.estimate for p in pts_large), reverse=True))

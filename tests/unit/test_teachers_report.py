@@ -15,12 +15,14 @@ def _iv(est, lo, hi):
 
 def _teacher(name, acc, y_inf, cross_n):
     items = [1] * int(acc * 200) + [0] * (200 - int(acc * 200))
-    fits = [{"arm": "human", "fraction": 0.0, "y_inf": _iv(0.9, 0.85, 0.95), "teacher_gap": _iv(acc - 0.9, -0.2, 0.2)},
+    fits = [{"arm": "human", "fraction": 0.0, "y_inf": _iv(0.9, 0.85, 0.95),
+             "teacher_gap": _iv(acc - 0.9, -0.2, 0.2)},
             {"arm": "synthetic", "fraction": 1.0, "y_inf": _iv(y_inf, y_inf - 0.02, y_inf + 0.02),
              "teacher_gap": _iv(acc - y_inf, acc - y_inf - 0.02, acc - y_inf + 0.02)}]
     cross = [{"leader": "human", "trailer": "synthetic", "n": _iv(*cross_n), "share_crossing": 0.9,
               "data_agrees": True}] if cross_n else []
-    best = [{"n": 2000, "arm": "human", "fraction": 0.0, "within_noise": False, "score": _iv(0.9, 0.85, 0.95)}]
+    best = [{"n": 2000, "arm": "human", "fraction": 0.0, "within_noise": False,
+             "score": _iv(0.9, 0.85, 0.95)}]
     return {"name": name, "ceiling": {"score": acc, "items": items}, "floor": 0.0, "human_pool": 500,
             "unit": "examples", "fits": fits, "crossovers": cross, "best_per_n": best, "report": "x"}
 
@@ -50,7 +52,8 @@ def test_students_near_zero_are_flagged_as_a_floor_effect():
     for r in rows:
         r["best_measured"] = 0.05
     assert "floor effect" in verdict(rows, None)
-    assert "floor effect" not in verdict(teacher_rows({"teachers": [_teacher("weak", 0.4, 0.35, None)]}), None)
+    assert ("floor "
+            "effect" not in verdict(teacher_rows({"teachers": [_teacher("weak", 0.4, 0.35, None)]}), None))
 
 
 def test_the_synthetic_mean_at_the_largest_n_is_stated_against_the_teacher():
@@ -60,13 +63,15 @@ def test_the_synthetic_mean_at_the_largest_n_is_stated_against_the_teacher():
     rows = teacher_rows({"teachers": [t, _teacher("strong", 0.9, 0.8, None)]}, n_boot=100)
     assert rows[0]["synthetic_at_n"]["diff"]["estimate"] == -0.1 and rows[1]["synthetic_at_n"] is None
     text = verdict(rows, None)
-    assert "At its largest N (2,000) it scores -10.0 [-14.0, -6.0] points against the teacher (below it)." in text
+    assert ("At its largest N (2,000) it scores -10.0 [-14.0, -6.0] points against the teacher "
+            "(below it)." in text)
 
 
 def test_a_slope_from_some_teachers_names_them_and_no_crossover_at_all_is_said_plainly():
     wide = _teacher("weak", 0.4, 0.5, None)
     wide["fits"][1]["y_inf"] = _iv(0.5, 0.4, 1.0)  # not identified: left out of the slope
-    rows = teacher_rows({"teachers": [wide, _teacher("mid", 0.6, 0.6, None), _teacher("strong", 0.8, 0.8, None)]},
+    rows = teacher_rows({"teachers": [wide, _teacher("mid", 0.6, 0.6, None),
+                                      _teacher("strong", 0.8, 0.8, None)]},
                         n_boot=100)
     text = verdict(rows, asymptote_slope(rows))
     assert "Across the 2 teachers whose asymptote is identified (mid, strong)" in text

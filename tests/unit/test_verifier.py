@@ -37,7 +37,8 @@ def test_labels_of_the_simulated_experts_marks():
     expert = SimulatedExpert(ExpertTimes())
     draft = "7+8=15;9+4+1=15;A:155"  # step 1 wrong (the right one: 7+8=15;9+4+1=14;A:145), and the answer
     mark = expert.mark("x", "Q:97+48=", draft).mark
-    assert mark == 1 and prm_labels(draft, mark) == [1, 0, None] and prm_labels(draft, mark, "bad") == [1, 0, 0]
+    assert (mark == 1 and prm_labels(draft, mark) == [1, 0, None]
+            and prm_labels(draft, mark, "bad") == [1, 0, 0])
     with pytest.raises(ValueError, match="after_mark"):
         prm_labels(draft, mark, "good")
 
@@ -70,7 +71,8 @@ def test_the_verifier_step_adds_to_the_dag_and_its_settings_change_only_it():
     assert {s.kind for i, s in base.items() if i not in on} == {"report"}  # nothing else moves
     step = next(s for s in on.values() if s.kind == "verifier")
     assert step.labels == {"role": "verifier", "arm": "edited", "n": 500, "seed": 0}
-    assert on[step.deps[1]].labels["arm"] == "edited" and on[step.deps[0]].config["primitive"] == "first_error"
+    assert (on[step.deps[1]].labels["arm"] == "edited"
+            and on[step.deps[0]].config["primitive"] == "first_error")
     more = {s.id: s for s in plan(load_recipe(recipe, ["verifier={arm: edited, samples: 4}"]))}
     assert {s.kind for i, s in more.items() if i not in on} == {"verifier", "report"}
 

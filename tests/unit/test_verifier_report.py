@@ -16,7 +16,8 @@ def _verifier(prm: list[int], outcome: list[int], baseline: list[int], items: bo
     if items:
         loc["items"] = {"prm": prm, "outcome": outcome, "no_mark_baseline": baseline}
     right = [1, 0] * 10
-    return {"accuracy": {}, "feasible": True, "samples": 4, "prompts": 20, "arm": "a", "n": 10, "marks_trained": 8,
+    return {"accuracy": {}, "feasible": True, "samples": 4, "prompts": 20, "arm": "a", "n": 10,
+            "marks_trained": 8,
             "marks_human_s": 96.0, "after_mark": "drop", "init": "teacher", "localisation": loc,
             "items": {m: right for m in ("first", "majority", "prm_min", "prm_product", "outcome_min",
                                          "outcome_product", "oracle")}}

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.vllm
 ROWS = [{"id": f"p{i}", "prompt": f"Q:{10 + 7 * i}+{11 + i}="} for i in range(16)]
 # on vLLM's CPU build the "GPU" memory fraction is a fraction of RAM, shared here with other processes
 MEMORY = 0.1
-GEN = Generation(max_new_tokens=12, batch_size=16, chunk_size=8, vllm=VLLMBackend(gpu_memory_utilization=MEMORY),
+GEN = Generation(max_new_tokens=12, batch_size=16, chunk_size=8,
+                 vllm=VLLMBackend(gpu_memory_utilization=MEMORY),
                  filters=Filters(verify=False, near_dedup_threshold=None, decontaminate_ngram=0))
 LLM_CALLS: list[dict] = []
 
@@ -82,7 +83,8 @@ def test_generation_runs_give_the_same_rows_schema_and_provenance(spec, tmp_path
         folder = out["sources"]["synthetic"]["path"]
         from datasets import load_from_disk
 
-        runs[name] = (load_from_disk(f"{folder}/data"), json.loads((tmp_path / name / "synthetic" / "meta.json")
+        runs[name] = (load_from_disk(f"{folder}/data"),
+                      json.loads((tmp_path / name / "synthetic" / "meta.json")
                                                                     .read_text()))
     (hf_rows, hf_meta), (v_rows, v_meta) = runs["hf"], runs["vllm"]
     assert hf_rows.column_names == v_rows.column_names

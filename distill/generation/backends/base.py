@@ -78,4 +78,5 @@ def row_seed(seed: int, prompt_id: str, sample: int) -> int:
 
 def requests_for(rows: Sequence[dict], samples: int, seed: int) -> list[Request]:
     """``samples`` requests per prompt row, each with its own seed."""
-    return [Request(r["id"], s, r["prompt"], row_seed(seed, r["id"], s)) for r in rows for s in range(samples)]
+    return [Request(r["id"], s, r["prompt"], row_seed(seed, r["id"], s)) for r in rows
+            for s in range(samples)]

@@ -158,7 +158,8 @@ class HFBackend:
         config = GenerationConfig(max_new_tokens=sampling.max_new_tokens, do_sample=False, num_beams=1,
                                   eos_token_id=self.eos_ids, pad_token_id=self.pad_id, use_cache=True)
         with torch.inference_mode():
-            sequences = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
+            sequences = self.model.generate(input_ids=input_ids.to(self.device),
+                                            attention_mask=mask.to(self.device),
                                             generation_config=config, logits_processor=processors)
         new = sequences[:, width:].cpu()
         top = recorder.finish(sequences) if recorder else None
@@ -172,7 +173,8 @@ class HFBackend:
         tokenizes the completion: where the sampled tokens are not that canonical tokenization (or do
         not survive decoding), the teacher re-scores the canonical tokens with one forward pass."""
         canonical = self.tokenizer([c.text for c in done], add_special_tokens=False)["input_ids"]
-        targets = [ids + ([c.token_ids[-1]] if c.finish_reason == "stop" else []) for c, ids in zip(done, canonical)]
+        targets = [ids + ([c.token_ids[-1]] if c.finish_reason == "stop" else [])
+                   for c, ids in zip(done, canonical)]
         redo = [i for i, (c, t) in enumerate(zip(done, targets)) if t != c.token_ids and t]
         for start in range(0, len(redo), self.batch_size):
             rows = redo[start:start + self.batch_size]
@@ -185,7 +187,8 @@ class HFBackend:
                 c.token_ids, c.token_logprobs, c.topk_ids, c.topk_logprobs = [], [], [], []
 
     def _score(self, prompts: list[list[int]], targets: list[list[int]], k: int) -> list[tuple]:
-        """Teacher-forced top-k log-probs of ``targets`` after ``prompts`` (right padding: positions exact)."""
+        """Teacher-forced top-k log-probs of ``targets`` after ``prompts`` (right padding: positions
+        exact)."""
         seqs = [p + t for p, t in zip(prompts, targets)]
         width = max(map(len, seqs))
         input_ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
@@ -194,7 +197,8 @@ class HFBackend:
             input_ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
             mask[row, :len(seq)] = 1
         with torch.inference_mode():
-            logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            logits = self.model(input_ids=input_ids.to(self.device),
+                                attention_mask=mask.to(self.device)).logits
         out = []
         for row, (p, t) in enumerate(zip(prompts, targets)):
             logp = torch.log_softmax(logits[row, len(p) - 1:len(p) + len(t) - 1].float(), dim=-1).cpu()
@@ -208,7 +212,8 @@ class HFBackend:
         stop = next((i for i, t in enumerate(tokens) if t in self.eos_ids), None)
         n = len(tokens) if stop is None else stop + 1
         text = self.tokenizer.decode(tokens[: n if stop is None else stop], skip_special_tokens=True)
-        completion = Completion(req.id, req.sample, text, n, "length" if stop is None else "stop", prompt_tokens)
+        completion = Completion(req.id, req.sample, text, n, "length" if stop is None else "stop",
+                                prompt_tokens)
         if top is not None:
             top_ids, top_values, chosen = top
             completion.token_ids = tokens[:n]

@@ -29,7 +29,8 @@ MAX_BACKOFF_S = 30.0
 class OpenAIBackend:
     name = "openai"
 
-    def __init__(self, teacher: ModelSpec, gen: Generation, base_url: str | None = None, backoff_s: float = 0.5):
+    def __init__(self, teacher: ModelSpec, gen: Generation, base_url: str | None = None,
+                 backoff_s: float = 0.5):
         cfg = gen.openai
         self.server = None
         base_url = base_url or cfg.base_url

@@ -103,7 +103,8 @@ def parse_request(body: object, served: str) -> tuple[list[str], int, Sampling, 
     if not isinstance(body, dict):
         raise RequestError(400, "the request body must be a JSON object")
     if body.get("model") not in (None, served):
-        raise RequestError(404, f"model {body['model']!r} not found; this server serves {served!r}", "model_not_found")
+        raise RequestError(404, f"model {body['model']!r} not found; this server serves {served!r}",
+                           "model_not_found")
     for key in _UNSUPPORTED:  # accepted only when unset, null, false, zero or empty
         if body.get(key):
             raise RequestError(400, f"{key}={body[key]!r} is not supported by distill serve")
@@ -117,7 +118,8 @@ def parse_request(body: object, served: str) -> tuple[list[str], int, Sampling, 
     temperature, top_p = _num(body, "temperature", 1.0, 0.0, 2.0), _num(body, "top_p", 1.0, 1e-9, 1.0)
     logprobs = body.get("logprobs")
     k = 0 if logprobs is None else _int(body, "logprobs", 0, low=0)
-    sampling = Sampling(_int(body, "max_tokens", 16, low=1), temperature, top_p, max(k, 1) if logprobs is not None else 0)
+    sampling = Sampling(_int(body, "max_tokens", 16, low=1), temperature, top_p,
+                        max(k, 1) if logprobs is not None else 0)
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise RequestError(400, f"seed must be an integer, got {seed!r}")
@@ -145,7 +147,8 @@ def build_requests(prompts: list[str], n: int, seed: int | None) -> list[Request
     base = secrets.randbits(63) if seed is None else seed
     if len(prompts) * n == 1:
         return [Request("0", 0, prompts[0], base)]
-    return [Request(str(p), j, text, row_seed(base, str(p), j)) for p, text in enumerate(prompts) for j in range(n)]
+    return [Request(str(p), j, text, row_seed(base, str(p), j)) for p, text in enumerate(prompts)
+            for j in range(n)]
 
 
 def response_body(served: str, requests: list[Request], done: list[Completion], top: int | None,
@@ -173,7 +176,8 @@ def _logprobs(c: Completion, top: int, as_ids: bool, tokenizer, offset: int) -> 
     for token in tokens:
         offsets.append(offset)
         offset += 0 if as_ids else len(token)
-    tops = [{name(i): v for i, v in zip(ids[:top], values[:top])} for ids, values in zip(c.topk_ids, c.topk_logprobs)]
+    tops = [{name(i): v for i, v in zip(ids[:top], values[:top])}
+            for ids, values in zip(c.topk_ids, c.topk_logprobs)]
     return {"tokens": tokens, "token_logprobs": c.token_logprobs, "top_logprobs": tops if top else None,
             "text_offset": offsets}
 
@@ -189,7 +193,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.rstrip("/") == "/v1/models":
             self._send(200, {"object": "list", "data": [{"id": self.server.name, "object": "model",
-                                                         "created": self.server.started, "owned_by": "distill"}]})
+                                                         "created": self.server.started,
+                                                         "owned_by": "distill"}]})
         elif self.path.rstrip("/") == "/health":
             self._send(200, {"status": "ok"})
         else:
@@ -207,7 +212,8 @@ class _Handler(BaseHTTPRequestHandler):
             requests = build_requests(prompts, n, seed)
             done = self.server.batcher.submit(requests, sampling).result()
             top = body.get("logprobs")
-            self._send(200, response_body(self.server.name, requests, done, top, as_ids, self.server.tokenizer))
+            self._send(200,
+                       response_body(self.server.name, requests, done, top, as_ids, self.server.tokenizer))
         except json.JSONDecodeError as exc:
             self._send(400, _error(f"invalid JSON body ({exc.msg})"))
         except RequestError as exc:
@@ -231,7 +237,8 @@ def _error(message: str, code: str = "invalid_request_error") -> dict:
 class CompletionServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], name: str, batcher: Batcher, tokenizer, verbose: bool = False):
+    def __init__(self, address: tuple[str, int], name: str, batcher: Batcher, tokenizer,
+                 verbose: bool = False):
         super().__init__(address, _Handler)
         self.name, self.batcher, self.tokenizer, self.verbose = name, batcher, tokenizer, verbose
         self.started = int(time.time())
@@ -278,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="distill serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="local model folder or hub id")
     parser.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one (printed)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes it to the network")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind; 0.0.0.0 exposes it to the network")
     parser.add_argument("--name", default=None, help="model name clients send (default: MODEL as given)")
     parser.add_argument("--batch-size", type=int, default=64, help="rows per generate() batch")
     parser.add_argument("--device", default=None,
@@ -289,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--revision", default=None, help="hub revision of MODEL")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code")
     parser.add_argument("--attn-implementation", default=None,
-                        help="attention kernel (sdpa, eager, flash_attention_2; default: transformers' choice)")
+                        help="attention kernel (sdpa, eager, flash_attention_2; default: "
+                             "transformers' choice)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     spec = ModelSpec(model=args.model, revision=args.revision, dtype=args.dtype,

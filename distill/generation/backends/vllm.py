@@ -54,7 +54,8 @@ class VLLMBackend:
                                       max_tokens=sampling.max_new_tokens, seed=r.seed,
                                       logprobs=sampling.logprobs_topk or None) for r in requests]
         outputs = self.llm.generate([r.prompt for r in requests], params, use_tqdm=False)
-        return [to_completion(r, out, sampling.logprobs_topk, self.tokenizer) for r, out in zip(requests, outputs)]
+        return [to_completion(r, out, sampling.logprobs_topk, self.tokenizer)
+                for r, out in zip(requests, outputs)]
 
 
 def to_completion(request: Request, output, k: int, tokenizer=None) -> Completion:
