@@ -13,7 +13,8 @@ Requests from concurrent clients are collected by one worker thread into batches
 backend (length-bucketed, KV cache), so many small requests still run as large batches. A choice's
 seed is the request's ``seed`` when the request asks for a single completion (what distill's
 ``openai`` backend sends: one request per row), else one derived from (seed, prompt index, choice);
-either way it seeds that row alone, so the answer does not depend on what else is in the batch.
+either way it seeds that row alone, so the text does not depend on what else is in the batch; its
+logprobs can differ in the last stored digit (a row's float sums depend on its batch's shape).
 """
 from __future__ import annotations
 
