@@ -7,6 +7,7 @@ tiny recipe up to its generation steps (a minute or two on 2 loaded cores).
 Run: pytest tests/smoke/test_interrupt.py -q"""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -31,8 +32,20 @@ def _argv(out: Path) -> list[str]:
 def _start(tmp_path: Path) -> subprocess.Popen:
     env = {**os.environ, "DISTILL_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1",
            "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(_argv(tmp_path / "runs"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, start_new_session=True)  # own process group: a terminal's job
+    # own process group with Ctrl-C at its default, as a terminal's foreground job: a pytest started
+    # from a script with `&` has SIGINT ignored, which a child inherits (a handler is not inherited)
+    with _sigint_handled():
+        return subprocess.Popen(_argv(tmp_path / "runs"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env, start_new_session=True)
+
+
+@contextlib.contextmanager
+def _sigint_handled():
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _after_steps(tmp_path: Path, proc: subprocess.Popen, count: int) -> None:
