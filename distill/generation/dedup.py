@@ -298,6 +298,12 @@ def cluster_stage(work: Path) -> dict:
     near = np.concatenate([np.zeros((0, 2), np.int64), *found[plan["exact_partitions"]:]])
     near = near[near[:, 1] >= 0]
     report = _greedy_near(near, codes, plan)
+    if plan["references"]:  # what the reference index (the human pool) removed: rows copying one of its rows
+        copied = exact[(exact[:, 0] < 0) & (exact[:, 1] >= 0), 1]
+        report["references"] = {"sources": len(plan["references"]), "rows": int((~mine).sum()),
+                                "exact_removed": int(np.unique(copied).size),
+                                "near_removed": report.pop("removed_by_reference")}
+    report.pop("removed_by_reference", None)
     tmp = out.with_name(".codes.tmp")
     codes.tofile(tmp)
     tmp.rename(out)
@@ -328,7 +334,8 @@ def _greedy_near(pairs: np.ndarray, codes: np.ndarray, plan: dict) -> dict:
                             for j in (0.5, 0.7, 0.8, 0.9)},
             "largest_clusters": [{"kept": k, "removed": len(v), "example_removed": min(v)}
                                  for k, v in largest],
-            "example_rows": sorted({g for k, v in largest for g in (k, min(v))})}
+            "example_rows": sorted({g for k, v in largest for g in (k, min(v))}),
+            "removed_by_reference": sum(len(v) for k, v in members.items() if k < 0)}
 
 
 def new_plan(work: Path, shards: list[str], samples: int, rows_expected: int, **settings) -> dict:

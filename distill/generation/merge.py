@@ -215,12 +215,14 @@ def filter_report(work: Path, stats: list[dict]) -> dict:
     cluster = json.loads((Path(work) / "cluster.json").read_text())
     removed = {name: sum(s["removed"][name] for s in stats) for name, _ in STEPS}
     params = {"length": {"min_chars": plan["min_chars"], "max_chars": plan["max_chars"]}, "exact_dedup": {},
-              "near_dedup": {k: v for k, v in cluster.items() if k != "example_rows"},
+              "near_dedup": {k: v for k, v in cluster.items() if k not in ("example_rows", "references")},
               "decontaminate": plan["decontaminate"]}
     texts = {g: t for s in stats for g, t in s["example_texts"].items()}
     for c in params["near_dedup"].get("largest_clusters", []):
         c["kept_text"], c["removed_text"] = texts.get(str(c["kept"])), texts.get(str(c["example_removed"]))
     report, rows = {"raw": plan["rows_expected"]}, plan["rows_expected"]
+    if "references" in cluster:  # removed rows that copy the human pool are counted in exact / near too
+        report["references"] = cluster["references"]
     for name, _ in STEPS:
         if name in plan["steps"]:
             report[name] = {"in": rows, "removed": removed[name], "out": rows - removed[name], **params[name]}

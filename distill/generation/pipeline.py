@@ -210,13 +210,14 @@ def _dedup_settings(filters: Filters, decontaminate: dict | None, references: Se
             "references": [str(r) for r in references], "verify": filters.verify}
 
 
-def merge_task_counts(filters: Filters, shards: int) -> dict[str, int]:
-    """{stage: task count} of a merge of ``shards`` generation shards, known before any shard exists
-    (what the Slurm executor submits as arrays); only the filters and the shard count decide it."""
+def merge_task_counts(filters: Filters, shards: int, references: int = 0) -> dict[str, int]:
+    """{stage: task count} of a merge of ``shards`` generation shards (and ``references`` reference
+    sources), known before any shard exists (what the Slurm executor submits as arrays); only the
+    filters and those counts decide it."""
     from distill.generation import dedup
     from distill.generation.dedup_task import STAGES, task_count
 
-    plan = dedup.make_plan([""] * shards, 1, 0, **_dedup_settings(filters, None, ()))
+    plan = dedup.make_plan([""] * shards, 1, 0, **_dedup_settings(filters, None, [""] * references))
     return {stage: task_count(plan, stage) for stage in STAGES}
 
 

@@ -141,6 +141,10 @@ def dataset_card(meta: dict) -> str:
         "| step | in | removed | out |", "|---|---|---|---|",
         *[f"| {name} | {v['in']} | {v['removed']} | {v['out']} |" for name, v in steps], "",
     ]
+    if refs := report.get("references"):
+        lines += [(f"Deduplicated against the human pool ({refs['rows']} rows, not published here): "
+                   f"{refs['exact_removed']} exact and {refs['near_removed']} near copies removed "
+                   "(counted in the steps above)."), ""]
     if report.get("verify"):
         v = report["verify"]
         lines += [(f"Verifier: {v['passed']}/{v['checked']} samples pass (rate {v['pass_rate']}); "

@@ -78,7 +78,7 @@ def plan(recipe: Recipe) -> list[Step]:
     human = _step("human", _human_slice(recipe, world))
     add(human)
     if recipe.mixes is not None:
-        branches = [_teacher_branch(recipe, name, spec, world, tok_deps)
+        branches = [_teacher_branch(recipe, name, spec, world, tok_deps, human)
                     for name, spec in _teacher_specs(recipe)]
         steps.extend(s for b in branches for s in b.steps)
         if recipe.teachers:
@@ -117,7 +117,7 @@ def _teacher_specs(recipe: Recipe) -> list[tuple[str | None, Teacher]]:
 
 
 def _teacher_branch(recipe: Recipe, name: str | None, spec: Teacher, world: dict,
-                    tok_deps: tuple[str, ...]) -> _Branch:
+                    tok_deps: tuple[str, ...], human: Step) -> _Branch:
     named = {"teacher": name} if name else {}
     teacher, out = None, []
     if spec.model is None:
@@ -130,9 +130,16 @@ def _teacher_branch(recipe: Recipe, name: str | None, spec: Teacher, world: dict
     shards = [_step("generate", {"generation": gen, "world": world, "teacher": ref, "shard": i,
                                 "shards": recipe.generation.shards}, (teacher.id,) if teacher else (),
                    {**named, "shard": i}) for i in range(recipe.generation.shards)]
-    merge = _step("merge", {"filters": _dump(recipe.generation.filters), "world": world},
-                 tuple(s.id for s in shards), dict(named))
+    merge = _merge(recipe, world, shards, human, dict(named))
     return _Branch(name, teacher, ref, (*out, *shards, merge), merge)
+
+
+def _merge(recipe: Recipe, world: dict, shards: list[Step], human: Step, labels: dict) -> Step:
+    """A generation's merge; deduplicated against the human pool (a dependency) when the filters ask."""
+    filters, deps = _dump(recipe.generation.filters), tuple(s.id for s in shards)
+    if filters.pop("dedup_against_human"):  # only when asked: every other merge keeps its id
+        filters["dedup_against_human"], deps = True, (*deps, human.id)
+    return _step("merge", {"filters": filters, "world": world}, deps, labels)
 
 
 def _teachers_sweep(recipe: Recipe, branches: list[_Branch], student: Step, human: Step) -> list[Step]:
@@ -178,7 +185,7 @@ def _generation_steps(recipe: Recipe, world: dict, student: Step, human: Step) -
         for policy in g.policies:
             parent, merges = gen0, ()
             for k in range(1, g.count + 1):
-                made = _lineage_data(recipe, world, parent, k, size)
+                made = _lineage_data(recipe, world, parent, k, size, human)
                 merges += (made[-1].id,)
                 lineage = {"policy": policy, "generation": k, "seed": seed,
                            "subsample": (g.subsample or size) if policy == "accumulate-subsample" else None}
@@ -194,7 +201,7 @@ def _generation_steps(recipe: Recipe, world: dict, student: Step, human: Step) -
                                tuple(e.id for e in evals), {"role": "generations"})]
 
 
-def _lineage_data(recipe: Recipe, world: dict, parent: Step, k: int, size: int) -> list[Step]:
+def _lineage_data(recipe: Recipe, world: dict, parent: Step, k: int, size: int, human: Step) -> list[Step]:
     """Generation k's synthetic data: ``size`` fresh prompts (the k-th block of the prompt stream)
     answered by ``parent``, then merged and filtered like any teacher's data."""
     gen = {**recipe.generation.model_dump(mode="json", exclude={"filters", "shards"}), "num_prompts": size}
@@ -203,8 +210,7 @@ def _lineage_data(recipe: Recipe, world: dict, parent: Step, k: int, size: int) 
                     {"generation": gen, "world": world, "teacher": {"step": parent.id}, "shard": i,
                                 "shards": recipe.generation.shards, "prompt_start": (k - 1) * size},
                    (parent.id,), {**labels, "shard": i}) for i in range(recipe.generation.shards)]
-    return shards + [_step("merge", {"filters": _dump(recipe.generation.filters), "world": world},
-                          tuple(s.id for s in shards), labels)]
+    return shards + [_merge(recipe, world, shards, human, labels)]
 
 
 def _tokenizer_slice(world: ArithmeticWorld | ReasoningGymWorld) -> dict:

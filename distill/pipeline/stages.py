@@ -3,6 +3,8 @@ its config slice and its upstream folders, writes into its own folder, and retur
 its ``meta.json``."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from distill.artifacts import atomic_write_json
 from distill.pipeline.configs import ModelRef
 from distill.pipeline.context import StepContext, config_of, model_ref
@@ -94,7 +96,7 @@ def run_merge(ctx: StepContext) -> dict:
     task = build_task(ctx.config.world)
     return merge_and_filter([d / "shard" for d in ctx.deps("generate")], ctx.folder,
                             filters=ctx.config.filters, verify=task.verify,
-                            test_prompts=[r["prompt"] for r in task.test()])
+                            test_prompts=[r["prompt"] for r in task.test()], references=_references(ctx))
 
 
 def run_merge_stage(ctx: StepContext, stage: str, index: int) -> None:
@@ -107,8 +109,13 @@ def run_merge_stage(ctx: StepContext, stage: str, index: int) -> None:
 
     task = build_task(ctx.config.world)
     work = prepare_merge([d / "shard" for d in ctx.deps("generate")], ctx.folder, ctx.config.filters, True,
-                         [r["prompt"] for r in task.test()])
+                         [r["prompt"] for r in task.test()], _references(ctx))
     run_task(work, stage, index, task.verify)
+
+
+def _references(ctx: StepContext) -> list[Path]:
+    """The sources a merge deduplicates against without publishing them: the human pool, when asked."""
+    return [ctx.dep("human") / "source"] if ctx.config.filters.dedup_against_human else []
 
 
 def run_train(ctx: StepContext) -> dict:

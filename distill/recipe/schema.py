@@ -215,6 +215,9 @@ class Filters(Section):
     max_chars: PosInt = 4096
     verify: bool = True  # also publish a verifier-filtered source named "verified"
     decontaminate_ngram: Annotated[int, Field(ge=0)] = 8  # 0: off
+    # true: the human pool is a reference index: generated rows that copy one of its rows (exactly, or
+    # near at near_dedup_threshold) are removed; its rows are never published with the synthetic ones
+    dedup_against_human: bool = False
 
 
 BackendName = GENERATION_BACKENDS.literal()

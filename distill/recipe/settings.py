@@ -14,7 +14,7 @@ from distill.registry import TASK_ADAPTERS, did_you_mean
 def check_settings(recipe: Recipe, where: str) -> None:
     """Raise ``RecipeError`` (one line: file, key, value) on the first unworkable setting."""
     for problem in (_adapter(recipe), _reasoning_gym(recipe), _experts(recipe), _online_kd(recipe),
-                    _teacher_build(recipe), _generations(recipe), _seq_len(recipe)):
+                    _teacher_build(recipe), _generations(recipe), _seq_len(recipe), _against_human(recipe)):
         if problem:
             raise RecipeError(f"{where}: {problem}")
 
@@ -100,4 +100,12 @@ def _generations(recipe: Recipe) -> str | None:
     g = recipe.generations
     if g is not None and g.prompts is None and recipe.world.human_pool is None:
         return "generations.prompts is required when world.human_pool is not set"
+    return None
+
+
+def _against_human(recipe: Recipe) -> str | None:
+    if recipe.generation.filters.dedup_against_human and recipe.world.human_pool is None \
+            and isinstance(recipe.world, ReasoningGymWorld):  # a dataset world's None is its whole split
+        return ("generation.filters.dedup_against_human=true but world.human_pool is not set: there is no "
+                "human pool to deduplicate against")
     return None

@@ -10,7 +10,8 @@ must be equal, and the shard-level arrays must have run as several tasks.
 Run: pytest tests/integration/test_dedup_slurm.py -q -k recipe      (about two minutes)
 The tiny recipe's generate stage (4 shards, near-dedup, decontamination and the verifier on) run with
 ``--launcher slurm``: its merge step is submitted as five arrays chained with afterok, and publishes the
-local executor's sources byte for byte.
+local executor's sources byte for byte; with the human pool as a reference index (a fifth
+signature task), so no published row copies a human one.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from distill.generation.pipeline import merge_and_filter, prepare_merge
 from distill.generation.workload import rows, write_generation
 from distill.pipeline.run import run_recipe
 from distill.recipe.schema import Filters
+from distill.sources import load_source
 from tests.pipeline_helpers import tiny_recipe
 
 pytestmark = pytest.mark.integration
@@ -60,8 +62,9 @@ def test_eight_shards_dedup_as_array_tasks_and_match_the_local_executor(tmp_path
             > 0)
 
 
-RECIPE_FILTERS = ["generation.shards=4",
-                  "generation.filters={near_dedup_threshold: 0.9, decontaminate_ngram: 8}"]
+RECIPE_FILTERS = ["generation.shards=4",  # and the human pool as a reference index: a fifth signature task
+                  "generation.filters={near_dedup_threshold: 0.9, decontaminate_ngram: 8}",
+                  "generation.filters.dedup_against_human=true"]
 
 
 def _merge_sources(run_dir: Path) -> dict:
@@ -85,7 +88,7 @@ def test_a_recipes_merge_step_runs_as_five_chained_arrays_and_matches_the_local_
     states = slurm.job_states([j["job_id"] for j in jobs.values()])
     merge = {name.rsplit("-", 1)[1]: j["job_id"] for name, j in jobs.items() if "-merge-" in name}
     tasks = {stage: sum(1 for t in states if t.startswith(f"{job}_")) for stage, job in merge.items()}
-    assert tasks == {"signatures": 4, "candidates": 2 + 3, "cluster": 1, "filter": 4, "publish": 1}, tasks
+    assert tasks == {"signatures": 4 + 1, "candidates": 2 + 3, "cluster": 1, "filter": 4, "publish": 1}, tasks
     assert all(s.startswith("COMPLETED") for s in states.values()), states
     filter_job = next(n for n in jobs if n.endswith("-filter"))
     script = (run_dir / "slurm" / "scripts" / f"{filter_job}.sbatch").read_text()
@@ -94,3 +97,9 @@ def test_a_recipes_merge_step_runs_as_five_chained_arrays_and_matches_the_local_
     assert (set(ours)
             == {"synthetic/data/data-00000-of-00001.arrow", "verified/data/data-00000-of-00001.arrow"})
     assert ours == _merge_sources(tmp_path / "local" / "tiny")
+    (merge,) = run_dir.glob("steps/merge-*")
+    (human,) = run_dir.glob("steps/human-*")
+    pool = {(r["prompt"], r["completion"]) for r in load_source(human / "source")}
+    refs = json.loads((merge / "report.json").read_text())["filters"]["references"]
+    assert refs["rows"] == len(pool) > 0
+    assert not pool & {(r["prompt"], r["completion"]) for r in load_source(merge / "synthetic")}

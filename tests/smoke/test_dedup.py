@@ -139,5 +139,8 @@ def test_rows_that_copy_the_human_pool_are_removed_and_the_pool_is_not_published
     out = merge_and_filter(shards, tmp_path / "out", filters=Filters(verify=False, decontaminate_ngram=0),
                            references=[tmp_path / "human"])
     assert (out["filters"]["exact_dedup"]["removed"], out["filters"]["near_dedup"]["removed"]) == (1, 1)
+    assert out["filters"]["references"] == {"sources": 1, "rows": 1, "exact_removed": 1, "near_removed": 1}
+    card = (tmp_path / "out" / "synthetic" / "README.md").read_text()
+    assert "against the human pool (1 rows, not published here): 1 exact and 1 near copies removed" in card
     kept = load_from_disk(str(tmp_path / "out" / "synthetic" / "data"))
     assert [(r["prompt"], r["completion"], r["origin"]) for r in kept] == [(*own, "synthetic")]
