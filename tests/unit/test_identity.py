@@ -53,7 +53,7 @@ TINY: dict[str, tuple[str, set[str]]] = {
         ("logprobs_topk", "2"), ("backend", "openai")]},
     **{f"generation.filters.{k}": (v, GEN - {"generate"}) for k, v in [
         ("exact_dedup", "false"), ("near_dedup_threshold", "0.5"), ("min_chars", "2"), ("max_chars", "100"),
-        ("verify", "false"), ("decontaminate_ngram", "4")]},
+        ("verify", "false"), ("decontaminate_ngram", "4"), ("dedup_against_human", "true")]},
     **{f"generation.openai.{k}": (v, NONE) for k, v in [
         ("base_url", "http://x"), ("model", "m"), ("api_key_env", "K"), ("concurrency", "2"),
         ("timeout_s", "5"),
