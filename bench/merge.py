@@ -78,10 +78,10 @@ def streaming(shards: list[Path], out: Path, tests: list[str]) -> dict:
     from distill.recipe.schema import Filters
 
     work = prepare_merge(shards, out, Filters(verify=False), False, tests)
-    plan = dedup.stage_plan(work)
+    settings = dedup.read_settings(work)
     stages = {}
     for stage in STAGES:
-        runs = [run_process(task_argv(str(work), stage, str(t))) for t in range(task_count(plan, stage))]
+        runs = [run_process(task_argv(str(work), stage, str(t))) for t in range(task_count(settings, stage))]
         stages[stage] = {"tasks": len(runs), "cpu_s": sum(r["cpu_s"] for r in runs),
                          "peak_rss_mib": max(r["rss_mib"] for r in runs),
                          "wall_s": sum(r["wall_s"] for r in runs)}

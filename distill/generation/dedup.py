@@ -46,17 +46,17 @@ MARGIN = 0.08  # about 4 standard deviations of the 256-bin estimate: closer cal
 KEPT, LENGTH, EXACT, NEAR, CONTAMINATED = 0, 1, 2, 3, 4
 
 
-def stage_plan(work: Path) -> dict:
-    return json.loads((Path(work) / "plan.json").read_text())
+def read_settings(work: Path) -> dict:
+    return json.loads((Path(work) / "settings.json").read_text())
 
 
 def _sig_dir(work: Path, part: str) -> Path:
     return Path(work) / "signatures" / part
 
 
-def _parts(plan: dict) -> list[str]:
-    return [*(f"reference-{i:03d}" for i in range(len(plan["references"]))),
-            *(f"shard-{s:05d}" for s in range(len(plan["shards"])))]
+def _parts(settings: dict) -> list[str]:
+    return [*(f"reference-{i:03d}" for i in range(len(settings["references"]))),
+            *(f"shard-{s:05d}" for s in range(len(settings["shards"])))]
 
 
 def shard_rows(folder: str, samples: int) -> Iterable[tuple[int, int, dict]]:
@@ -76,17 +76,17 @@ def reference_rows(path: str, index: int) -> Iterable[tuple[int, int, dict]]:
 
 def signature_stage(work: Path, part: str) -> None:
     """Signatures, digests and band keys of one part (a generation shard or a reference source)."""
-    plan, out = stage_plan(work), _sig_dir(work, part)
+    settings, out = read_settings(work), _sig_dir(work, part)
     if (out / "done.json").exists():
         return
     kind, index = part.rsplit("-", 1)
-    rows = (shard_rows(plan["shards"][int(index)], plan["samples"]) if kind == "shard"
-            else reference_rows(plan["references"][int(index)], int(index)))
+    rows = (shard_rows(settings["shards"][int(index)], settings["samples"]) if kind == "shard"
+            else reference_rows(settings["references"][int(index)], int(index)))
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     names = ["g.i8", "loc.u8", "ok.u1", "digest.u8", "numbers.u8", "sig.u4",
-             *(f"band-{b:03d}.u8" for b in range(plan["bands"]))]
+             *(f"band-{b:03d}.u8" for b in range(settings["bands"]))]
     count = 0
     with contextlib.ExitStack() as files:
         handles = {name: files.enter_context(open(tmp / name, "wb")) for name in names}
@@ -94,18 +94,18 @@ def signature_stage(work: Path, part: str) -> None:
         for item in rows:
             batch.append(item)
             if len(batch) == BATCH:
-                count += _write_batch(batch, plan, handles, reference=kind != "shard")
+                count += _write_batch(batch, settings, handles, reference=kind != "shard")
                 batch = []
-        count += _write_batch(batch, plan, handles, reference=kind != "shard")
+        count += _write_batch(batch, settings, handles, reference=kind != "shard")
     atomic_write_json(tmp / "done.json", {"rows": count})
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
 
 
-def _write_batch(batch: list[tuple[int, int, dict]], plan: dict, handles: dict, reference: bool) -> int:
+def _write_batch(batch: list[tuple[int, int, dict]], settings: dict, handles: dict, reference: bool) -> int:
     if not batch:
         return 0
-    lo, hi = plan["min_chars"], plan["max_chars"]
+    lo, hi = settings["min_chars"], settings["max_chars"]
     recs = [r for _, _, r in batch]
     g = np.fromiter((i for i, _, _ in batch), np.int64, len(batch))
     loc = np.fromiter((at for _, at, _ in batch), np.uint64, len(batch))
@@ -113,13 +113,13 @@ def _write_batch(batch: list[tuple[int, int, dict]], plan: dict, handles: dict, 
     texts = [example_text(r) for r in recs]
     digest = np.fromiter((content_digest(r["prompt"], r["completion"]) for r in recs), np.uint64, len(batch))
     numbers = np.fromiter((numbers_digest(t) for t in texts), np.uint64, len(batch))
-    sig = signatures(texts, plan["bins"])
-    keys = band_keys(sig, numbers, plan["bands"], plan["rows"])
+    sig = signatures(texts, settings["bins"])
+    keys = band_keys(sig, numbers, settings["bands"], settings["rows"])
     for name, arr in (("g.i8", g), ("loc.u8", loc), ("ok.u1", ok), ("digest.u8", digest),
                       ("numbers.u8", numbers),
                       ("sig.u4", sig)):
         handles[name].write(arr.tobytes())
-    for b in range(plan["bands"]):
+    for b in range(settings["bands"]):
         handles[f"band-{b:03d}.u8"].write(keys[b].tobytes())
     return len(batch)
 
@@ -127,33 +127,33 @@ def _write_batch(batch: list[tuple[int, int, dict]], plan: dict, handles: dict, 
 _DTYPES = {"i8": np.int64, "u1": np.uint8, "u8": np.uint64, "u4": np.uint32}
 
 
-def _load(work: Path, name: str, plan: dict) -> np.ndarray:
+def _load(work: Path, name: str, settings: dict) -> np.ndarray:
     """One column of every part, concatenated (references first, then shards in order)."""
     dtype = _DTYPES[name.rsplit(".", 1)[1]]
-    return np.concatenate([np.fromfile(_sig_dir(work, p) / name, dtype) for p in _parts(plan)])
+    return np.concatenate([np.fromfile(_sig_dir(work, p) / name, dtype) for p in _parts(settings)])
 
 
-def candidate_tasks(plan: dict) -> int:
-    return plan["exact_partitions"] + -(-plan["bands"] // plan["bands_per_task"])
+def candidate_tasks(settings: dict) -> int:
+    return settings["exact_partitions"] + -(-settings["bands"] // settings["bands_per_task"])
 
 
 def candidate_stage(work: Path, task: int) -> None:
     """Task ``t < P`` (exact partitions): exact duplicates whose digest is ``t`` mod P; a later task:
     its range of ``bands_per_task`` bands."""
-    plan = stage_plan(work)
+    settings = read_settings(work)
     out = Path(work) / "candidates" / f"task-{task:04d}.npy"
     if out.exists():
         return
-    g, ok = _load(work, "g.i8", plan), _load(work, "ok.u1", plan).astype(bool)
-    if task < plan["exact_partitions"]:
-        digest = _load(work, "digest.u8", plan)
-        mine = ok & (digest % np.uint64(plan["exact_partitions"]) == task)
+    g, ok = _load(work, "g.i8", settings), _load(work, "ok.u1", settings).astype(bool)
+    if task < settings["exact_partitions"]:
+        digest = _load(work, "digest.u8", settings)
+        mine = ok & (digest % np.uint64(settings["exact_partitions"]) == task)
         pairs = _equal_key_pairs(digest[mine], g[mine])
     else:
-        first = (task - plan["exact_partitions"]) * plan["bands_per_task"]
+        first = (task - settings["exact_partitions"]) * settings["bands_per_task"]
         pairs = np.concatenate([np.zeros((0, 2), np.int64), *(
-            _confirmed_band_pairs(work, plan, band, g, ok)
-            for band in range(first, min(first + plan["bands_per_task"], plan["bands"])))])
+            _confirmed_band_pairs(work, settings, band, g, ok)
+            for band in range(first, min(first + settings["bands_per_task"], settings["bands"])))])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp.npy")
     np.save(tmp, pairs)
@@ -200,57 +200,57 @@ def _pairs_in_groups(order: np.ndarray, starts: np.ndarray,
     return np.concatenate(first), np.concatenate(second)
 
 
-def _confirmed_band_pairs(work: Path, plan: dict, band: int, g: np.ndarray, ok: np.ndarray) -> np.ndarray:
+def _confirmed_band_pairs(work: Path, settings: dict, band: int, g: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Pairs sharing this band's key (and no earlier band's: each pair is checked by one task only)
     whose similarity reaches the threshold: on the signature's estimate, and on the exact shingle
     Jaccard where the estimate is within ``MARGIN`` of the threshold."""
     rows = np.flatnonzero(ok)
-    keys = _load(work, f"band-{band:03d}.u8", plan)
+    keys = _load(work, f"band-{band:03d}.u8", settings)
     order, starts, sizes = _groups(keys[rows], g[rows])
     a, b = (rows[x] for x in _pairs_in_groups(order, starts, sizes))
     # pairs are few: their columns are gathered from the files (whole columns are 8 bytes a row each)
-    bounds = _bounds(work, plan)
+    bounds = _bounds(work, settings)
     for column in ("numbers.u8", *(f"band-{earlier:03d}.u8" for earlier in range(band))):
-        differ = _gather(work, plan, a, column, bounds) != _gather(work, plan, b, column, bounds)
+        differ = _gather(work, settings, a, column, bounds) != _gather(work, settings, b, column, bounds)
         a, b = (a[differ], b[differ]) if column != "numbers.u8" else (a[~differ], b[~differ])
-    est = _estimates(work, plan, a, b, bounds)
-    unsure = np.flatnonzero(np.abs(est - plan["threshold"]) < MARGIN)
-    keep = est >= plan["threshold"]
-    text = _text_reader(work, plan)
+    est = _estimates(work, settings, a, b, bounds)
+    unsure = np.flatnonzero(np.abs(est - settings["threshold"]) < MARGIN)
+    keep = est >= settings["threshold"]
+    text = _text_reader(work, settings)
     for k in unsure:
-        keep[k] = exact_jaccard(text(a[k]), text(b[k])) >= plan["threshold"]
+        keep[k] = exact_jaccard(text(a[k]), text(b[k])) >= settings["threshold"]
     return np.stack([g[a[keep]], g[b[keep]]], 1)
 
 
-def _estimates(work: Path, plan: dict, a: np.ndarray, b: np.ndarray, bounds: np.ndarray,
+def _estimates(work: Path, settings: dict, a: np.ndarray, b: np.ndarray, bounds: np.ndarray,
                chunk: int = 1 << 16) -> np.ndarray:
     """The estimated Jaccard of each pair, its signatures read ``chunk`` pairs at a time."""
     est = np.zeros(len(a))
     for lo in range(0, len(a), chunk):
-        est[lo:lo + chunk] = estimated_jaccard(_gather(work, plan, a[lo:lo + chunk], bounds=bounds),
-                                               _gather(work, plan, b[lo:lo + chunk], bounds=bounds))
+        est[lo:lo + chunk] = estimated_jaccard(_gather(work, settings, a[lo:lo + chunk], bounds=bounds),
+                                               _gather(work, settings, b[lo:lo + chunk], bounds=bounds))
     return est
 
 
-def _bounds(work: Path, plan: dict) -> np.ndarray:
+def _bounds(work: Path, settings: dict) -> np.ndarray:
     """Global position of each part's first row, and the total."""
     return np.cumsum([0, *(json.loads((_sig_dir(work, p) / "done.json").read_text())["rows"]
-                           for p in _parts(plan))])
+                           for p in _parts(settings))])
 
 
-def _text_reader(work: Path, plan: dict):
+def _text_reader(work: Path, settings: dict):
     """A row's example text by global position, read back from its shard (or reference) by location."""
     from distill.sources import load_source
 
-    parts, bounds, loc = _parts(plan), _bounds(work, plan), _load(work, "loc.u8", plan)
+    parts, bounds, loc = _parts(settings), _bounds(work, settings), _load(work, "loc.u8", settings)
     opened: dict[int, object] = {}
 
     def read(position: int) -> str:
         p = int(np.searchsorted(bounds, position, side="right") - 1)
         kind, index = parts[p].rsplit("-", 1)
         if p not in opened:
-            opened[p] = (ShardStore.existing(plan["shards"][int(index)]) if kind == "shard"
-                         else load_source(plan["references"][int(index)]))
+            opened[p] = (ShardStore.existing(settings["shards"][int(index)]) if kind == "shard"
+                         else load_source(settings["references"][int(index)]))
         source = opened[p]
         at = int(loc[position])
         return example_text(source.record_at(at) if kind == "shard" else source[at])
@@ -258,16 +258,16 @@ def _text_reader(work: Path, plan: dict):
     return read
 
 
-def _gather(work: Path, plan: dict, positions: np.ndarray, column: str = "sig.u4",
+def _gather(work: Path, settings: dict, positions: np.ndarray, column: str = "sig.u4",
             bounds: np.ndarray | None = None) -> np.ndarray:
     """Rows of a column (the signatures by default) at global positions, read from the per-part files
     without loading them whole (``bounds``: ``_bounds``, if the caller has them)."""
-    bounds = _bounds(work, plan) if bounds is None else bounds
+    bounds = _bounds(work, settings) if bounds is None else bounds
     dtype = _DTYPES[column.rsplit(".", 1)[1]]
-    width = (plan["bins"],) if column == "sig.u4" else ()
+    width = (settings["bins"],) if column == "sig.u4" else ()
     out = np.empty((len(positions), *width), dtype)
     part = np.searchsorted(bounds, positions, side="right") - 1
-    for p, name in enumerate(_parts(plan)):
+    for p, name in enumerate(_parts(settings)):
         mine = np.flatnonzero(part == p)
         if len(mine):
             n = int(bounds[p + 1] - bounds[p])
@@ -278,12 +278,12 @@ def _gather(work: Path, plan: dict, positions: np.ndarray, column: str = "sig.u4
 
 def cluster_stage(work: Path) -> dict:
     """One code per generated row (prompt order) and the near-dedup report; writes ``codes.u1``."""
-    plan = stage_plan(work)
+    settings = read_settings(work)
     out = Path(work) / "codes.u1"
     if (Path(work) / "cluster.json").exists():
         return json.loads((Path(work) / "cluster.json").read_text())
-    g, ok = _load(work, "g.i8", plan), _load(work, "ok.u1", plan).astype(bool)
-    total = plan["rows_expected"]
+    g, ok = _load(work, "g.i8", settings), _load(work, "ok.u1", settings).astype(bool)
+    total = settings["rows_expected"]
     mine = g >= 0
     seen = np.bincount(g[mine], minlength=total)
     if len(seen) != total or (seen != 1).any():
@@ -292,15 +292,16 @@ def cluster_stage(work: Path) -> dict:
                               f"(first problem at row index {bad}); regenerate the shard that holds it")
     codes = np.full(total, KEPT, np.uint8)
     codes[g[mine & ~ok]] = LENGTH
-    found = [np.load(Path(work) / "candidates" / f"task-{t:04d}.npy") for t in range(candidate_tasks(plan))]
-    exact = np.concatenate([np.zeros((0, 2), np.int64), *found[:plan["exact_partitions"]]])
+    found = [np.load(Path(work) / "candidates" / f"task-{t:04d}.npy")
+             for t in range(candidate_tasks(settings))]
+    exact = np.concatenate([np.zeros((0, 2), np.int64), *found[:settings["exact_partitions"]]])
     codes[exact[exact[:, 1] >= 0, 1]] = EXACT  # the later copy; references (g < 0) are never removed
-    near = np.concatenate([np.zeros((0, 2), np.int64), *found[plan["exact_partitions"]:]])
+    near = np.concatenate([np.zeros((0, 2), np.int64), *found[settings["exact_partitions"]:]])
     near = near[near[:, 1] >= 0]
-    report = _greedy_near(near, codes, plan)
-    if plan["references"]:  # what the reference index (the human pool) removed: rows copying one of its rows
+    report = _greedy_near(near, codes, settings)
+    if settings["references"]:  # what the reference index (the human pool) removed: rows copying its rows
         copied = exact[(exact[:, 0] < 0) & (exact[:, 1] >= 0), 1]
-        report["references"] = {"sources": len(plan["references"]), "rows": int((~mine).sum()),
+        report["references"] = {"sources": len(settings["references"]), "rows": int((~mine).sum()),
                                 "exact_removed": int(np.unique(copied).size),
                                 "near_removed": report.pop("removed_by_reference")}
     report.pop("removed_by_reference", None)
@@ -311,7 +312,7 @@ def cluster_stage(work: Path) -> dict:
     return report
 
 
-def _greedy_near(pairs: np.ndarray, codes: np.ndarray, plan: dict) -> dict:
+def _greedy_near(pairs: np.ndarray, codes: np.ndarray, settings: dict) -> dict:
     """In prompt order, a row pairing with an earlier kept row is a near duplicate of the first such row."""
     if len(pairs):
         pairs = np.unique(pairs, axis=0)
@@ -326,10 +327,11 @@ def _greedy_near(pairs: np.ndarray, codes: np.ndarray, plan: dict) -> dict:
     for j, i in removed_by.items():
         members.setdefault(i, []).append(j)
     largest = sorted(members.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:5]
-    bands, rows = plan["bands"], plan["rows"]
+    bands, rows = settings["bands"], settings["rows"]
     from distill.generation.minhash import candidate_probability
 
-    return {"threshold": plan["threshold"], "bins": plan["bins"], "bands": bands, "rows_per_band": rows,
+    return {"threshold": settings["threshold"], "bins": settings["bins"], "bands": bands,
+            "rows_per_band": rows,
             "p_candidate": {str(j): round(float(candidate_probability(j, bands, rows)), 4)
                             for j in (0.5, 0.7, 0.8, 0.9)},
             "largest_clusters": [{"kept": k, "removed": len(v), "example_removed": min(v)}
@@ -338,22 +340,22 @@ def _greedy_near(pairs: np.ndarray, codes: np.ndarray, plan: dict) -> dict:
             "removed_by_reference": sum(len(v) for k, v in members.items() if k < 0)}
 
 
-def new_plan(work: Path, shards: list[str], samples: int, rows_expected: int, **settings) -> dict:
-    """Write the stages' shared settings (``plan.json``, from ``make_plan``); a work folder made with
-    other settings is cleared first (nothing in it is reusable)."""
-    plan = make_plan(shards, samples, rows_expected, **settings)
-    path = Path(work) / "plan.json"
-    if path.exists() and json.loads(path.read_text()) != plan:
+def write_settings(work: Path, shards: list[str], samples: int, rows_expected: int, **options) -> dict:
+    """Write the stages' shared settings (``settings.json``, from ``make_settings``); a work folder made
+    with other settings is cleared first (nothing in it is reusable)."""
+    settings = make_settings(shards, samples, rows_expected, **options)
+    path = Path(work) / "settings.json"
+    if path.exists() and json.loads(path.read_text()) != settings:
         shutil.rmtree(work)
     if not path.exists():
-        atomic_write_json(path, plan)
-    return plan
+        atomic_write_json(path, settings)
+    return settings
 
 
-def make_plan(shards: Sequence[str], samples: int, rows_expected: int, *, threshold: float | None,
-              min_chars: int, max_chars: int, exact: bool = True, decontaminate: dict | None = None,
-              references: Sequence[str] = (), verify: bool = False, exact_partitions: int = 2,
-              bands_per_task: int = 7) -> dict:
+def make_settings(shards: Sequence[str], samples: int, rows_expected: int, *, threshold: float | None,
+                  min_chars: int, max_chars: int, exact: bool = True, decontaminate: dict | None = None,
+                  references: Sequence[str] = (), verify: bool = False, exact_partitions: int = 2,
+                  bands_per_task: int = 7) -> dict:
     """The stages' shared settings, a pure function of them: what ``dedup_task.task_count`` reads, so
     the Slurm executor knows each stage's task count before any shard exists."""
     bands, rows = banding(threshold) if threshold is not None else (0, 0)

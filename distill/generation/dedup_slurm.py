@@ -26,14 +26,14 @@ def submit_stages(work: Path, resources: Mapping[str, object], env: Mapping[str,
                   extra: tuple[str, ...] = ()) -> list[str]:
     """Submit one array per stage, each after the previous one; return the job ids in order."""
     work = Path(work).resolve()
-    plan = dedup.stage_plan(work)
-    if plan["verify"]:
+    settings = dedup.read_settings(work)
+    if settings["verify"]:
         raise ValueError(f"{work}: this merge verifies rows; run it as the DAG's merge step instead")
     scripts = work / "slurm"
     scripts.mkdir(exist_ok=True)
     jobs: list[str] = []
     for stage in STAGES:
-        count = task_count(plan, stage)
+        count = task_count(settings, stage)
         command = shlex.join([sys.executable, "-m", "distill.generation.dedup_task", str(work), stage])
         text = slurm.render_sbatch(TEMPLATE.read_text(), job_name=f"dedup-{stage}", resources=resources,
                                    command=command, log_path=scripts / f"{stage}-%A_%a.out",

@@ -16,18 +16,18 @@ from distill.generation import dedup
 STAGES = ("signatures", "candidates", "cluster", "filter", "publish")
 
 
-def task_count(plan: dict, stage: str) -> int:
-    """How many array tasks ``stage`` has for this plan."""
-    return {"signatures": len(dedup._parts(plan)), "candidates": dedup.candidate_tasks(plan), "cluster": 1,
-            "filter": len(plan["shards"]), "publish": 1}[stage]
+def task_count(settings: dict, stage: str) -> int:
+    """How many array tasks ``stage`` has under these settings."""
+    return {"signatures": len(dedup._parts(settings)), "candidates": dedup.candidate_tasks(settings),
+            "cluster": 1, "filter": len(settings["shards"]), "publish": 1}[stage]
 
 
 def run_task(work: Path, stage: str, task: int, verify=None) -> None:
-    plan = dedup.stage_plan(work)
-    if not 0 <= task < task_count(plan, stage):
-        raise ValueError(f"{stage} has tasks 0..{task_count(plan, stage) - 1}, not {task}")
+    settings = dedup.read_settings(work)
+    if not 0 <= task < task_count(settings, stage):
+        raise ValueError(f"{stage} has tasks 0..{task_count(settings, stage) - 1}, not {task}")
     if stage == "signatures":
-        dedup.signature_stage(work, dedup._parts(plan)[task])
+        dedup.signature_stage(work, dedup._parts(settings)[task])
     elif stage == "candidates":
         dedup.candidate_stage(work, task)
     elif stage == "cluster":
@@ -35,10 +35,10 @@ def run_task(work: Path, stage: str, task: int, verify=None) -> None:
     elif stage == "filter":
         from distill.generation.merge import filter_stage
 
-        if plan["verify"] and verify is None:
+        if settings["verify"] and verify is None:
             raise ValueError("this merge verifies rows: its filter tasks run inside the DAG's steps, "
                              "which know the task's verifier")
-        filter_stage(work, task, verify if plan["verify"] else None)
+        filter_stage(work, task, verify if settings["verify"] else None)
     else:
         from distill.generation.merge import finish_merge
 

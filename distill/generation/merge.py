@@ -51,11 +51,11 @@ def source_row(rec: dict, samples: int) -> dict:
 
 def finish_merge(work: Path, out_dir: str | Path, started: float | None = None) -> dict:
     """The publish stage: both sources and ``report.json`` from the filter stages' outputs."""
-    plan = dedup.stage_plan(work)
-    stores = [ShardStore.existing(folder) for folder in plan["shards"]]
+    settings = dedup.read_settings(work)
+    stores = [ShardStore.existing(folder) for folder in settings["shards"]]
     first = stores[0].plan
     headers = [h for s in stores for h in s.headers()]
-    names = ["synthetic", *(["verified"] if plan["verify"] else [])]
+    names = ["synthetic", *(["verified"] if settings["verify"] else [])]
     base = _source_meta(first, headers)
 
     def make_meta(stats: dict, name: str) -> dict:
@@ -116,10 +116,10 @@ def filter_stage(work: Path, shard: int, verify: Verifier | None) -> dict:
     """Kept rows of one shard (``kept.jsonl``), its prompt lines (``prompts.jsonl``), its counts."""
     from distill.sources import canonical_json, normalise, row_line
 
-    plan, out = dedup.stage_plan(work), _filter_dir(work, shard)
+    settings, out = dedup.read_settings(work), _filter_dir(work, shard)
     if (out / "stats.json").exists():
         return json.loads((out / "stats.json").read_text())
-    total = plan["rows_expected"]
+    total = settings["rows_expected"]
     codes = np.memmap(Path(work) / "codes.u1", np.uint8, "r", shape=(total,))
     index_path = Path(work) / "contamination.json"
     index = ContaminationIndex.load(index_path) if index_path.exists() else None
@@ -132,7 +132,7 @@ def filter_stage(work: Path, shard: int, verify: Verifier | None) -> dict:
     tmp.mkdir(parents=True)
     with open(tmp / "kept.jsonl", "w", encoding="utf-8") as kept, \
             open(tmp / "prompts.jsonl", "w", encoding="utf-8") as prompts:
-        for batch in _batches(dedup.shard_rows(plan["shards"][shard], plan["samples"])):
+        for batch in _batches(dedup.shard_rows(settings["shards"][shard], settings["samples"])):
             kept_lines, prompt_lines = [], []  # one write per batch
             for (g, _, rec), code in zip(batch, _codes(batch, codes, index)):
                 generated += rec["n_tokens"]
@@ -144,7 +144,7 @@ def filter_stage(work: Path, shard: int, verify: Verifier | None) -> dict:
                 if code != dedup.KEPT:
                     counts[_STEP_OF[code]] += 1
                     continue
-                row = source_row(rec, plan["samples"])
+                row = source_row(rec, settings["samples"])
                 ok = None
                 if verify is not None:
                     ok = bool(verify(row, row["completion"]))
@@ -211,20 +211,21 @@ def _merged(work: Path, shards: int, name: str) -> Iterator[list[str]]:
 
 def filter_report(work: Path, stats: list[dict]) -> dict:
     """The filters' report, in the order they apply: rows in / removed / out per step."""
-    plan = dedup.stage_plan(work)
+    settings = dedup.read_settings(work)
     cluster = json.loads((Path(work) / "cluster.json").read_text())
     removed = {name: sum(s["removed"][name] for s in stats) for name, _ in STEPS}
-    params = {"length": {"min_chars": plan["min_chars"], "max_chars": plan["max_chars"]}, "exact_dedup": {},
+    params = {"length": {"min_chars": settings["min_chars"], "max_chars": settings["max_chars"]},
+              "exact_dedup": {},
               "near_dedup": {k: v for k, v in cluster.items() if k not in ("example_rows", "references")},
-              "decontaminate": plan["decontaminate"]}
+              "decontaminate": settings["decontaminate"]}
     texts = {g: t for s in stats for g, t in s["example_texts"].items()}
     for c in params["near_dedup"].get("largest_clusters", []):
         c["kept_text"], c["removed_text"] = texts.get(str(c["kept"])), texts.get(str(c["example_removed"]))
-    report, rows = {"raw": plan["rows_expected"]}, plan["rows_expected"]
+    report, rows = {"raw": settings["rows_expected"]}, settings["rows_expected"]
     if "references" in cluster:  # removed rows that copy the human pool are counted in exact / near too
         report["references"] = cluster["references"]
     for name, _ in STEPS:
-        if name in plan["steps"]:
+        if name in settings["steps"]:
             report[name] = {"in": rows, "removed": removed[name], "out": rows - removed[name], **params[name]}
             rows -= removed[name]
     if all(s["verify"] is not None for s in stats):
@@ -254,8 +255,8 @@ def publish_stage(work: Path, out_dir: Path, make_meta: Callable[[dict, str], di
     its float32 columns do not round-trip through JSON (not yet streamed)."""
     from distill.generation.provenance import SourceWriter, publish
 
-    plan = dedup.stage_plan(work)
-    shards = len(plan["shards"])
+    settings = dedup.read_settings(work)
+    shards = len(settings["shards"])
     stats = [json.loads((_filter_dir(work, s) / "stats.json").read_text()) for s in range(shards)]
     report = filter_report(work, stats)
     writers = {name: [] if kd else SourceWriter(Path(out_dir) / name) for name in names}

@@ -28,7 +28,7 @@ from distill.generation.shards import ShardStore, shard_folder, shard_prompts
 from distill.recipe.schema import Filters, Generation, ModelSpec
 
 LOGPROB_DIGITS = 5  # stored log-probs are rounded: 1e-5 nats is far below what KD can notice
-# plan keys that differ between the shards of one generation; every other key must agree
+# shard plan keys that differ between the shards of one generation; every other key must agree
 PER_SHARD = ("shard", "num_chunks", "prompts", "prompts_hash")
 
 
@@ -173,16 +173,16 @@ def merge_and_filter(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, f
     started = time.perf_counter()
     work = prepare_merge(shard_dirs, out_dir, filters or Filters(), verify is not None, test_prompts,
                          references)
-    plan = dedup.stage_plan(work)
+    settings = dedup.read_settings(work)
     for stage in STAGES[:-1]:  # what a Slurm array runs as tasks, here one after the other
-        for task in range(task_count(plan, stage)):
+        for task in range(task_count(settings, stage)):
             run_task(work, stage, task, verify)
     return finish_merge(work, out_dir, started)
 
 
 def prepare_merge(shard_dirs: Sequence[str | Path], out_dir: str | Path, filters: Filters, has_verifier: bool,
                   test_prompts: Sequence[str], references: Sequence[str | Path] = ()) -> Path:
-    """Check the shards are one complete generation; write the stages' plan and the n-gram index."""
+    """Check the shards are one complete generation; write the stages' settings and the n-gram index."""
     from distill.generation import dedup
     from distill.generation.contamination import ContaminationIndex
 
@@ -196,7 +196,7 @@ def prepare_merge(shard_dirs: Sequence[str | Path], out_dir: str | Path, filters
     decon = ({"ngram": filters.decontaminate_ngram, "test_prompts": len(test_prompts)}
              if filters.decontaminate_ngram else None)
     expected = sum(s.plan["prompts"] for s in stores) * plan["samples_per_prompt"]
-    dedup.new_plan(work, [str(s.folder) for s in stores], plan["samples_per_prompt"], expected,
+    dedup.write_settings(work, [str(s.folder) for s in stores], plan["samples_per_prompt"], expected,
                    **_dedup_settings(filters, decon, references))
     index = work / "contamination.json"
     if decon and test_prompts and not index.exists():
@@ -217,8 +217,8 @@ def merge_task_counts(filters: Filters, shards: int, references: int = 0) -> dic
     from distill.generation import dedup
     from distill.generation.dedup_task import STAGES, task_count
 
-    plan = dedup.make_plan([""] * shards, 1, 0, **_dedup_settings(filters, None, [""] * references))
-    return {stage: task_count(plan, stage) for stage in STAGES}
+    settings = dedup.make_settings([""] * shards, 1, 0, **_dedup_settings(filters, None, [""] * references))
+    return {stage: task_count(settings, stage) for stage in STAGES}
 
 
 def merge_in_memory(shard_dirs: Sequence[str | Path], filters: Filters, verify: Verifier | None = None,

@@ -25,7 +25,10 @@ class AnnotationsPending(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Task:
+class AnnotationTask:
+    """What an expert is shown for one unit of work (Label Studio's word: a task): a draft, or two to
+    pick between. Not ``distill.world.Task``, which is a world's prompts, splits and verifier."""
+
     id: str  # the draft's id (picked: the first draft's id)
     primitive: str
     prompt: str
@@ -38,14 +41,14 @@ class Task:
         return "\n".join(f"{i + 1}. {s}" for i, s in enumerate(steps(self.drafts[0]["completion"])))
 
 
-def tasks_for(primitive: str, groups: dict[str, list[dict]], meta_of, limit: int) -> list[Task]:
+def tasks_for(primitive: str, groups: dict[str, list[dict]], meta_of, limit: int) -> list[AnnotationTask]:
     from distill.human.primitives import primitive_of  # its modules import this one
 
     shows, out = primitive_of(primitive).shows, []
     for drafts in list(groups.values())[:limit]:
         pair = drafts[:2] if len(drafts) > 1 else drafts * 2  # exact dedup may have left one of two twins
         shown = tuple(pair[:shows])
-        out.append(Task(drafts[0]["id"], primitive, drafts[0]["prompt"], shown, meta_of(drafts[0])))
+        out.append(AnnotationTask(drafts[0]["id"], primitive, drafts[0]["prompt"], shown, meta_of(drafts[0])))
     return out
 
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill.artifacts import atomic_write_json
-from distill.human.annotation import ImportRowError, Task, read_json_list
+from distill.human.annotation import AnnotationTask, ImportRowError, read_json_list
 from distill.human.primitives import Work, primitive_of
 from distill.recipe.schema import ExpertTimes
 
 SKIPPED = ("discarded", "draft")  # response statuses that are not finished work
 
 
-def export_records(tasks: list[Task], folder: Path) -> Path:
+def export_records(tasks: list[AnnotationTask], folder: Path) -> Path:
     kind = primitive_of(tasks[0].primitive if tasks else "edited")
     records = []
     for t in tasks:
@@ -57,7 +57,7 @@ class _Annotator:
         self.name = f"argilla:{user}"
 
 
-def import_records(path: Path, tasks: list[Task], times: ExpertTimes) -> Work:
+def import_records(path: Path, tasks: list[AnnotationTask], times: ExpertTimes) -> Work:
     by_id = {t.id: t for t in tasks}
     kind = primitive_of(tasks[0].primitive if tasks else "edited")
     seconds = getattr(times, kind.time)

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from distill.artifacts import atomic_write_json, atomic_write_text
-from distill.human.annotation import ImportRowError, Task, check_seconds, read_json_list
+from distill.human.annotation import AnnotationTask, ImportRowError, check_seconds, read_json_list
 from distill.human.primitives import Work, primitive_of
 
 
@@ -21,7 +21,7 @@ def _textarea(name: str, text: str) -> dict:
     return {"from_name": name, "to_name": "prompt", "type": "textarea", "value": {"text": [text]}}
 
 
-def export_tasks(tasks: list[Task], folder: Path) -> Path:
+def export_tasks(tasks: list[AnnotationTask], folder: Path) -> Path:
     """``tasks.json`` (drafts as predictions) and ``label_config.xml`` for a project of one primitive."""
     kind = primitive_of(tasks[0].primitive if tasks else "edited")
     out = []
@@ -63,7 +63,7 @@ class _Annotator:
         self.name = f"label-studio:{who.get('email', who.get('id')) if isinstance(who, dict) else who}"
 
 
-def import_annotations(path: Path, tasks: list[Task]) -> Work:
+def import_annotations(path: Path, tasks: list[AnnotationTask]) -> Work:
     """Read a Label Studio JSON export of these tasks into a primitive's rows (one bad row: an error)."""
     by_id = {t.id: t for t in tasks}
     kind = primitive_of(tasks[0].primitive if tasks else "edited")

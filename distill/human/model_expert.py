@@ -8,13 +8,13 @@ be read (no step number, no A/B/neither, an empty edit) yields no row; its secon
 """
 from __future__ import annotations
 
-from distill.human.annotation import Task
+from distill.human.annotation import AnnotationTask
 from distill.human.expert import Action
 from distill.human.primitives import Work, primitive_of
 from distill.recipe.schema import Experts, Generation
 
 
-def render(task: Task) -> str:
+def render(task: AnnotationTask) -> str:
     """The model expert's prompt for one task (each primitive's ``prompt`` template)."""
     draft_b = task.drafts[1]["completion"] if len(task.drafts) > 1 else ""
     return primitive_of(task.primitive).prompt.format(prompt=task.prompt, answer=task.meta.get("answer", ""),
@@ -22,7 +22,7 @@ def render(task: Task) -> str:
                                                       steps=task.numbered_steps)
 
 
-def read_reply(primitive: str, text: str, task: Task, seconds: float) -> Action | None:
+def read_reply(primitive: str, text: str, task: AnnotationTask, seconds: float) -> Action | None:
     """The action a reply describes, or None when it cannot be read."""
     return primitive_of(primitive).read_reply(text, task, seconds)
 
@@ -34,7 +34,7 @@ class ModelExpert:
         self.experts = experts
         self.name = f"model:{experts.model.model}"
 
-    def work(self, tasks: list[Task], backend=None) -> Work:
+    def work(self, tasks: list[AnnotationTask], backend=None) -> Work:
         from distill.generation.backends import Request, Sampling, make_backend
 
         primitive = tasks[0].primitive if tasks else "edited"

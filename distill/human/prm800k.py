@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from distill.artifacts import atomic_write_text
-from distill.human.annotation import ImportRowError, Task, check_seconds
+from distill.human.annotation import AnnotationTask, ImportRowError, check_seconds
 from distill.human.expert import Action, steps
 from distill.human.first_error import first_error_row
 from distill.human.primitives import Work
@@ -22,7 +22,7 @@ from distill.human.primitives import Work
 FINISH = ("found_error", "solution", "bad_problem", "give_up")
 
 
-def export_questions(tasks: list[Task], folder: Path) -> Path:
+def export_questions(tasks: list[AnnotationTask], folder: Path) -> Path:
     lines = [json.dumps({"distill_id": t.id, "question": {
         "problem": t.prompt, "ground_truth_answer": str(t.meta.get("answer", "")),
         "pre_generated_steps": steps(t.drafts[0]["completion"])}, "label": None}) for t in tasks]
@@ -53,7 +53,7 @@ def _first_wrong(label: dict, path, i: int, tid) -> int | None:
     return None
 
 
-def import_labels(path: Path, tasks: list[Task]) -> Work:
+def import_labels(path: Path, tasks: list[AnnotationTask]) -> Work:
     """Each line matched to its draft by ``distill_id``, or else by problem text and steps."""
     by_id = {t.id: t for t in tasks}
     by_text = {(t.prompt, tuple(steps(t.drafts[0]["completion"]))): t for t in tasks}

@@ -2,7 +2,7 @@
 the reports that compare teachers and follow generations.
 
 The planning lives in ``distill.pipeline.plan``; the pure data policies and diversity measures in
-``distill.generations``; the analysis in ``evals.analysis.teachers`` and ``evals.analysis.generations``;
+``distill.lineage``; the analysis in ``evals.analysis.teachers`` and ``evals.analysis.generations``;
 their files are written by ``evals.report.teachers_report`` and ``evals.report.generations_report``.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ def run_lineage_train(ctx: StepContext) -> dict:
     synthetic pools of earlier generations (dependency order: pool 1, 2, ...)."""
     from datasets import Dataset
 
-    from distill.generations import policy_rows
+    from distill.lineage import policy_rows
     from distill.pipeline.configs import ModelRef
     from distill.pipeline.context import as_dict as _as_dict
     from distill.pipeline.context import model_ref
@@ -95,7 +95,7 @@ def generation_records(ctx: StepContext) -> GenerationsRecords:
     the rows that generation trained on. Generation 0 is shared by every policy and listed under each."""
     from datasets import load_from_disk
 
-    from distill.generations import diversity
+    from distill.lineage import diversity
     from distill.models import load_tokenizer
     from distill.pipeline.configs import ModelRef
     from distill.pipeline.context import config_of, model_ref

@@ -101,7 +101,7 @@ def run_merge(ctx: StepContext) -> dict:
 
 def run_merge_stage(ctx: StepContext, stage: str, index: int) -> None:
     """Task ``index`` of one dedup stage of the merge (``dedup_task.STAGES`` but publish). Each task
-    prepares the work folder itself (the same plan every time, so safe to repeat and to run at once)
+    prepares the work folder itself (the same settings every time, so safe to repeat and to run at once)
     and rebuilds the world's verifier, which a Slurm script cannot carry."""
     from distill.generation.dedup_task import run_task
     from distill.generation.pipeline import prepare_merge

@@ -80,15 +80,15 @@ def packed_attention(module, query: torch.Tensor, key: torch.Tensor, value: torc
     if position_ids is None:
         position_ids = torch.arange(length, device=query.device).expand(batch, -1)
     position_ids = position_ids.expand(batch, -1)
-    plan = _layout_for(position_ids)
+    segments = _layout_for(position_ids)
     q, k, v = (t.transpose(1, 2).reshape(batch * length, t.shape[1], dim) for t in (query, key, value))
     outputs = []
-    for idx in plan.groups:
+    for idx in segments.groups:
         qs, ks, vs = (t[idx].transpose(1, 2) for t in (q, k, v))  # (segments, heads, width, dim)
         out = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True, scale=scaling, dropout_p=dropout,
                                              enable_gqa=ks.shape[1] != qs.shape[1])
         outputs.append(out.transpose(1, 2).reshape(-1, heads, dim))
-    merged = torch.cat(outputs)[plan.inverse]
+    merged = torch.cat(outputs)[segments.inverse]
     return merged.reshape(batch, length, heads, dim), None
 
 

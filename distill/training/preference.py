@@ -28,7 +28,7 @@ from distill.models import load_model, load_tokenizer
 from distill.training import checkpoints, losses
 from distill.training.job import TrainJob, TrainResult, finished_result
 from distill.training.packing import IGNORE, build_example
-from distill.training.schedule import Plan, lr_at, make_plan
+from distill.training.schedule import Batching, lr_at, make_batching
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -124,7 +124,7 @@ class _Run:
     rt: distributed.Runtime
     tokenizer: object
     pairs: Pairs
-    plan: Plan
+    batching: Batching
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     raw_optimizer: torch.optim.Optimizer
@@ -149,8 +149,8 @@ def train_preference_here(job: TrainJob) -> TrainResult:
         result = _result(run, start, time.time() - started)
         if rt.is_main:
             atomic_write_json(out / "result.json", result.to_dict())
-            write_meta(out, kind="train", job=job.to_dict(), result=result.to_dict(), plan=asdict(run.plan),
-                       seed=job.seed, threads=rt.threads)
+            write_meta(out, kind="train", job=job.to_dict(), result=result.to_dict(),
+                       batching=asdict(run.batching), seed=job.seed, threads=rt.threads)
         rt.barrier()
         return result
     finally:
@@ -165,24 +165,24 @@ def _build(job: TrainJob, rt: distributed.Runtime) -> _Run:
     set_seed(job.seed)
     tokenizer = load_tokenizer(job.model)
     pairs = load_pairs(job.data, tokenizer, job.train.seq_len)
-    plan = make_plan(job.train, len(pairs.chosen), rt.world_size)
+    batching = make_batching(job.train, len(pairs.chosen), rt.world_size)
     model = load_model(job.model).to(torch.float32)
     model.train()
     raw = _optimizer(model, job.train.lr, job.train.weight_decay)
-    wrapped, optimizer = rt.prepare(model, raw, plan.accumulation, plan.micro_batch_size,
+    wrapped, optimizer = rt.prepare(model, raw, batching.accumulation, batching.micro_batch_size,
                                     job.train.max_grad_norm)
     reference = load_model(job.reference or job.model, device=rt.device).to(torch.float32)
     reference.requires_grad_(False)
     reference.eval()
-    return _Run(job, rt, tokenizer, pairs, plan, wrapped, optimizer, raw, reference)
+    return _Run(job, rt, tokenizer, pairs, batching, wrapped, optimizer, raw, reference)
 
 
 def _loop(run: _Run, start: int, out: Path) -> None:
     from distill.training.trainer import _nowhere
 
-    rt, plan, train = run.rt, run.plan, run.job.train
+    rt, batching, train = run.rt, run.batching, run.job.train
     with open(out / "metrics.jsonl", "a") if rt.is_main else _nowhere() as log:
-        for step in range(start, plan.steps):
+        for step in range(start, batching.steps):
             t0 = time.perf_counter()
             record = _step(run, step)
             run.loop_s += time.perf_counter() - t0
@@ -191,23 +191,25 @@ def _loop(run: _Run, start: int, out: Path) -> None:
             if rt.is_main:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-                if record["step"] % train.log_every == 0 or record["step"] == plan.steps:
-                    print(f"step {record['step']}/{plan.steps} {run.job.objective} loss {record['loss']:.4f} "
-                          f"margin {record['margin']:.3f} acc {record['accuracy']:.2f}", flush=True)
-            if (step + 1) % train.checkpoint_every == 0 and step + 1 < plan.steps:
-                checkpoints.save(rt, out, step + 1, plan.steps)
+                if record["step"] % train.log_every == 0 or record["step"] == batching.steps:
+                    print(f"step {record['step']}/{batching.steps} {run.job.objective} "
+                          f"loss {record['loss']:.4f} margin {record['margin']:.3f} "
+                          f"acc {record['accuracy']:.2f}", flush=True)
+            if (step + 1) % train.checkpoint_every == 0 and step + 1 < batching.steps:
+                checkpoints.save(rt, out, step + 1, batching.steps)
 
 
 def _step(run: _Run, step: int) -> dict:
     """One optimizer step: the mean loss over the global batch's pairs, on every rank."""
-    rt, plan, job = run.rt, run.plan, run.job
-    lr = lr_at(step, plan, job.train)
+    rt, batching, job = run.rt, run.batching, run.job
+    lr = lr_at(step, batching, job.train)
     for group in run.raw_optimizer.param_groups:
         group["lr"] = lr
-    scale = plan.world_size * plan.accumulation / plan.global_batch_size  # undoes accelerate's means
+    # undoes accelerate's means
+    scale = batching.world_size * batching.accumulation / batching.global_batch_size
     sums = [0.0, 0.0, 0.0]
-    for micro in range(plan.accumulation):
-        first, stop = plan.micro_rows(step, micro, rt.rank)
+    for micro in range(batching.accumulation):
+        first, stop = batching.micro_rows(step, micro, rt.rank)
         idx = run.pairs.order(job.seed, first, stop)
         p = run.pairs
         batch = collate_pairs([p.chosen[i] for i in idx] + [p.rejected[i] for i in idx],
@@ -222,28 +224,29 @@ def _step(run: _Run, step: int) -> dict:
             run.optimizer.zero_grad(set_to_none=True)
         sums = [sums[0] + float(loss.detach().sum()), sums[1] + float(margin.sum()),
                 sums[2] + float((margin > 0).float().sum())]
-    total, margin, right = (v / plan.global_batch_size for v in rt.sum(sums))
+    total, margin, right = (v / batching.global_batch_size for v in rt.sum(sums))
     return {"loss": total, "lr": lr, "margin": margin, "accuracy": right}
 
 
 def _result(run: _Run, start: int, wall_s: float) -> TrainResult:
-    plan, p = run.plan, run.pairs
-    idx = p.order(run.job.seed, 0, plan.steps * plan.global_batch_size)
+    batching, p = run.batching, run.pairs
+    idx = p.order(run.job.seed, 0, batching.steps * batching.global_batch_size)
     tokens = sum(len(p.chosen[i]) + len(p.rejected[i]) for i in idx)
-    trained = tokens * (plan.steps - start) / plan.steps
+    trained = tokens * (batching.steps - start) / batching.steps
     computed = 0
-    for step in range(plan.steps):  # each micro-batch is as wide as its longest sequence
-        for micro in range(plan.accumulation):
-            for rank in range(plan.world_size):
-                part = p.order(run.job.seed, *plan.micro_rows(step, micro, rank))
+    for step in range(batching.steps):  # each micro-batch is as wide as its longest sequence
+        for micro in range(batching.accumulation):
+            for rank in range(batching.world_size):
+                part = p.order(run.job.seed, *batching.micro_rows(step, micro, rank))
                 lens = [len(p.chosen[i]) for i in part] + [len(p.rejected[i]) for i in part]
                 computed += max(lens) * len(lens)
     return TrainResult(
-        steps=plan.steps, tokens=tokens, tokens_per_source={"pairs": tokens}, examples=len(idx),
+        steps=batching.steps, tokens=tokens, tokens_per_source={"pairs": tokens}, examples=len(idx),
         passes=len(idx) / len(p.chosen), final_loss=run.losses[-1] if run.losses else float("nan"),
         loss_head=run.losses[:5], loss_tail=run.losses[-5:], wall_s=wall_s,
         tokens_per_s=trained / run.loop_s if run.loop_s > 0 else 0.0, padding_waste=1 - tokens / computed,
         truncated=p.truncated, world_size=run.rt.world_size, devices=run.rt.describe(), resumed_from=start,
-        extra={"backend": run.rt.backend, "accumulation": plan.accumulation, "objective": run.job.objective,
-               "beta": run.job.beta, "reference": (run.job.reference or run.job.model).model},
+        extra={"backend": run.rt.backend, "accumulation": batching.accumulation,
+               "objective": run.job.objective, "beta": run.job.beta,
+               "reference": (run.job.reference or run.job.model).model},
     )

@@ -21,7 +21,7 @@ from distill.recipe.schema import Train
 
 
 @dataclass(frozen=True)
-class Plan:
+class Batching:
     """How one run's global batches map onto ranks and micro-batches."""
 
     steps: int
@@ -56,9 +56,9 @@ def total_steps(train: Train, rows_per_pass: int) -> int:
     return max(1, math.ceil(train.epochs * rows_per_pass / train.global_batch_size))
 
 
-def make_plan(train: Train, rows_per_pass: int, world_size: int) -> Plan:
+def make_batching(train: Train, rows_per_pass: int, world_size: int) -> Batching:
     steps = total_steps(train, rows_per_pass)
-    return Plan(
+    return Batching(
         steps=steps,
         world_size=world_size,
         accumulation=accumulation(train.global_batch_size, train.micro_batch_size, world_size),
@@ -68,17 +68,17 @@ def make_plan(train: Train, rows_per_pass: int, world_size: int) -> Plan:
     )
 
 
-def lr_at(step: int, plan: Plan, train: Train) -> float:
+def lr_at(step: int, batching: Batching, train: Train) -> float:
     """Learning rate of optimizer step ``step`` (0-based): linear warmup, then the schedule's decay.
 
     Warmup reaches the peak at its last step; cosine and linear decay towards 0 and reach it one
     step after the last one (so no step trains at lr 0).
     """
-    if step < plan.warmup_steps:
-        return train.lr * (step + 1) / plan.warmup_steps
+    if step < batching.warmup_steps:
+        return train.lr * (step + 1) / batching.warmup_steps
     if train.schedule == "constant":
         return train.lr
-    progress = (step - plan.warmup_steps) / max(1, plan.steps - plan.warmup_steps)
+    progress = (step - batching.warmup_steps) / max(1, batching.steps - batching.warmup_steps)
     if train.schedule == "linear":
         return train.lr * (1.0 - progress)
     return train.lr * 0.5 * (1.0 + math.cos(math.pi * progress))

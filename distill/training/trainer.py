@@ -33,7 +33,7 @@ from distill.training.data import Corpus, load_corpus
 from distill.training.early_stop import Stopper, ValidationSet, replay
 from distill.training.job import TrainJob, TrainResult, finished_result
 from distill.training.packing import IGNORE, Packed, RowStream, collate
-from distill.training.schedule import Plan, lr_at, make_plan
+from distill.training.schedule import Batching, lr_at, make_batching
 
 Tracker = Callable[[dict, int], None]
 # called after every optimizer step with the (unwrapped) model and the step count; True ends training
@@ -62,8 +62,9 @@ def train_here(job: TrainJob, tracker: Tracker | None = None, stop: StopRule | N
         result = _result(run, start, time.time() - started, used_attention)
         if rt.is_main:
             atomic_write_json(out / "result.json", result.to_dict())
-            write_meta(out, kind="train", job=job.to_dict(), result=result.to_dict(), plan=asdict(run.plan),
-                       seed=job.seed, threads=rt.threads, data_fingerprint=run.corpus.fingerprint)
+            write_meta(out, kind="train", job=job.to_dict(), result=result.to_dict(),
+                       batching=asdict(run.batching), seed=job.seed, threads=rt.threads,
+                       data_fingerprint=run.corpus.fingerprint)
         rt.barrier()
         return result
     finally:
@@ -77,7 +78,7 @@ class _Run:
     tokenizer: object
     corpus: Corpus
     stream: RowStream
-    plan: Plan
+    batching: Batching
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     raw_optimizer: torch.optim.Optimizer
@@ -101,16 +102,18 @@ def _build(job: TrainJob, rt: distributed.Runtime) -> _Run:
     corpus = load_corpus(job.data, tokenizer, train.seq_len, want_topk=stored)
     stream = RowStream(corpus.lengths, train.seq_len, job.seed)
     rows_per_pass = _rows_per_pass(stream, len(corpus))
-    plan = make_plan(train, rows_per_pass, rt.world_size)
+    batching = make_batching(train, rows_per_pass, rt.world_size)
     # the recipe's spec (revision, dtype, remote code, attention) loads it; training keeps fp32 master weights
     model = load_model(job.model).to(torch.float32)
     saved_attention = model.config._attn_implementation
     _packed_attention(model)
     model.train()
     raw = _optimizer(model, train.lr, train.weight_decay)
-    wrapped, optimizer = rt.prepare(model, raw, plan.accumulation, plan.micro_batch_size, train.max_grad_norm)
+    wrapped, optimizer = rt.prepare(model, raw, batching.accumulation, batching.micro_batch_size,
+                                    train.max_grad_norm)
     teacher = _teacher(job, tokenizer, rt.device) if kd.weight > 0 and kd.source == "online" else None
-    run = _Run(job, rt, tokenizer, corpus, stream, plan, wrapped, optimizer, raw, teacher, saved_attention)
+    run = _Run(job, rt, tokenizer, corpus, stream, batching, wrapped, optimizer, raw, teacher,
+               saved_attention)
     if train.early_stop is not None:
         if job.val_data is None:
             raise ValueError(f"{job.out_dir}: train.early_stop needs validation data (job.val_data)")
@@ -160,24 +163,24 @@ def _teacher(job: TrainJob, tokenizer, device: torch.device) -> torch.nn.Module:
 
 # ----------------------------------------------------------------------------- the loop
 def _loop(run: _Run, start: int, out: Path, tracker: Tracker | None, stop: StopRule | None = None) -> None:
-    rt, plan, train = run.rt, run.plan, run.job.train
+    rt, batching, train = run.rt, run.batching, run.job.train
     tokens = _tokens_until(run, start)
     show = rt.is_main and (run.job.progress if run.job.progress is not None else sys.stderr.isatty())
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=plan.steps, initial=start, disable=not show, desc="train", dynamic_ncols=True)
+    bar = tqdm(total=batching.steps, initial=start, disable=not show, desc="train", dynamic_ncols=True)
     with open(out / "metrics.jsonl", "a") if rt.is_main else _nowhere() as log:
-        for step in range(start, plan.steps):
+        for step in range(start, batching.steps):
             t0 = time.perf_counter()
             record = _step(run, step)
-            rows = run.stream.rows(*plan.step_rows(step))
+            rows = run.stream.rows(*batching.step_rows(step))
             for source, count in run.corpus.tokens_by_source(rows).items():
                 tokens[source] = tokens.get(source, 0) + count
             seconds = time.perf_counter() - t0
             run.loop_s += seconds
             step_tokens = sum(int(run.corpus.lengths[i]) for r in rows for i in r)
             record.update(step=step + 1, tokens=sum(tokens.values()), tokens_per_s=step_tokens / seconds,
-                          passes=run.stream.passes_done(plan.step_rows(step)[1]),
+                          passes=run.stream.passes_done(batching.step_rows(step)[1]),
                           **{f"tokens/{s}": n for s, n in tokens.items()})
             run.losses.append(record["loss"])
             if run.stopper is not None and run.stopper.due(step + 1):
@@ -188,13 +191,13 @@ def _loop(run: _Run, start: int, out: Path, tracker: Tracker | None, stop: StopR
                 log.flush()
                 if tracker is not None:
                     tracker(dict(record), step + 1)
-                _report(bar, record, plan.steps, train.log_every, show)
+                _report(bar, record, batching.steps, train.log_every, show)
             if ((stop is not None and _ask(stop, run, step + 1))
                 or (run.stopper and run.stopper.done(step + 1))):
                 run.stopped_at = step + 1
                 break
-            if (step + 1) % train.checkpoint_every == 0 and step + 1 < plan.steps:
-                checkpoints.save(rt, out, step + 1, plan.steps)
+            if (step + 1) % train.checkpoint_every == 0 and step + 1 < batching.steps:
+                checkpoints.save(rt, out, step + 1, batching.steps)
     bar.close()
     if run.validation is not None:  # with the packed attention the rows need
         run.final_val_loss = run.validation.loss(run.model, rt.device)
@@ -230,19 +233,19 @@ def _report(bar, record: dict, steps: int, every: int, show: bool) -> None:
 
 def _tokens_until(run: _Run, step: int) -> dict[str, int]:
     """Tokens per source in the rows of steps before ``step`` (a pure function of the stream)."""
-    return run.corpus.tokens_by_source(run.stream.rows(0, step * run.plan.global_batch_size))
+    return run.corpus.tokens_by_source(run.stream.rows(0, step * run.batching.global_batch_size))
 
 
 def _step(run: _Run, step: int) -> dict:
     """One optimizer step over the global batch; returns the step's metrics (same on every rank)."""
-    rt, plan, train, kd = run.rt, run.plan, run.job.train, run.job.train.kd
-    lr = lr_at(step, plan, train) * (run.stopper.lr_factor(step) if run.stopper else 1.0)
+    rt, batching, train, kd = run.rt, run.batching, run.job.train, run.job.train.kd
+    lr = lr_at(step, batching, train) * (run.stopper.lr_factor(step) if run.stopper else 1.0)
     for group in run.raw_optimizer.param_groups:
         group["lr"] = lr
-    denom = max(run.corpus.loss_weight(run.stream.rows(*plan.step_rows(step))), 1e-12)
-    scale = plan.world_size * plan.accumulation / denom  # undoes the mean over ranks and micro-steps
+    denom = max(run.corpus.loss_weight(run.stream.rows(*batching.step_rows(step))), 1e-12)
+    scale = batching.world_size * batching.accumulation / denom  # undoes the mean over ranks and micro-steps
     sums, norm = [0.0, 0.0, 0.0], None
-    for micro in range(plan.accumulation):
+    for micro in range(batching.accumulation):
         batch = _micro_batch(run, step, micro)
         with rt.accumulate(run.model):
             total, ce, kl = _micro_loss(run, batch, kd)
@@ -262,7 +265,7 @@ def _step(run: _Run, step: int) -> dict:
 
 
 def _micro_batch(run: _Run, step: int, micro: int) -> Packed:
-    rows = run.stream.rows(*run.plan.micro_rows(step, micro, run.rt.rank))
+    rows = run.stream.rows(*run.batching.micro_rows(step, micro, run.rt.rank))
     c = run.corpus
     return collate(rows, c.ids, c.n_prompt, c.weights, c.source_index, run.tokenizer.pad_token_id, c.topk,
                    learn=c.learn)  # first_error rows: no loss from the first wrong step on
@@ -270,13 +273,13 @@ def _micro_batch(run: _Run, step: int, micro: int) -> Packed:
 
 def _padding_waste(run: _Run, steps: int) -> float:
     """Padded / computed slots over the run's micro-batches (each is as wide as its fullest row)."""
-    plan, lengths = run.plan, run.corpus.lengths
+    batching, lengths = run.batching, run.corpus.lengths
     padded = computed = 0
     for step in range(steps):
-        for micro in range(plan.accumulation):
-            for rank in range(plan.world_size):
+        for micro in range(batching.accumulation):
+            for rank in range(batching.world_size):
                 fills = [sum(int(lengths[i]) for i in r)
-                         for r in run.stream.rows(*plan.micro_rows(step, micro, rank))]
+                         for r in run.stream.rows(*batching.micro_rows(step, micro, rank))]
                 computed += max(fills) * len(fills)
                 padded += max(fills) * len(fills) - sum(fills)
     return padded / computed if computed else 0.0
@@ -321,9 +324,9 @@ def _kl(run: _Run, batch: Packed, inputs: dict, select: torch.Tensor, logits: to
 
 
 def _result(run: _Run, start: int, wall_s: float, used_attention: str) -> TrainResult:
-    rt, plan, c = run.rt, run.plan, run.corpus
-    steps = run.stopped_at or plan.steps
-    rows = run.stream.rows(0, steps * plan.global_batch_size)
+    rt, batching, c = run.rt, run.batching, run.corpus
+    steps = run.stopped_at or batching.steps
+    rows = run.stream.rows(0, steps * batching.global_batch_size)
     per_source = c.tokens_by_source(rows)
     tokens = sum(per_source.values())
     trained = sum(per_source.values()) - sum(_tokens_until(run, start).values())
@@ -335,7 +338,7 @@ def _result(run: _Run, start: int, wall_s: float, used_attention: str) -> TrainR
         wall_s=wall_s, tokens_per_s=trained / run.loop_s if run.loop_s > 0 else 0.0,
         padding_waste=_padding_waste(run, steps), truncated=c.truncated,
         world_size=rt.world_size, devices=rt.describe(), resumed_from=start,
-        extra={"backend": rt.backend, "accumulation": plan.accumulation, "threads": rt.threads,
+        extra={"backend": rt.backend, "accumulation": batching.accumulation, "threads": rt.threads,
                "attention": used_attention, **_early_stop_summary(run, steps)},
     )
 
@@ -344,5 +347,5 @@ def _early_stop_summary(run: _Run, steps: int) -> dict:
     """Where a run stopped and why, and its final held-out loss (the point on the curve is this model)."""
     if run.stopper is None:
         return {}
-    return {"early_stop": {**run.stopper.summary(steps, run.plan.steps),
+    return {"early_stop": {**run.stopper.summary(steps, run.batching.steps),
                            "final_val_loss": run.final_val_loss}}

@@ -45,8 +45,8 @@ def test_near_dedup_matches_brute_force_on_20k_rows_with_planted_copies(tmp_path
     texts = [p + "\n" + c for _, p, c in rows(n, seed=3, exact=0.01, near=0.08, numbers=0.02, max_words=16)]
     truth = _brute_force_pairs(texts, THRESHOLD)
     work = tmp_path / "out" / "work"
-    plan = dedup.stage_plan(work)
-    found = {tuple(p) for t in range(plan["exact_partitions"], dedup.candidate_tasks(plan))
+    settings = dedup.read_settings(work)
+    found = {tuple(p) for t in range(settings["exact_partitions"], dedup.candidate_tasks(settings))
              for p in np.load(work / "candidates" / f"task-{t:04d}.npy").tolist()}
     hit = len(found & truth)
     near_threshold = sum(1 for i, j in truth if exact_jaccard(texts[i], texts[j]) < THRESHOLD + 0.05)

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from distill.generations import distinct_ngrams, diversity, policy_rows
+from distill.lineage import distinct_ngrams, diversity, policy_rows
 from distill.pipeline.plan import plan
 from distill.recipe.loading import read_yaml, validate_tree
 from tests.pipeline_helpers import ROOT

@@ -22,7 +22,7 @@ from distill.training.packing import (
     padding_waste,
     pass_order,
 )
-from distill.training.schedule import accumulation, lr_at, make_plan, total_steps
+from distill.training.schedule import accumulation, lr_at, make_batching, total_steps
 
 pytestmark = pytest.mark.unit
 
@@ -141,18 +141,18 @@ def test_budgets_and_accumulation():
     assert accumulation(32, 4, 2) == 4
     with pytest.raises(ValueError, match="global_batch_size=32"):
         accumulation(32, 4, 3)
-    plan = make_plan(_train(), rows_per_pass=7, world_size=2)
-    assert (plan.accumulation, plan.steps) == (2, 13)
-    covered = sorted(r for m in range(2) for k in range(2) for r in range(*plan.micro_rows(3, m, k)))
-    assert covered == list(range(*plan.step_rows(3)))  # ranks x micro-steps tile the global batch
+    batching = make_batching(_train(), rows_per_pass=7, world_size=2)
+    assert (batching.accumulation, batching.steps) == (2, 13)
+    covered = sorted(r for m in range(2) for k in range(2) for r in range(*batching.micro_rows(3, m, k)))
+    assert covered == list(range(*batching.step_rows(3)))  # ranks x micro-steps tile the global batch
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "linear", "constant"])
 def test_lr_schedule(schedule):
     train = _train(tokens=100 * 800, warmup_ratio=0.1, schedule=schedule, lr=1.0)
-    plan = make_plan(train, rows_per_pass=7, world_size=1)
-    lrs = [lr_at(s, plan, train) for s in range(plan.steps)]
-    assert plan.warmup_steps == 10 and lrs[9] == pytest.approx(1.0) and lrs[0] == pytest.approx(0.1)
+    batching = make_batching(train, rows_per_pass=7, world_size=1)
+    lrs = [lr_at(s, batching, train) for s in range(batching.steps)]
+    assert batching.warmup_steps == 10 and lrs[9] == pytest.approx(1.0) and lrs[0] == pytest.approx(0.1)
     assert all(lr > 0 for lr in lrs)
     if schedule == "constant":
         assert lrs[-1] == 1.0
