@@ -36,8 +36,9 @@ def shipped_recipes() -> list[Path]:
     return sorted(p for p in root.rglob("*.yaml") if "accelerate" not in p.relative_to(root).parts)
 
 
-def _recipe_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recipe", help="recipe file (recipes/demo.yaml) or shipped name (demo, gsm8k/hybrid)")
+def _recipe_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    p.add_argument("recipe", nargs="?" if optional else None,
+                   help="recipe file (recipes/demo.yaml) or shipped name (demo, gsm8k/hybrid)")
     p.add_argument("overrides", nargs="*", metavar="key.sub=value",
                    help="override any recipe key, e.g. mixes.seeds=[0,1] train.lr=1e-3")
 
@@ -66,8 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate",
                        help="check a recipe (schema, ranges, cross-field rules, paths, eval task names, "
-                                        "resources); loads no weights")
-    _recipe_args(p)
+                                        "resources); loads no weights; --explain KEY documents a key")
+    _recipe_args(p, optional=True)  # --explain KEY needs none: parse_args checks one of the two is given
+    p.add_argument("--explain", metavar="KEY",
+                   help="print a recipe key's description, type, default and allowed values (a section "
+                        "lists its keys), e.g. train.lr, mixes.arms, world; takes no recipe")
     p.add_argument("--launcher", choices=("local", "slurm"), default=None,
                    help="check only the resources this launcher reads (default: every launcher's)")
     p = sub.add_parser("ls", help="list the shipped recipes")
@@ -104,6 +108,11 @@ def load_checked(args):
 
 
 def cmd_validate(args) -> int:
+    if args.explain is not None:
+        from distill.recipe.explain import explain
+
+        print(explain(args.explain))
+        return 0
     recipe = load_checked(args)
     from distill.pipeline.plan import plan
 
@@ -227,7 +236,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if later:
         args.overrides = [*args.overrides, *later]
+    if args.command == "validate":
+        _explain_or_recipe(args, parser)
     return args
+
+
+def _explain_or_recipe(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """``validate`` takes a recipe, or ``--explain KEY`` alone (the schema needs no recipe)."""
+    if args.explain is None and args.recipe is None:
+        parser.error("validate: the following arguments are required: recipe")
+    if args.explain is not None and (args.recipe is not None or args.overrides):
+        parser.error("validate: --explain KEY takes no recipe and no overrides")
 
 
 if __name__ == "__main__":

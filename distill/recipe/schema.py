@@ -38,8 +38,10 @@ DType = Literal["auto", "float32", "bfloat16", "float16"]
 
 
 class Section(BaseModel):
-    # allow_inf_nan=False: no rate, budget or threshold a training can use is NaN or infinite
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+    # allow_inf_nan=False: no rate, budget or threshold a training can use is NaN or infinite.
+    # use_attribute_docstrings: the string under each field is its description (`distill validate --explain`)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False,
+                              use_attribute_docstrings=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -69,13 +71,21 @@ class ArithmeticWorld(Section):
     """The embedded, download-free world: column arithmetic written out step by step."""
 
     kind: Literal["arithmetic"] = "arithmetic"
+    """World kind: the embedded, download-free column-arithmetic world."""
     min_digits: Annotated[int, Field(ge=1, le=6)] = 2
+    """Fewest digits of an operand."""
     max_digits: Annotated[int, Field(ge=1, le=6)] = 3
+    """Most digits of an operand (at least min_digits)."""
     ops: list[Literal["+", "-"]] = Field(default_factory=lambda: ["+", "-"], min_length=1)
+    """Operations drawn: '+' and/or '-' (a - b is drawn with a >= b)."""
     human_pool: PosInt = 1000
+    """Human-written worked solutions: the pool a mix's human part draws from (the data wall)."""
     test_size: PosInt = 500
-    val_size: Annotated[int, Field(ge=0)] = 500  # validation split (early stopping); never the test split
+    """Test problems held out and scored; at most half the distinct problems digits and ops allow."""
+    val_size: Annotated[int, Field(ge=0)] = 500
+    """Validation problems for train.early_stop, never in the test split; 0: none."""
     seed: Seed = 0
+    """Seed of the world's problem streams (human pool, prompts, validation and test splits)."""
 
     @model_validator(mode="after")
     def _digits(self) -> ArithmeticWorld:
@@ -99,26 +109,40 @@ class DataRef(Section):
     """A dataset on the hub (``path`` = repo id) or local (``path: json`` + ``data_files``)."""
 
     path: str
+    """Hub dataset repo id, or a local format (json, csv, parquet) read from data_files."""
     name: str | None = None
+    """The dataset's config name on the hub; None: its default config."""
     split: str = "train"
+    """Split to read (train, test, ...)."""
     revision: str | None = None
+    """Hub revision (branch, tag or commit) to read; None: the latest."""
     data_files: str | list[str] | dict[str, str | list[str]] | None = None
+    """Local files (or a split -> files mapping) when path is json, csv or parquet; None: hub data."""
 
 
 class DatasetWorld(Section):
     """A real task: human data, prompt pool and test split from datasets, read through an adapter."""
 
     kind: Literal["dataset"] = "dataset"
-    adapter: str  # how rows read and answers are checked (distill/world/adapters.py): gsm8k, ...
+    """World kind: a real task read from datasets through an adapter."""
+    adapter: str
+    """Task adapter that reads rows and checks answers (distill/world/adapters.py)."""
     human: DataRef
+    """Where the human-written solutions (the human pool) are read from."""
     prompts: DataRef
-    prompts_adapter: str | None = None  # when the prompt pool has another schema (e.g. metamath)
+    """Where the prompts the teacher answers (the synthetic data) are read from."""
+    prompts_adapter: str | None = None
+    """Adapter of the prompt pool when its schema differs (e.g. metamath); None: `adapter`."""
     test: DataRef
-    human_pool: PosInt | None = None  # None: the whole human split is the pool
-    # validation split for early stopping: the last val_size rows of the human split, never in the pool
+    """Where the test split is read from (the merge decontaminates against it)."""
+    human_pool: PosInt | None = None
+    """Rows of the human split in the pool; None: the whole split (less the validation rows)."""
     val_size: Annotated[int, Field(ge=0)] = 0
+    """Validation rows for train.early_stop: the human split's last val_size, never pooled; 0: none."""
     test_size: PosInt | None = None
+    """Test rows read; None: the whole test split."""
     seed: Seed = 0
+    """Recorded with the world (it enters step ids); a dataset world reads its splits unshuffled."""
 
 
 class ReasoningGymWorld(Section):
@@ -127,14 +151,23 @@ class ReasoningGymWorld(Section):
     them, e.g. gsm_symbolic's ``answer_cot``) as the human pool."""
 
     kind: Literal["reasoning_gym"] = "reasoning_gym"
-    dataset: str  # a reasoning-gym dataset name: gsm_symbolic, chain_sum, basic_arithmetic, ...
+    """World kind: a reasoning-gym dataset, with seeded, unlimited prompts."""
+    dataset: str
+    """The reasoning-gym dataset's name: gsm_symbolic, chain_sum, basic_arithmetic, ..."""
     config: dict[str, bool | int | float | str | list[int | float | str]] = Field(default_factory=dict)
-    templates: list[Annotated[int, Field(ge=0)]] | None = None  # only these templates (a smaller world)
-    test_templates: PosInt | None = None  # held out by template: the test split's templates, never trained on
-    human_pool: PosInt | None = None  # the human pool (the data wall); None: no human pool
+    """Options of the dataset's config (e.g. difficulty); validate checks the dataset accepts them."""
+    templates: list[Annotated[int, Field(ge=0)]] | None = None
+    """Only these template indices (a smaller world); None: all of the dataset's templates."""
+    test_templates: PosInt | None = None
+    """Templates held out as the test split's, never trained on; None: none held out."""
+    human_pool: PosInt | None = None
+    """Worked solutions in the human pool (the data wall); None: no human pool."""
     test_size: PosInt = 500
-    val_size: Annotated[int, Field(ge=0)] = 200  # validation split (early stopping); never the test split
+    """Test problems held out and scored."""
+    val_size: Annotated[int, Field(ge=0)] = 200
+    """Validation problems for train.early_stop, never in the test split; 0: none."""
     seed: int = 0
+    """Seed of the world's problem streams and of the held-out templates."""
 
 
 World = Annotated[ArithmeticWorld | DatasetWorld | ReasoningGymWorld, Field(discriminator="kind")]
@@ -145,10 +178,15 @@ class Arch(Section):
     """A tiny Llama-style architecture, initialised from config (no download)."""
 
     hidden_size: PosInt = 64
+    """Model width (a multiple of num_heads)."""
     num_layers: PosInt = 2
-    num_heads: PosInt = 2  # head_dim >= 32 keeps the model servable by vLLM
-    intermediate_size: PosInt | None = None  # default 4 x hidden
+    """Transformer layers."""
+    num_heads: PosInt = 2
+    """Attention heads; head_dim (hidden_size / num_heads) >= 32 keeps the model servable by vLLM."""
+    intermediate_size: PosInt | None = None
+    """MLP width; None: 4 x hidden_size."""
     max_position_embeddings: PosInt = 256
+    """Longest sequence the model takes, in tokens (train.seq_len must fit)."""
 
     @model_validator(mode="after")
     def _heads(self) -> Arch:
@@ -161,63 +199,93 @@ class TeacherBuild(Section):
     """How distill trains the embedded world's teacher (cached by content hash, built once)."""
 
     arch: Arch = Arch(hidden_size=128, num_layers=4, num_heads=4)
+    """Architecture of the built teacher."""
     corpus_size: PosInt = 20000
+    """Worked problems the built teacher trains on."""
     max_steps: PosInt = 1500
+    """Most optimizer steps of the teacher's training."""
     batch_size: PosInt = 64
+    """Sequences per optimizer step of the teacher's training."""
     lr: PosFloat = 2e-3
-    target_accuracy: Fraction = 0.8  # stop once the held-out accuracy reaches this
+    """Learning rate of the teacher's training."""
+    target_accuracy: Fraction = 0.8
+    """Training stops once the held-out accuracy reaches this."""
     eval_every: PosInt = 100
+    """Optimizer steps between the teacher's held-out accuracy checks."""
     eval_size: PosInt = 200
+    """Held-out problems each accuracy check scores."""
     seed: Seed = 0
+    """Seed of the teacher's initialisation and training order."""
 
 
 class ModelSpec(Section):
-    model: str | None = None  # local path or hub id; None: built by distill from `arch`/`build`
+    model: str | None = None
+    """Local path or hub id; None: distill builds the model from `arch` (student) or `build` (teacher)."""
     revision: str | None = None
+    """Hub revision (branch, tag or commit) of the model; None: the latest."""
     trust_remote_code: bool = False
+    """Let transformers run the model repository's own code (some hub models need it)."""
     dtype: DType = "auto"
-    attn_implementation: str | None = None  # e.g. sdpa, eager, flash_attention_2; None: the library's choice
+    """Dtype the weights are loaded in; auto: the checkpoint's own."""
+    attn_implementation: str | None = None
+    """Attention kernel, e.g. sdpa, eager, flash_attention_2; None: the library's choice."""
 
 
 class Teacher(ModelSpec):
     build: TeacherBuild = TeacherBuild()
+    """How distill trains the embedded world's teacher when `model` is unset."""
 
 
 class Student(ModelSpec):
     arch: Arch = Arch()
+    """Architecture of the student distill builds when `model` is unset."""
 
 
 class NamedTeacher(Teacher):
     """One teacher of a teachers sweep: a hub id / path, or an embedded teacher with its own build."""
 
-    name: SafeName  # labels its steps and its column of the report
+    name: SafeName
+    """This teacher's label: it names its steps and its column of the report."""
 
 
 # ----------------------------------------------------------------------------- generation
 class OpenAIBackend(Section):
-    base_url: str | None = None  # None: `distill run` starts `distill serve` on loopback for the teacher
-    model: str | None = None  # the server's model name; default the teacher's
-    api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable, never from the recipe
+    base_url: str | None = None
+    """URL of the OpenAI-compatible server; None: `distill run` starts `distill serve` on loopback."""
+    model: str | None = None
+    """The server's model name; None: the teacher's."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable the API key is read from; never from the recipe."""
     concurrency: PosInt = 8
+    """Requests in flight at once."""
     timeout_s: PosFloat = 60.0
+    """Seconds a request may take before it is retried."""
     max_retries: Annotated[int, Field(ge=0)] = 5
+    """Retries of a failed request before the generation step fails."""
 
 
 class VLLMBackend(Section):
     tensor_parallel_size: PosInt = 1
+    """GPUs the teacher is split over (vLLM tensor parallelism)."""
     gpu_memory_utilization: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    """Share of each GPU's memory vLLM may take (weights and KV cache)."""
 
 
 class Filters(Section):
     exact_dedup: bool = True
-    near_dedup_threshold: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.9  # MinHash Jaccard; None: off
+    """Drop rows whose prompt and completion repeat an earlier row's exactly."""
+    near_dedup_threshold: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.9
+    """MinHash Jaccard similarity from which a row is a near duplicate and dropped; None: off."""
     min_chars: Annotated[int, Field(ge=0)] = 1
+    """Drop completions shorter than this many characters."""
     max_chars: PosInt = 4096
-    verify: bool = True  # also publish a verifier-filtered source named "verified"
-    decontaminate_ngram: Annotated[int, Field(ge=0)] = 8  # 0: off
-    # true: the human pool is a reference index: generated rows that copy one of its rows (exactly, or
-    # near at near_dedup_threshold) are removed; its rows are never published with the synthetic ones
+    """Drop completions longer than this many characters."""
+    verify: bool = True
+    """Also publish a verifier-filtered source named 'verified' (rows the world's verifier accepts)."""
+    decontaminate_ngram: Annotated[int, Field(ge=0)] = 8
+    """Drop rows sharing a word n-gram of this length with a test prompt; 0: off."""
     dedup_against_human: bool = False
+    """Also remove generated rows that copy a human-pool row (exactly or near); the pool is not published."""
 
 
 BackendName = GENERATION_BACKENDS.literal()
@@ -225,19 +293,33 @@ BackendName = GENERATION_BACKENDS.literal()
 
 class Generation(Section):
     backend: BackendName = "hf"
+    """Generation backend that runs the teacher; its options are in generation.<backend>."""
     num_prompts: PosInt = 4000
+    """Prompts the teacher answers (each samples_per_prompt times)."""
     samples_per_prompt: PosInt = 1
+    """Completions per prompt (arms with human: picked need 2 or more)."""
     max_new_tokens: PosInt = 64
+    """Most tokens in one completion."""
     temperature: Annotated[float, Field(ge=0.0)] = 0.0
+    """Sampling temperature; 0: greedy."""
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    """Nucleus sampling: keep the fewest tokens holding this probability; 1: off."""
     batch_size: PosInt = 64
+    """Prompts per generation batch."""
     shards: PosInt = 1
+    """Generation steps the prompts are split over (run side by side, or a Slurm array)."""
     chunk_size: PosInt = 256
+    """Prompts per chunk file a shard commits; a killed shard loses at most the chunk in flight."""
     seed: Seed = 0
-    logprobs_topk: Annotated[int, Field(ge=0)] = 0  # >0: store teacher top-k log-probs for KD
+    """Seed of the teacher's sampling."""
+    logprobs_topk: Annotated[int, Field(ge=0)] = 0
+    """Store the teacher's top-k log-probs per token for KD (train.kd.source: stored); 0: none."""
     filters: Filters = Filters()
+    """Quality filters applied when the shards are merged."""
     openai: OpenAIBackend = OpenAIBackend()
+    """Options of the openai backend."""
     vllm: VLLMBackend = VLLMBackend()
+    """Options of the vllm backend."""
 
 
 # ----------------------------------------------------------------------------- mixes
@@ -251,30 +333,37 @@ class PreferenceStep(Section):
     """The preference step of an arm with objective dpo / apo: it starts from the arm's SFT student,
     which is also its frozen reference, and reads the pairs of the expert items that student saw."""
 
-    beta: PosFloat = 0.1  # strength of the pull towards the reference
-    epochs: PosFloat = 2.0  # passes over the pairs
+    beta: PosFloat = 0.1
+    """Strength of the pull towards the reference (the DPO / APO beta)."""
+    epochs: PosFloat = 2.0
+    """Passes over the pairs."""
     lr: PosFloat = 5e-4
-    # an SFT arm on the same expert work whose students this arm starts from (and is compared with):
-    # its SFT step is that arm's, not one more of the same training; None: the arm trains its own
+    """Learning rate of the preference step."""
     start: SafeName | None = None
+    """An SFT arm on the same expert work whose students this arm starts from (and is compared with): its SFT
+    step is that arm's, not one more of the same training; None: the arm trains its own."""
 
 
 class Arm(Section):
     name: SafeName
+    """The arm's name: labels its steps and its curve in the report."""
     fraction: Fraction
-    # this arm's data ladder when it differs from mixes.sizes (spend runs where they inform the fit)
+    """Synthetic fraction f of each training set (0: human only, 1: synthetic only)."""
     sizes: list[PosInt] | None = Field(default=None, min_length=1)
-    # this arm's seeds when they differ from mixes.seeds (more where its cells are noisy)
+    """This arm's data ladder when it differs from mixes.sizes (spend runs where they inform the fit)."""
     seeds: list[Seed] | None = Field(default=None, min_length=1)
+    """This arm's seeds when they differ from mixes.seeds (more where its cells are noisy)."""
     synthetic: Literal["synthetic", "verified"] = "synthetic"
-    # the source of the (1 - f) part: written from scratch, or expert work on teacher drafts
+    """Source of the synthetic part: every filtered row, or only those the verifier accepts."""
     human: HumanSource = "human"
-    # how the arm learns: sft, or sft then a preference step (dpo / apo) on its expert source's pairs
+    """Source of the (1 - f) part: written from scratch, or expert work on teacher drafts."""
     objective: Literal["sft", "dpo", "apo"] = "sft"
-    preference: PreferenceStep = PreferenceStep()  # read only when objective is dpo / apo
-    # which drafts the expert works on for this arm, under experts.hours (distill/human/allocator.py);
-    # None: the drafts of the first experts.drafts prompts
+    """How the arm learns: sft, or sft then a preference step (dpo / apo) on its expert source's pairs."""
+    preference: PreferenceStep = PreferenceStep()
+    """The preference step; read only when objective is dpo or apo."""
     allocator: Literal["random", "verifier_failed", "disagreement", "roi"] | None = None
+    """Which drafts the expert works on, under experts.hours (distill/human/allocator.py); None: the drafts of
+    the first experts.drafts prompts."""
 
     @model_validator(mode="after")
     def _pairs(self) -> Arm:
@@ -291,16 +380,24 @@ class Arm(Section):
 
 class Wall(Section):
     policy: Literal["repeat", "fill", "stop"] = "repeat"
+    """When a part needs more than its pool holds: repeat epochs, fill with synthetic, or stop."""
     max_epochs: PosInt = 4
+    """Most passes over a pool under repeat; a part needing more is infeasible."""
 
 
 class Mixes(Section):
     arms: list[Arm] = Field(min_length=1)
+    """The arms: one mix of human and synthetic data each, trained at every size and seed."""
     sizes: list[PosInt] = Field(min_length=1)
+    """The data ladder: training-set sizes N, counted in `unit`."""
     unit: Literal["examples", "tokens"] = "examples"
+    """What sizes count: examples, or tokens (whole examples until the budget is reached)."""
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
+    """Seeds of each (arm, size): each draws its own mix and trains its own student."""
     wall: Wall = Wall()
+    """What a mix does when it needs more data than a pool holds."""
     weights: dict[PoolName, PosFloat] = Field(default_factory=dict)
+    """Loss weight per source pool; a pool not named here weighs 1.0."""
 
     @model_validator(mode="after")
     def _unique(self) -> Mixes:
@@ -346,24 +443,37 @@ class Mixes(Section):
 class ExpertTimes(Section):
     """Seconds per expert action (defaults and their sources: recipes/human-effort.yaml)."""
 
-    write_s: PosFloat = 30.0  # one solution written from scratch
-    edit_s: PosFloat = 18.0  # one teacher draft read and corrected where wrong (~0.6 x writing)
-    mark_s: PosFloat = 12.0  # one draft's steps checked up to the first wrong one
-    pick_s: PosFloat = 6.0  # the better of two drafts chosen (or neither)
+    write_s: PosFloat = 30.0
+    """Seconds to write one solution from scratch."""
+    edit_s: PosFloat = 18.0
+    """Seconds to read one teacher draft and correct it where wrong (~0.6 x writing)."""
+    mark_s: PosFloat = 12.0
+    """Seconds to check one draft's steps up to the first wrong one."""
+    pick_s: PosFloat = 6.0
+    """Seconds to choose the better of two drafts (or neither)."""
 
 
 class Experts(Section):
     """Who does the human work on teacher drafts (arms with human: edited / first_error / picked)."""
 
     kind: Literal["simulated", "label_studio", "argilla", "prm800k", "model"] = "simulated"
-    drafts: PosInt = 1000  # prompts whose teacher drafts each primitive's expert works on
-    hours: PosFloat | None = None  # arms with an allocator: the expert hours each allocation may spend
-    error_rate: Fraction = 0.0  # simulated expert: share of items it gets wrong
+    """Who does the work: simulated, people through label_studio / argilla, PRM800K marks, or a model."""
+    drafts: PosInt = 1000
+    """Prompts whose teacher drafts each primitive's expert works on."""
+    hours: PosFloat | None = None
+    """Expert hours each allocation may spend (arms with an allocator); None: no allocation budget."""
+    error_rate: Fraction = 0.0
+    """Share of items the simulated expert gets wrong."""
     seed: Seed = 0
-    times: ExpertTimes = ExpertTimes()  # simulated and model experts; Argilla (which records no time)
-    model: ModelSpec | None = None  # kind=model: the stand-in expert (always labelled simulated)
+    """Seed of the simulated expert's choices and mistakes."""
+    times: ExpertTimes = ExpertTimes()
+    """Seconds per action: simulated and model experts, and Argilla (which records no time)."""
+    model: ModelSpec | None = None
+    """The stand-in expert when kind is model (its work is always labelled simulated)."""
     backend: BackendName = "hf"
+    """Generation backend that runs the model expert."""
     max_new_tokens: PosInt = 64
+    """Most tokens the model expert writes per item."""
 
     @model_validator(mode="after")
     def _model(self) -> Experts:
@@ -379,25 +489,40 @@ class Verifier(Section):
     prompts (best-of-n), beside majority vote over the same samples and an outcome-only scorer trained on
     the same drafts labelled by the world's verifier alone (no marks bought)."""
 
-    arm: str | None = None  # the arm whose student (largest N, first seed) is reranked; None: the first arm
-    samples: PosInt = 8  # n
-    prompts: PosInt = 200  # test prompts reranked
+    arm: str | None = None
+    """The arm whose student (largest N, first seed) is reranked; None: the first arm."""
+    samples: PosInt = 8
+    """Samples n per test prompt: reranked by the scorers (best-of-n) and counted by majority vote."""
+    prompts: PosInt = 200
+    """Test prompts reranked."""
     temperature: PosFloat = 0.8
-    after_mark: Literal["drop", "bad"] = "drop"  # labels of the steps after the first mark
-    held_out: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2  # marked drafts kept for localisation accuracy
-    init: Literal["student", "teacher"] = "student"  # the causal LM the scorer starts from
+    """Sampling temperature of the student's samples."""
+    after_mark: Literal["drop", "bad"] = "drop"
+    """Labels of the steps after the first mark: drop them, or label them bad."""
+    held_out: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    """Share of marked drafts kept out of training, to measure localisation accuracy."""
+    init: Literal["student", "teacher"] = "student"
+    """The causal LM the step scorer starts from."""
     steps: PosInt = 400
+    """Optimizer steps of the scorers' training."""
     batch_size: PosInt = 32
+    """Examples per optimizer step of the scorers' training."""
     lr: PosFloat = 1e-3
+    """Learning rate of the scorers' training (AdamW)."""
     seed: int = 0
+    """Seed of the samples and of the scorers' training."""
 
 
 # ----------------------------------------------------------------------------- training
 class KD(Section):
-    weight: Fraction = 0.0  # 0: plain SFT; the loss is (1-w)*CE + w*KL
+    weight: Fraction = 0.0
+    """KD weight w: the loss is (1-w)*CE + w*KL; 0: plain SFT."""
     kind: Literal["forward", "reverse"] = "forward"
+    """KL direction: forward KL(teacher || student) or reverse KL(student || teacher)."""
     source: Literal["stored", "online"] = "stored"
+    """Teacher log-probs stored at generation (generation.logprobs_topk) or computed online in training."""
     temperature: PosFloat = 1.0
+    """Softmax temperature of both distributions in the KL."""
 
 
 class EarlyStop(Section):
@@ -411,30 +536,51 @@ class EarlyStop(Section):
     training ends. The budget (``tokens``/``epochs``) is the cap; a run that reaches it first records so.
     """
 
-    every: PosInt = 25  # optimizer steps between validation checks
-    patience: PosInt = 3  # checks without improvement before the cooldown starts
-    min_delta: Annotated[float, Field(ge=0.0)] = 0.0  # nats per token
-    cooldown: Annotated[float, Field(ge=0.0, le=1.0)] = 0.25  # share of the steps so far
+    every: PosInt = 25
+    """Optimizer steps between validation checks."""
+    patience: PosInt = 3
+    """Checks without improvement before the cooldown starts."""
+    min_delta: Annotated[float, Field(ge=0.0)] = 0.0
+    """Least drop of the validation loss that counts as an improvement, in nats per token."""
+    cooldown: Annotated[float, Field(ge=0.0, le=1.0)] = 0.25
+    """Length of the final linear decay to 0, as a share of the steps run so far."""
 
 
 class Train(Section):
     epochs: PosFloat | None = None
-    tokens: PosInt | None = None  # fixed training tokens: the same compute at every N
-    seq_len: PosInt = 256  # packed row length
-    global_batch_size: PosInt = 32  # packed rows per optimizer step, over all ranks
-    micro_batch_size: PosInt = 32  # rows per rank per forward; accumulation is derived
+    """Budget in passes over each mix; set exactly one of epochs and tokens."""
+    tokens: PosInt | None = None
+    """Budget in training tokens, the same compute at every N; set exactly one of epochs and tokens."""
+    seq_len: PosInt = 256
+    """Length of a packed row, in tokens."""
+    global_batch_size: PosInt = 32
+    """Packed rows per optimizer step, over all ranks."""
+    micro_batch_size: PosInt = 32
+    """Rows per rank per forward pass; gradient accumulation is derived."""
     lr: PosFloat = 3e-3
+    """Peak learning rate of the student's AdamW, reached after warmup."""
     warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.05
+    """Share of the optimizer steps the learning rate warms up over, from 0."""
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    """Learning-rate decay after warmup."""
     weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    """AdamW weight decay (not on norms and biases)."""
     max_grad_norm: PosFloat = 1.0
+    """Gradients are clipped to this global norm."""
     packing: bool = True
+    """Pack several examples into each seq_len row; false: one example per row."""
     dtype: Literal["float32", "bfloat16"] = "float32"
-    checkpoint_every: PosInt = 200  # optimizer steps
-    accelerate_config: str | None = None  # e.g. recipes/accelerate/zero2.yaml; None: single process
+    """Training precision: float32, or bfloat16 mixed precision."""
+    checkpoint_every: PosInt = 200
+    """Optimizer steps between checkpoints (an interrupted run resumes from the last)."""
+    accelerate_config: str | None = None
+    """accelerate config for DDP / ZeRO, e.g. recipes/accelerate/zero2.yaml; None: single process."""
     log_every: PosInt = 10
+    """Optimizer steps between logged metrics."""
     kd: KD = KD()
-    early_stop: EarlyStop | None = None  # None: train the whole budget
+    """Knowledge distillation from the teacher's log-probs."""
+    early_stop: EarlyStop | None = None
+    """Train until validation loss stops improving, then anneal; None: train the whole budget."""
 
     @model_validator(mode="after")
     def _budget(self) -> Train:
@@ -462,14 +608,19 @@ class Generations(Section):
     Kazdan et al. 2024. Generation uses the recipe's ``generation`` section (backend, temperature,
     filters; its ``num_prompts`` is replaced by ``prompts``)."""
 
-    count: PosInt = 5  # generations after generation 0
+    count: PosInt = 5
+    """Generations after generation 0."""
     policies: list[Policy] = Field(default_factory=lambda: ["replace", "accumulate", "accumulate-subsample"],
                                    min_length=1)
-    # fresh prompts each generation is asked to solve; None: the human pool size
+    """Data policies compared, one chain each."""
     prompts: PosInt | None = None
-    subsample: PosInt | None = None  # accumulate-subsample's fixed size; None: the human pool size
-    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)  # one independent chain per seed
-    ngram: PosInt = 3  # n of the distinct-n-gram diversity measure
+    """Fresh prompts each generation is asked to solve; None: the human pool size."""
+    subsample: PosInt | None = None
+    """accumulate-subsample's fixed size; None: the human pool size."""
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
+    """Seeds: one independent chain per seed."""
+    ngram: PosInt = 3
+    """n of the distinct-n-gram diversity measure."""
 
     @model_validator(mode="after")
     def _unique(self) -> Generations:
@@ -482,20 +633,32 @@ class Generations(Section):
 # ----------------------------------------------------------------------------- eval / report
 class Eval(Section):
     tasks: list[str] = Field(default_factory=lambda: ["distill_arith"], min_length=1)
-    include_path: str | None = None  # extra task YAMLs; distill's own evals/tasks is always included
+    """lm-eval tasks scored: distill's own (evals/tasks) or standard ones by name."""
+    include_path: str | None = None
+    """Folder of extra task YAMLs; distill's own evals/tasks is always included."""
     limit: PosInt | None = None
+    """Score only the first `limit` items of each task; None: all."""
     batch_size: PosInt = 64
+    """Items per evaluation batch."""
     num_fewshot: Annotated[int, Field(ge=0)] = 0
+    """Worked examples put before each question."""
     max_gen_toks: PosInt = 64
-    teacher: bool = True  # the ceiling
-    floor: bool = True  # the untrained student
+    """Most tokens generated per answer."""
+    teacher: bool = True
+    """Also evaluate the teacher (the ceiling)."""
+    floor: bool = True
+    """Also evaluate the untrained student (the floor)."""
 
 
 class Costs(Section):
     currency: str = "USD"
+    """Currency the report's costs are labelled in."""
     human_per_example: Annotated[float, Field(ge=0.0)] = 1.0
-    expert_hour: Annotated[float, Field(ge=0.0)] = 0.0  # price of one hour of expert time
+    """Price of one human-written example."""
+    expert_hour: Annotated[float, Field(ge=0.0)] = 0.0
+    """Price of one hour of expert time."""
     device_hour: Annotated[float, Field(ge=0.0)] = 2.0
+    """Price of one device (GPU) hour of generation and training."""
 
 
 class ConvergenceCheck(Section):
@@ -504,80 +667,125 @@ class ConvergenceCheck(Section):
     seed noise or more."""
 
     factor: Annotated[float, Field(gt=1.0)] = 2.0
+    """Budget multiplier of the retrained runs."""
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
+    """Seeds of the retrained runs."""
 
 
 class Report(Section):
-    epsilon: PosFloat = 0.01  # gain per doubling (score units) below which an arm has saturated
+    epsilon: PosFloat = 0.01
+    """Gain per doubling (score units) below which an arm has saturated."""
     convergence: ConvergenceCheck | None = None
-    # seed noise for the intervals: each cell's own seeds ("cell"), or pooled over an arm's sizes
-    # ("arm": fewer seeds needed, but one noisy cell, e.g. mid-transition, widens all of the arm's)
+    """Retrain each arm's largest N with more budget, to catch undertrained students; None: off."""
     seed_noise: Literal["cell", "arm"] = "cell"
+    """Seed noise for the intervals: each cell's own seeds (cell), or pooled over an arm's sizes (arm: fewer
+    seeds needed, but one noisy cell, e.g. mid-transition, widens all of the arm's)."""
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.9
+    """Level of the report's intervals."""
     bootstrap: PosInt = 1000
+    """Bootstrap resamples per interval."""
     costs: Costs = Costs()
+    """Prices of data, expert time and compute for the report's cost figures."""
 
 
 class Wandb(Section):
     mode: Literal["offline", "online", "disabled"] = "offline"
+    """W&B logging: offline (local files), online, or disabled."""
     project: str = "distill"
+    """W&B project the runs are logged to."""
     entity: str | None = None
+    """W&B team or user; None: the account's default."""
 
 
 class Tracking(Section):
     wandb: Wandb = Wandb()
+    """Weights & Biases settings."""
 
 
 # ----------------------------------------------------------------------------- launchers
 class Resources(Section):
     partition: str | None = None
+    """Slurm partition; None: the cluster's default."""
     nodes: PosInt = 1
+    """Nodes per job."""
     gpus_per_node: Annotated[int, Field(ge=0)] = 0
+    """GPUs per node; 0: a CPU job."""
     cpus_per_task: PosInt = 1
+    """CPU cores per task."""
     mem: str = "4G"
+    """Memory per node, in Slurm's units (e.g. 4G)."""
     time: str = "01:00:00"
+    """Wall-time limit, in Slurm's format (HH:MM:SS)."""
     account: str | None = None
+    """Slurm account charged; None: the user's default."""
     qos: str | None = None
-    extra: list[str] = Field(default_factory=list)  # verbatim '#SBATCH ...' options
-    processes_per_node: PosInt | None = None  # training processes per node; None: one per GPU (1 without)
+    """Slurm quality of service; None: the default."""
+    extra: list[str] = Field(default_factory=list)
+    """Further '#SBATCH ...' options, verbatim."""
+    processes_per_node: PosInt | None = None
+    """Training processes per node; None: one per GPU (1 without)."""
 
 
 class Slurm(Section):
     generate: Resources = Resources()
+    """Resources of the generation and merge jobs."""
     train: Resources = Resources()
+    """Resources of the training jobs (students, and a teacher distill builds)."""
     eval: Resources = Resources()
+    """Resources of the evaluation and verifier jobs."""
     report: Resources = Resources()
-    # the teacher's evaluation (a model that may span GPUs); None: generate's
+    """Resources of the report and of the cheap preparation steps (tokenizer, student, human pool)."""
     ceiling: Resources | None = None
-    array_parallelism: PosInt | None = None  # '%k' on arrays
+    """Resources of the teacher's evaluation (a model that may span GPUs); None: generate's."""
+    array_parallelism: PosInt | None = None
+    """Most tasks of one job array running at once ('%k'); None: no limit."""
 
 
 class Launcher(Section):
-    workers: PosInt = 2  # local executor: independent steps run side by side
-    # local executor: processes per training step; None: the visible GPUs (1 on CPU)
+    workers: PosInt = 2
+    """Local executor: independent steps run side by side."""
     processes: PosInt | None = None
+    """Local executor: processes per training step; None: the visible GPUs (1 on CPU)."""
     slurm: Slurm = Slurm()
+    """Slurm resources per stage (read by --launcher slurm)."""
 
 
 # ----------------------------------------------------------------------------- the recipe
 class Recipe(Section):
     name: SafeName
+    """The experiment's name: its run folder is output_dir/name."""
     description: str = ""
+    """What the recipe measures; `distill ls` shows its first line."""
     output_dir: str = "runs"
+    """Folder that holds the run folders."""
     world: World = ArithmeticWorld()
+    """The task: human data, prompts, verifier and test split; its `kind` picks the world."""
     teacher: Teacher = Teacher()
-    teachers: list[NamedTeacher] = Field(default_factory=list)  # a sweep axis; empty: the one `teacher`
+    """The teacher model that writes the synthetic data."""
+    teachers: list[NamedTeacher] = Field(default_factory=list)
+    """A sweep axis of named teachers; empty: the one `teacher`."""
     student: Student = Student()
+    """The student model each run trains."""
     generation: Generation = Generation()
-    mixes: Mixes | None = None  # required unless the recipe has a `generations` section
+    """How the teacher writes the synthetic data, and how that data is filtered."""
+    mixes: Mixes | None = None
+    """The sweep: arms x sizes x seeds; required unless the recipe has a `generations` section."""
     generations: Generations | None = None
-    experts: Experts | None = None  # needed by arms whose human part is edited / first_error / picked
-    verifier: Verifier | None = None  # step marks as a verifier: PRM best-of-n (needs experts)
+    """Iterated self-training: each generation's student teaches the next; None: off."""
+    experts: Experts | None = None
+    """Who works on teacher drafts; needed by arms whose human part is edited / first_error / picked."""
+    verifier: Verifier | None = None
+    """Step marks as a verifier: PRM best-of-n on one arm's student (needs experts); None: off."""
     train: Train
+    """How each student trains."""
     eval: Eval = Eval()
+    """What each student, the teacher and the floor are scored on."""
     report: Report = Report()
+    """The report: saturation, intervals and costs."""
     tracking: Tracking = Tracking()
+    """Experiment tracking."""
     launcher: Launcher = Launcher()
+    """Where steps run: the local executor's options and the Slurm resources."""
 
     @model_validator(mode="after")
     def _axes(self) -> Recipe:
