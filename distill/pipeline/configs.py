@@ -20,11 +20,11 @@ from distill.recipe.schema import (
     Experts,
     Filters,
     Generation,
-    Generations,
     Mixes,
     ModelSpec,
     ReasoningGymWorld,
     Report,
+    SelfTraining,
     Student,
     TeacherBuild,
     Train,
@@ -186,7 +186,7 @@ class GenerationsReportConfig(StepConfig):
     """The report that follows iterated self-training over its generations."""
 
     report: Report
-    generations: Generations
+    generations: SelfTraining
 
 
 def dumped(model: type[StepConfig], config: dict) -> dict:

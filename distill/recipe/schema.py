@@ -111,13 +111,13 @@ class DataRef(Section):
     path: str
     """Hub dataset repo id, or a local format (json, csv, parquet) read from data_files."""
     name: str | None = None
-    """The dataset's config name on the hub; None: its default config."""
+    """The dataset's config name on the hub; null: its default config."""
     split: str = "train"
     """Split to read (train, test, ...)."""
     revision: str | None = None
-    """Hub revision (branch, tag or commit) to read; None: the latest."""
+    """Hub revision (branch, tag or commit) to read; null: the latest."""
     data_files: str | list[str] | dict[str, str | list[str]] | None = None
-    """Local files (or a split -> files mapping) when path is json, csv or parquet; None: hub data."""
+    """Local files (or a split -> files mapping) when path is json, csv or parquet; null: hub data."""
 
 
 class DatasetWorld(Section):
@@ -132,15 +132,15 @@ class DatasetWorld(Section):
     prompts: DataRef
     """Where the prompts the teacher answers (the synthetic data) are read from."""
     prompts_adapter: str | None = None
-    """Adapter of the prompt pool when its schema differs (e.g. metamath); None: `adapter`."""
+    """Adapter of the prompt pool when its schema differs (e.g. metamath); null: `adapter`."""
     test: DataRef
     """Where the test split is read from (the merge decontaminates against it)."""
     human_pool: PosInt | None = None
-    """Rows of the human split in the pool; None: the whole split (less the validation rows)."""
+    """Rows of the human split in the pool; null: the whole split (less the validation rows)."""
     val_size: Annotated[int, Field(ge=0)] = 0
     """Validation rows for train.early_stop: the human split's last val_size, never pooled; 0: none."""
     test_size: PosInt | None = None
-    """Test rows read; None: the whole test split."""
+    """Test rows read; null: the whole test split."""
     seed: Seed = 0
     """Recorded with the world (it enters step ids); a dataset world reads its splits unshuffled."""
 
@@ -157,11 +157,11 @@ class ReasoningGymWorld(Section):
     config: dict[str, bool | int | float | str | list[int | float | str]] = Field(default_factory=dict)
     """Options of the dataset's config (e.g. difficulty); validate checks the dataset accepts them."""
     templates: list[Annotated[int, Field(ge=0)]] | None = None
-    """Only these template indices (a smaller world); None: all of the dataset's templates."""
+    """Only these template indices (a smaller world); null: all of the dataset's templates."""
     test_templates: PosInt | None = None
-    """Templates held out as the test split's, never trained on; None: none held out."""
+    """Templates held out as the test split's, never trained on; null: none held out."""
     human_pool: PosInt | None = None
-    """Worked solutions in the human pool (the data wall); None: no human pool."""
+    """Worked solutions in the human pool (the data wall); null: no human pool."""
     test_size: PosInt = 500
     """Test problems held out and scored."""
     val_size: Annotated[int, Field(ge=0)] = 200
@@ -184,7 +184,7 @@ class Arch(Section):
     num_heads: PosInt = 2
     """Attention heads; head_dim (hidden_size / num_heads) >= 32 keeps the model servable by vLLM."""
     intermediate_size: PosInt | None = None
-    """MLP width; None: 4 x hidden_size."""
+    """MLP width; null: 4 x hidden_size."""
     max_position_embeddings: PosInt = 256
     """Longest sequence the model takes, in tokens (train.seq_len must fit)."""
 
@@ -220,15 +220,15 @@ class TeacherBuild(Section):
 
 class ModelSpec(Section):
     model: str | None = None
-    """Local path or hub id; None: distill builds the model from `arch` (student) or `build` (teacher)."""
+    """Local path or hub id; null: distill builds the model from `arch` (student) or `build` (teacher)."""
     revision: str | None = None
-    """Hub revision (branch, tag or commit) of the model; None: the latest."""
+    """Hub revision (branch, tag or commit) of the model; null: the latest."""
     trust_remote_code: bool = False
     """Let transformers run the model repository's own code (some hub models need it)."""
     dtype: DType = "auto"
     """Dtype the weights are loaded in; auto: the checkpoint's own."""
     attn_implementation: str | None = None
-    """Attention kernel, e.g. sdpa, eager, flash_attention_2; None: the library's choice."""
+    """Attention kernel, e.g. sdpa, eager, flash_attention_2; null: the library's choice."""
 
 
 class Teacher(ModelSpec):
@@ -251,9 +251,9 @@ class NamedTeacher(Teacher):
 # ----------------------------------------------------------------------------- generation
 class OpenAIBackend(Section):
     base_url: str | None = None
-    """URL of the OpenAI-compatible server; None: `distill run` starts `distill serve` on loopback."""
+    """URL of the OpenAI-compatible server; null: `distill run` starts `distill serve` on loopback."""
     model: str | None = None
-    """The server's model name; None: the teacher's."""
+    """The server's model name; null: the teacher's."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable the API key is read from; never from the recipe."""
     concurrency: PosInt = 8
@@ -275,7 +275,7 @@ class Filters(Section):
     exact_dedup: bool = True
     """Drop rows whose prompt and completion repeat an earlier row's exactly."""
     near_dedup_threshold: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.9
-    """MinHash Jaccard similarity from which a row is a near duplicate and dropped; None: off."""
+    """MinHash Jaccard similarity from which a row is a near duplicate and dropped; null: off."""
     min_chars: Annotated[int, Field(ge=0)] = 1
     """Drop completions shorter than this many characters."""
     max_chars: PosInt = 4096
@@ -362,7 +362,7 @@ class Arm(Section):
     preference: PreferenceStep = PreferenceStep()
     """The preference step; read only when objective is dpo or apo."""
     allocator: Literal["random", "verifier_failed", "disagreement", "roi"] | None = None
-    """Which drafts the expert works on, under experts.hours (distill/human/allocator.py); None: the drafts of
+    """Which drafts the expert works on, under experts.hours (distill/human/allocator.py); null: the drafts of
     the first experts.drafts prompts."""
 
     @model_validator(mode="after")
@@ -461,7 +461,7 @@ class Experts(Section):
     drafts: PosInt = 1000
     """Prompts whose teacher drafts each primitive's expert works on."""
     hours: PosFloat | None = None
-    """Expert hours each allocation may spend (arms with an allocator); None: no allocation budget."""
+    """Expert hours each allocation may spend (arms with an allocator); null: no allocation budget."""
     error_rate: Fraction = 0.0
     """Share of items the simulated expert gets wrong."""
     seed: Seed = 0
@@ -490,7 +490,7 @@ class Verifier(Section):
     the same drafts labelled by the world's verifier alone (no marks bought)."""
 
     arm: str | None = None
-    """The arm whose student (largest N, first seed) is reranked; None: the first arm."""
+    """The arm whose student (largest N, first seed) is reranked; null: the first arm."""
     samples: PosInt = 8
     """Samples n per test prompt: reranked by the scorers (best-of-n) and counted by majority vote."""
     prompts: PosInt = 200
@@ -574,13 +574,13 @@ class Train(Section):
     checkpoint_every: PosInt = 200
     """Optimizer steps between checkpoints (an interrupted run resumes from the last)."""
     accelerate_config: str | None = None
-    """accelerate config for DDP / ZeRO, e.g. recipes/accelerate/zero2.yaml; None: single process."""
+    """accelerate config for DDP / ZeRO, e.g. recipes/accelerate/zero2.yaml; null: single process."""
     log_every: PosInt = 10
     """Optimizer steps between logged metrics."""
     kd: KD = KD()
     """Knowledge distillation from the teacher's log-probs."""
     early_stop: EarlyStop | None = None
-    """Train until validation loss stops improving, then anneal; None: train the whole budget."""
+    """Train until validation loss stops improving, then anneal; null: train the whole budget."""
 
     @model_validator(mode="after")
     def _budget(self) -> Train:
@@ -600,7 +600,7 @@ class Train(Section):
 Policy = Literal["replace", "accumulate", "accumulate-subsample"]
 
 
-class Generations(Section):
+class SelfTraining(Section):
     """Iterated self-training. Generation 0 trains on the human pool; generation g+1's teacher is
     generation g's student, and its data follows the policy: ``replace`` (only the newest synthetic
     data), ``accumulate`` (human and all synthetic data so far) or ``accumulate-subsample`` (a seeded
@@ -614,16 +614,16 @@ class Generations(Section):
                                    min_length=1)
     """Data policies compared, one chain each."""
     prompts: PosInt | None = None
-    """Fresh prompts each generation is asked to solve; None: the human pool size."""
+    """Fresh prompts each generation is asked to solve; null: the human pool size."""
     subsample: PosInt | None = None
-    """accumulate-subsample's fixed size; None: the human pool size."""
+    """accumulate-subsample's fixed size; null: the human pool size."""
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     """Seeds: one independent chain per seed."""
     ngram: PosInt = 3
     """n of the distinct-n-gram diversity measure."""
 
     @model_validator(mode="after")
-    def _unique(self) -> Generations:
+    def _unique(self) -> SelfTraining:
         for what, values in (("policies", self.policies), ("seeds", self.seeds)):
             if len(set(values)) != len(values):
                 raise ValueError(f"{what} has repeated values: {values}")
@@ -637,7 +637,7 @@ class Eval(Section):
     include_path: str | None = None
     """Folder of extra task YAMLs; distill's own evals/tasks is always included."""
     limit: PosInt | None = None
-    """Score only the first `limit` items of each task; None: all."""
+    """Score only the first `limit` items of each task; null: all."""
     batch_size: PosInt = 64
     """Items per evaluation batch."""
     num_fewshot: Annotated[int, Field(ge=0)] = 0
@@ -676,7 +676,7 @@ class Report(Section):
     epsilon: PosFloat = 0.01
     """Gain per doubling (score units) below which an arm has saturated."""
     convergence: ConvergenceCheck | None = None
-    """Retrain each arm's largest N with more budget, to catch undertrained students; None: off."""
+    """Retrain each arm's largest N with more budget, to catch undertrained students; null: off."""
     seed_noise: Literal["cell", "arm"] = "cell"
     """Seed noise for the intervals: each cell's own seeds (cell), or pooled over an arm's sizes (arm: fewer
     seeds needed, but one noisy cell, e.g. mid-transition, widens all of the arm's)."""
@@ -694,7 +694,7 @@ class Wandb(Section):
     project: str = "distill"
     """W&B project the runs are logged to."""
     entity: str | None = None
-    """W&B team or user; None: the account's default."""
+    """W&B team or user; null: the account's default."""
 
 
 class Tracking(Section):
@@ -705,7 +705,7 @@ class Tracking(Section):
 # ----------------------------------------------------------------------------- launchers
 class Resources(Section):
     partition: str | None = None
-    """Slurm partition; None: the cluster's default."""
+    """Slurm partition; null: the cluster's default."""
     nodes: PosInt = 1
     """Nodes per job."""
     gpus_per_node: Annotated[int, Field(ge=0)] = 0
@@ -717,13 +717,13 @@ class Resources(Section):
     time: str = "01:00:00"
     """Wall-time limit, in Slurm's format (HH:MM:SS)."""
     account: str | None = None
-    """Slurm account charged; None: the user's default."""
+    """Slurm account charged; null: the user's default."""
     qos: str | None = None
-    """Slurm quality of service; None: the default."""
+    """Slurm quality of service; null: the default."""
     extra: list[str] = Field(default_factory=list)
     """Further '#SBATCH ...' options, verbatim."""
     processes_per_node: PosInt | None = None
-    """Training processes per node; None: one per GPU (1 without)."""
+    """Training processes per node; null: one per GPU (1 without)."""
 
 
 class Slurm(Section):
@@ -736,16 +736,16 @@ class Slurm(Section):
     report: Resources = Resources()
     """Resources of the report and of the cheap preparation steps (tokenizer, student, human pool)."""
     ceiling: Resources | None = None
-    """Resources of the teacher's evaluation (a model that may span GPUs); None: generate's."""
+    """Resources of the teacher's evaluation (a model that may span GPUs); null: generate's."""
     array_parallelism: PosInt | None = None
-    """Most tasks of one job array running at once ('%k'); None: no limit."""
+    """Most tasks of one job array running at once ('%k'); null: no limit."""
 
 
 class Launcher(Section):
     workers: PosInt = 2
     """Local executor: independent steps run side by side."""
     processes: PosInt | None = None
-    """Local executor: processes per training step; None: the visible GPUs (1 on CPU)."""
+    """Local executor: processes per training step; null: the visible GPUs (1 on CPU)."""
     slurm: Slurm = Slurm()
     """Slurm resources per stage (read by --launcher slurm)."""
 
@@ -770,12 +770,12 @@ class Recipe(Section):
     """How the teacher writes the synthetic data, and how that data is filtered."""
     mixes: Mixes | None = None
     """The sweep: arms x sizes x seeds; required unless the recipe has a `generations` section."""
-    generations: Generations | None = None
-    """Iterated self-training: each generation's student teaches the next; None: off."""
+    generations: SelfTraining | None = None
+    """Iterated self-training: each generation's student teaches the next; null: off."""
     experts: Experts | None = None
     """Who works on teacher drafts; needed by arms whose human part is edited / first_error / picked."""
     verifier: Verifier | None = None
-    """Step marks as a verifier: PRM best-of-n on one arm's student (needs experts); None: off."""
+    """Step marks as a verifier: PRM best-of-n on one arm's student (needs experts); null: off."""
     train: Train
     """How each student trains."""
     eval: Eval = Eval()

@@ -76,7 +76,7 @@ def test_a_union_of_world_kinds_answers_per_kind(capsys):
     for kind, field in (("arithmetic", "max_digits"), ("dataset", "adapter"), ("reasoning_gym", "dataset")):
         assert f"fields of kind: {kind}" in out and f"    {field}: " in out
     out = _explain("world.test_size", capsys)
-    assert out.count("world.test_size   (kind: ") == 3 and "None: the whole test split" in out
+    assert out.count("world.test_size   (kind: ") == 3 and "null: the whole test split" in out
 
 
 def test_an_unknown_key_is_one_line_with_a_suggestion(capsys):
