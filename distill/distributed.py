@@ -6,7 +6,7 @@ or from nothing (one process, plain PyTorch). The YAML is read here, not only by
 launch``, so the same file drives ``accelerate launch``, ``torchrun`` and a single process alike.
 Gradient accumulation, micro-batch size and clipping come from the training config, never the YAML.
 
-Facts this relies on (measured, see /work/shared/notes/environment.md):
+Facts this relies on (measured on CPU with torch 2.13, accelerate 1.16 and DeepSpeed 0.19):
 - On CPU, accelerate with DeepSpeed miscounts processes unless the Accelerator gets
   ``InitProcessGroupKwargs(backend="gloo")``; ``Accelerator(cpu=True)`` silently drops DeepSpeed.
 - A client torch optimizer avoids DeepSpeed's JIT-built Adam. The first process group on CPU

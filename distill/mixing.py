@@ -2,7 +2,7 @@
 
 Pure functions, no I/O. A plan names examples by (source, id); loading them is someone else's job.
 
-Rules (see DESIGN.md: source, human pool H, mix, arm, wall policy):
+Rules (the words: source, human pool H, mix, arm, wall policy are README.md's "Anatomy of a recipe"):
 - Split: for synthetic fraction f and size n, the human part is (1 - f) * n rounded half up (on the
   decimal f as written, so 0.15 * 10 is 1.5 -> 2, not a float artefact); the synthetic part is the rest.
 - Nesting: each pool is read as a stream: epoch 0 is a seeded permutation of the pool, epoch 1 a
