@@ -134,11 +134,14 @@ def _teacher_branch(recipe: Recipe, name: str | None, spec: Teacher, world: dict
     return _Branch(name, teacher, ref, (*out, *shards, merge), merge)
 
 
-def _merge(recipe: Recipe, world: dict, shards: list[Step], human: Step, labels: dict) -> Step:
-    """A generation's merge; deduplicated against the human pool (a dependency) when the filters ask."""
+def _merge(recipe: Recipe, world: dict, shards: list[Step], human: Step, labels: dict,
+           earlier: tuple[str, ...] = ()) -> Step:
+    """A generation's merge; when the filters ask, deduplicated against the human pool and the
+    ``earlier`` merges (the generations an accumulating lineage trains on beside this one): they become
+    its dependencies, and the stages' reference sources."""
     filters, deps = _dump(recipe.generation.filters), tuple(s.id for s in shards)
     if filters.pop("dedup_against_human"):  # only when asked: every other merge keeps its id
-        filters["dedup_against_human"], deps = True, (*deps, human.id)
+        filters["dedup_against_human"], deps = True, (*deps, human.id, *earlier)
     return _step("merge", {"filters": filters, "world": world}, deps, labels)
 
 
@@ -185,7 +188,8 @@ def _generation_steps(recipe: Recipe, world: dict, student: Step, human: Step) -
         for policy in g.policies:
             parent, merges = gen0, ()
             for k in range(1, g.count + 1):
-                made = _lineage_data(recipe, world, parent, k, size, human)
+                kept = merges if policy != "replace" else ()  # the earlier pools it trains on beside this
+                made = _lineage_data(recipe, world, parent, k, size, human, kept)
                 merges += (made[-1].id,)
                 lineage = {"policy": policy, "generation": k, "seed": seed,
                            "subsample": (g.subsample or size) if policy == "accumulate-subsample" else None}
@@ -201,7 +205,8 @@ def _generation_steps(recipe: Recipe, world: dict, student: Step, human: Step) -
                                tuple(e.id for e in evals), {"role": "generations"})]
 
 
-def _lineage_data(recipe: Recipe, world: dict, parent: Step, k: int, size: int, human: Step) -> list[Step]:
+def _lineage_data(recipe: Recipe, world: dict, parent: Step, k: int, size: int, human: Step,
+                  earlier: tuple[str, ...]) -> list[Step]:
     """Generation k's synthetic data: ``size`` fresh prompts (the k-th block of the prompt stream)
     answered by ``parent``, then merged and filtered like any teacher's data."""
     gen = {**recipe.generation.model_dump(mode="json", exclude={"filters", "shards"}), "num_prompts": size}
@@ -210,7 +215,7 @@ def _lineage_data(recipe: Recipe, world: dict, parent: Step, k: int, size: int, 
                     {"generation": gen, "world": world, "teacher": {"step": parent.id}, "shard": i,
                                 "shards": recipe.generation.shards, "prompt_start": (k - 1) * size},
                    (parent.id,), {**labels, "shard": i}) for i in range(recipe.generation.shards)]
-    return shards + [_merge(recipe, world, shards, human, labels)]
+    return shards + [_merge(recipe, world, shards, human, labels, earlier)]
 
 
 def _tokenizer_slice(world: ArithmeticWorld | ReasoningGymWorld) -> dict:

@@ -67,7 +67,8 @@ def merge_stages(step: Step, by_id: dict[str, Step]) -> list[tuple[str, int]]:
     from distill.generation.pipeline import merge_task_counts
 
     shards = sum(by_id[d].kind == "generate" for d in step.deps)
-    references = sum(by_id[d].kind == "human" for d in step.deps)  # the human pool, when deduplicated against
+    # the human pool and earlier generations' data, when deduplicated against
+    references = sum(by_id[d].kind in ("human", "merge") for d in step.deps)
     return [(stage, n) for stage, n in merge_task_counts(config_of(step).filters, shards, references).items()
             if n]
 

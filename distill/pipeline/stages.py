@@ -114,8 +114,11 @@ def run_merge_stage(ctx: StepContext, stage: str, index: int) -> None:
 
 
 def _references(ctx: StepContext) -> list[Path]:
-    """The sources a merge deduplicates against without publishing them: the human pool, when asked."""
-    return [ctx.dep("human") / "source"] if ctx.config.filters.dedup_against_human else []
+    """The sources a merge deduplicates against without publishing them, when asked: the human pool
+    and earlier generations' data (its ``merge`` dependencies, in an accumulating lineage)."""
+    if not ctx.config.filters.dedup_against_human:
+        return []
+    return [ctx.dep("human") / "source", *(d / "synthetic" for d in ctx.deps("merge"))]
 
 
 def run_train(ctx: StepContext) -> dict:

@@ -285,7 +285,8 @@ class Filters(Section):
     decontaminate_ngram: Annotated[int, Field(ge=0)] = 8
     """Drop rows sharing a word n-gram of this length with a test prompt; 0: off."""
     dedup_against_human: bool = False
-    """Also remove generated rows that copy a human-pool row (exactly or near); the pool is not published."""
+    """Also remove generated rows that copy a human-pool row, or (accumulating lineages) an earlier
+    generation's row, exactly or near; those rows are not published again."""
 
 
 BackendName = GENERATION_BACKENDS.literal()

@@ -73,3 +73,29 @@ def test_teachers_share_the_human_arm_and_compare_side_by_side(tmp_path, cache):
     before = compare.stat().st_mtime_ns
     assert rerun_report(run_dir) == 0
     assert compare.stat().st_mtime_ns > before, "`distill report` rewrites the comparison too"
+
+
+def test_an_accumulating_lineage_deduplicates_against_the_human_pool_and_earlier_generations(tmp_path, cache):
+    gens = {"count": 2, "seeds": [0], "prompts": 60, "policies": ["accumulate"]}
+    tree = read_yaml(ROOT / "recipes/tiny.yaml")
+    generation = {**tree["generation"], "filters": {"dedup_against_human": True}}
+    recipe = _tiny(tmp_path, mixes=None, teacher=None, generations=gens, generation=generation)
+    assert run_recipe(recipe) == 0
+    run_dir = tmp_path / recipe.name
+    reports = [(json.loads((m / "report.json").read_text())["filters"]["references"], m)
+               for m in run_dir.glob("steps/merge-*")]
+    # generation 1 against the human pool; generation 2 against it and generation 1's data
+    assert sorted(r["sources"] for r, _ in reports) == [1, 2]
+    refs = {r["sources"]: r for r, _ in reports}
+    merges = {r["sources"]: m for r, m in reports}
+    pairs = {k: _pairs(m / "synthetic") for k, m in merges.items()}
+    (human,) = run_dir.glob("steps/human-*")
+    pool = _pairs(human / "source")
+    assert refs[2]["rows"] == len(pool) + len(pairs[1])
+    assert not pairs[2] & (pool | pairs[1]) and not pairs[1] & pool
+
+
+def _pairs(source) -> set[tuple[str, str]]:
+    from distill.sources import load_source
+
+    return {(r["prompt"], r["completion"]) for r in load_source(source)}

@@ -27,9 +27,24 @@ def test_off_keeps_every_id_and_on_makes_each_merge_read_the_human_pool(name):
     steps = plan(load_recipe(RECIPES / name, [ON]))
     (human,) = [s for s in steps if s.kind == "human"]
     merges = [s for s in steps if s.kind == "merge"]
-    assert merges and all(m.deps[-1] == human.id and m.config["filters"]["dedup_against_human"]
-                          for m in merges)
+    assert merges and all(human.id in m.deps and m.config["filters"]["dedup_against_human"] for m in merges)
     assert not {m.id for m in merges} & set(_ids(RECIPES / name))  # what it computes changed: a new id
+
+
+def test_an_accumulating_lineage_also_deduplicates_against_its_earlier_generations():
+    steps = plan(load_recipe(RECIPES / "generations.yaml", [ON, "generations.count=3"]))
+    by_id = {s.id: s for s in steps}
+    for policy in ("replace", "accumulate", "accumulate-subsample"):
+        merges = sorted((s for s in steps if s.kind == "merge" and s.labels.get("policy", policy) == policy
+                         and s.labels["seed"] == 0), key=lambda s: s.labels["generation"])
+        earlier = [[d for d in m.deps if by_id[d].kind == "merge"] for m in merges]
+        if policy == "replace":  # it trains on the newest generation only: nothing earlier to repeat
+            assert earlier == [[], [], []]
+        else:  # generation 1 is every policy's (the same teacher, no earlier data): no policy label
+            assert earlier == [[], [merges[0].id], [merges[0].id, merges[1].id]], policy
+        assert [dict(merge_stages(m, by_id))["signatures"] for m in merges][1:] == [
+            by_id[merges[1].deps[0]].config["shards"] + 1 + len(earlier[1]),
+            by_id[merges[2].deps[0]].config["shards"] + 1 + len(earlier[2])]
 
 
 def test_the_slurm_signature_array_gets_a_task_for_the_human_pool():
