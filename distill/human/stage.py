@@ -8,12 +8,15 @@ It reads the merged raw teacher drafts (``merge/synthetic``), takes the drafts o
 - ``label_studio`` / ``argilla`` / ``prm800k``: people. The step writes the tasks into ``export/``
   and waits: until the finished-work file is in ``import/`` it stops with ``AnnotationsPending``
   (``distill status`` shows it waiting); rerun ``distill run`` once the file is there.
+- ``source``: people, elsewhere: ``experts.source`` holds finished work in this step's layout (e.g.
+  CHAMP's marks from ``python -m distill.human.champ``); its rows are taken as they are.
 
 It writes ``source/`` (rows with provenance and human seconds) and ``work.json`` (the ledger of the
 whole job, including seconds spent on items that yielded no row).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from distill.artifacts import atomic_write_json
@@ -74,9 +77,27 @@ def round_trip(kind: str, tasks, experts: Experts, folder: Path) -> Work:
     return work
 
 
+def work_elsewhere(folder: str, primitive: str) -> Work:
+    """experts.kind=source: the rows of work people did elsewhere (an expert step's layout), as they are."""
+    from distill.recipe.settings import work_folder_problem
+
+    if problem := work_folder_problem(folder, [primitive]):
+        raise ValueError(f"expert step: {problem}")
+    root = Path(folder).expanduser()
+    done = json.loads((root / "work.json").read_text())
+    return Work(primitive, [{**r, "meta": meta_of(r)} for r in load_source(root / "source")],
+                discarded_s=float(done.get("discarded_s", 0.0)), items=int(done.get("items", 0)))
+
+
 def run_expert(ctx) -> dict:
     cfg = ctx.config
     experts, primitive = cfg.experts, cfg.primitive
+    if experts.kind == "source":  # done elsewhere: no drafts of this run were shown
+        work = work_elsewhere(experts.source, primitive)
+        save_source(work.rows, ctx.folder / "source")
+        summary = {**work.summary(), "expert": experts.kind, "simulated": False, "from": experts.source}
+        atomic_write_json(ctx.folder / "work.json", summary)
+        return summary
     drafts = [dict(r) for r in load_source(ctx.dep("merge") / "synthetic")]
     groups = drafts_by_prompt(drafts, meta_of)
     limit = experts.drafts

@@ -109,7 +109,8 @@ def recipe_inputs(recipe) -> dict[str, str]:
             matches = sorted(glob.glob(os.path.expanduser(pattern))) if "://" not in pattern else []
             if matches and all(os.path.exists(m) for m in matches):
                 out[pattern] = _joined(matches)
-    for path in (recipe.eval.include_path, recipe.train.accelerate_config):
+    source = recipe.experts.source if recipe.experts is not None else None  # work done elsewhere
+    for path in (recipe.eval.include_path, recipe.train.accelerate_config, source):
         if path and Path(path).expanduser().exists():
             out[path] = path_fingerprint(path)
     return out

@@ -457,8 +457,9 @@ class ExpertTimes(Section):
 class Experts(Section):
     """Who does the human work on teacher drafts (arms with human: edited / first_error / picked)."""
 
-    kind: Literal["simulated", "label_studio", "argilla", "prm800k", "model"] = "simulated"
-    """Who does the work: simulated, people through label_studio / argilla, PRM800K marks, or a model."""
+    kind: Literal["simulated", "label_studio", "argilla", "prm800k", "model", "source"] = "simulated"
+    """Who does the work: simulated, people through label_studio / argilla, PRM800K marks, a model, or
+    people elsewhere (source: work already done, e.g. CHAMP's marks)."""
     drafts: PosInt = 1000
     """Prompts whose teacher drafts each primitive's expert works on."""
     hours: PosFloat | None = None
@@ -475,12 +476,16 @@ class Experts(Section):
     """Generation backend that runs the model expert."""
     max_new_tokens: PosInt = 64
     """Most tokens the model expert writes per item."""
+    source: str | None = None
+    """With kind=source: a folder holding one primitive's finished work as an expert step writes it
+    (source/ and work.json), e.g. `python -m distill.human.champ OUT`'s OUT."""
 
     @model_validator(mode="after")
     def _model(self) -> Experts:
-        if (self.kind == "model") != (self.model is not None):
-            raise ValueError(f"experts.model is {'required' if self.kind == 'model' else 'only used'} "
-                             f"with kind=model (kind={self.kind!r})")
+        for key, kind in (("model", "model"), ("source", "source")):
+            if (self.kind == kind) != (getattr(self, key) is not None):
+                raise ValueError(f"experts.{key} is {'required' if self.kind == kind else 'only used'} "
+                                 f"with kind={kind} (kind={self.kind!r})")
         return self
 
 

@@ -65,6 +65,41 @@ def _experts(recipe: Recipe) -> str | None:
                 f"arms use {worked}): use kind=model or people (label_studio, argilla, prm800k)")
     if experts.kind == "prm800k" and (other := [p for p in worked if p != "first_error"]):
         return f"experts.kind='prm800k' imports first_error marks only, but arms use human: {other[0]!r}"
+    if experts.kind == "source":
+        return _work_elsewhere(recipe, worked)
+    return None
+
+
+def _work_elsewhere(recipe: Recipe, worked: list[str]) -> str | None:
+    """experts.kind=source: the folder holds one primitive's finished work, the one every expert step
+    of the recipe does; its rows are trained on as they are (no drafts: no pairs, no allocation)."""
+    primitives = sorted(set(worked) | ({"first_error"} if recipe.verifier is not None else set()))
+    if problem := work_folder_problem(recipe.experts.source, primitives):
+        return problem
+    arms = recipe.mixes.arms if recipe.mixes else []
+    if bad := [a.name for a in arms if a.objective != "sft" or a.allocator is not None]:
+        return (f"experts.kind=source: arm {bad[0]!r} needs the drafts the expert saw (objective dpo / apo "
+                "or an allocator); work done elsewhere is trained on as rows only")
+    return None
+
+
+def work_folder_problem(folder: str, primitives: list[str]) -> str | None:
+    """Why ``folder`` is not one primitive's finished work in an expert step's layout (``source/``,
+    ``work.json``), or None. The expert step checks the same before it reads it."""
+    import json
+    from pathlib import Path
+
+    root = Path(folder).expanduser()
+    if not (root / "source" / "data" / "dataset_info.json").exists():
+        return (f"experts.source={folder!r}: no source/ with a datasets folder inside (an expert step's "
+                "layout: source/ and work.json, as `python -m distill.human.champ OUT` writes)")
+    try:
+        done = json.loads((root / "work.json").read_text()).get("primitive")
+    except (OSError, ValueError, AttributeError) as exc:
+        return f"experts.source={folder!r}: work.json is missing or not a JSON object ({type(exc).__name__})"
+    if primitives != [done]:
+        return (f"experts.source={folder!r} holds {done!r} work, but the recipe's expert steps do "
+                f"{primitives}")
     return None
 
 

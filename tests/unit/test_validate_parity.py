@@ -31,6 +31,7 @@ RECIPE_DECIDED = {
     "generations.prompts is required": "generations_no_prompts",
     "has no numbered templates": "templates_on_untemplated_dataset",
     "no_human_solutions(world)": "human_arm_without_solutions",
+    "expert step: {problem}": "work_elsewhere_missing",
 }
 DATA_DECIDED = {
     "no rows to train on": "the parent generation's generated rows all filtered out: known after it ran",
@@ -98,6 +99,9 @@ CASES = {  # case -> (recipe, edit or overrides, the key the one-line error must
                                                                "no numbered templates"),
     "human_arm_without_solutions": ("gsm-symbolic.yaml", ["world.dataset=chain_sum", "world.templates=null"],
                                     "has no human solutions"),
+    "work_elsewhere_missing": ("tiny.yaml", ["experts={kind: source, source: no/such/folder}",
+                                             "mixes.arms=[{name: marks, fraction: 0.0, human: first_error}]"],
+                               "experts.source='no/such/folder'"),
     "online_kd_lineage": ("generations.yaml", ["train.kd.weight=0.5", "train.kd.source=online"],
                           "train.kd.source='online'"),
 }
