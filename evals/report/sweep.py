@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from distill.artifacts import atomic_write_json, atomic_write_text, stable_hash
 from distill.recipe.schema import Report
 from evals.analysis.checks import claims
+from evals.analysis.formatting import ci, fmt_n, number
 from evals.analysis.frontier import Frontier, Prices, frontier, recommend
 from evals.analysis.paired import recipe_detectable
 from evals.analysis.records import Reference, RunRecord, SweepRecords
@@ -65,24 +66,6 @@ def _score(ref: Reference | None) -> float | None:
     return None if ref is None else float(ref.score)
 
 
-# ----------------------------------------------------------------------------- formatting
-def _finite(fmt):
-    """A formatter that writes ∞ for +inf and – for NaN / -inf instead of calling ``fmt``."""
-    return lambda x: fmt(x) if math.isfinite(x) else "∞" if x == math.inf else "–"
-
-
-_pts = _finite(lambda x: f"{100 * x:.1f}")  # a score fraction in points
-_num = _finite(lambda x: f"{x:.2f}")
-_n = _finite(plots.fmt_n)
-_pct = _finite(lambda x: f"{100 * x:.0f}%")
-
-
-def _ci(iv: Interval | None, fmt=_pts) -> str:
-    if iv is None or not math.isfinite(iv.estimate):
-        return "–"
-    return f"{fmt(iv.estimate)} [{fmt(iv.lower)}, {fmt(iv.upper)}]"
-
-
 def _plain(iv: Interval | None) -> dict | None:
     return (None if iv is None
             else {"estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper, "level": iv.level})
@@ -117,23 +100,25 @@ def _fits_table(result: Analysis, rows: list[dict]) -> tuple[list[str], list[lis
             return text if s.identified(name) else "not identified"
 
         body.append([row["arm"], f"{s.fraction:g}", str(row["runs"]),
-                     f"{_n(s.n_range[0])}–{_n(s.n_range[1])}",
-                     shown("y_inf", _ci(s.y_inf)), shown("exponent", _ci(s.exponent, _num)),
-                     shown("n_sat", _ci(s.n_sat, _n)), shown("pgr_inf", _ci(s.pgr_inf, _pct)),
-                     shown("teacher_gap", _ci(s.teacher_gap)), law if s.fit.ok else f"no fit: {s.fit.note}"])
+                     f"{fmt_n(s.n_range[0])}–{fmt_n(s.n_range[1])}",
+                     shown("y_inf", ci(s.y_inf)), shown("exponent", ci(s.exponent, scale=1.0, digits=2)),
+                     shown("n_sat", ci(s.n_sat, fmt=fmt_n)),
+                     shown("pgr_inf", ci(s.pgr_inf, digits=0, suffix="%")),
+                     shown("teacher_gap", ci(s.teacher_gap)), law if s.fit.ok else f"no fit: {s.fit.note}"])
     return head, body
 
 
 def _best_table(result: Analysis) -> tuple[list[str], list[list[str]]]:
     head = ["N", "best arm (f)", "score [CI]", "runner-up", "lead [CI]", "within seed noise",
             "replicates best"]
-    body = [[_n(b.n), f"{b.arm} ({b.fraction:g})", _ci(b.score), b.runner_up or "–", _ci(b.diff),
-             "yes" if b.within_noise else "no", _pct(b.share_best)] for b in result.best]
+    body = [[fmt_n(b.n), f"{b.arm} ({b.fraction:g})", ci(b.score), b.runner_up or "–", ci(b.diff),
+             "yes" if b.within_noise else "no", number(b.share_best, digits=0, suffix="%")]
+            for b in result.best]
     return head, body
 
 
 def _frontier_blocks(front: Frontier, currency: str) -> list[tuple]:
-    rows = [[p.arm, f"{p.fraction:g}", _n(p.n), f"{p.cost:,.2f}", _pts(p.score), str(len(p.scores))]
+    rows = [[p.arm, f"{p.fraction:g}", fmt_n(p.n), f"{p.cost:,.2f}", number(p.score), str(len(p.scores))]
             for p in front.pareto]
     why = ("Mixes on the cost frontier: no cheaper mix scores higher. Human data and expert time are priced "
            "from counts; compute from measured wall time (device-seconds at `report.costs.device_hour`), so "
@@ -143,11 +128,11 @@ def _frontier_blocks(front: Frontier, currency: str) -> list[tuple]:
                             rows)]
     rec = recommend(front, math.inf)
     if rec is not None:
-        text = f"Best mean score: {rec.mix.arm} at N={_n(rec.mix.n)} ({_pts(rec.mix.score)} points, " \
+        text = f"Best mean score: {rec.mix.arm} at N={fmt_n(rec.mix.n)} ({number(rec.mix.score)} points, " \
                f"{rec.mix.cost:,.2f} {currency} per run)."
         if rec.cheapest_equivalent is not rec.mix:
             eq = rec.cheapest_equivalent
-            text += f" {eq.arm} at N={_n(eq.n)} is within seed noise of it for {eq.cost:,.2f} {currency}."
+            text += f" {eq.arm} at N={fmt_n(eq.n)} is within seed noise of it for {eq.cost:,.2f} {currency}."
         blocks.append(("p", text))
     return blocks
 
@@ -246,19 +231,19 @@ def _blocks(sweep: SweepRecords, result: Analysis, rows: list[dict], text: str, 
     ceiling, floor = _score(sweep.ceiling), _score(sweep.floor)
     facts = [f"arms: {', '.join(dict.fromkeys(r.arm for r in sweep.runs))}",
              f"runs: {len(reps.runs)} feasible, {len(infeasible)} infeasible; seeds {seeds}",
-             (f"human pool (data wall): {_n(sweep.human_pool) if sweep.human_pool else 'not given'} "
+             (f"human pool (data wall): {fmt_n(sweep.human_pool) if sweep.human_pool else 'not given'} "
               f"{sweep.unit}"),
-             (f"teacher ceiling: {_pts(math.nan if ceiling is None else ceiling)} points; "
-              f"untrained student: {_pts(math.nan if floor is None else floor)} points"),
+             (f"teacher ceiling: {number(math.nan if ceiling is None else ceiling)} points; "
+              f"untrained student: {number(math.nan if floor is None else floor)} points"),
              (f"bootstrap: {reps.scores.shape[0]} replicates over {' and '.join(reps.over)}, "
               f"{100 * cfg.confidence:.0f}%"
               f" intervals; saturation = under {100 * cfg.epsilon:g} point per doubling")]
     if (mdd := recipe_detectable(reps.runs, cfg.confidence)) is not None:
         facts.append(f"minimum detectable difference between two cells ({100 * mdd['level']:.0f}% two-sided, "
-                     f"{100 * mdd['power']:.0f}% power): {_pts(mdd['with_seed_noise'])} points at "
+                     f"{100 * mdd['power']:.0f}% power): {number(mdd['with_seed_noise'])} points at "
                      f"{mdd['items']} test "
-                     f"items and {mdd['seeds']} seeds per cell (median seed SD {_pts(mdd['seed_sd'])}; "
-                     f"{_pts(mdd['items_only'])} from the items alone, at a score of 50, the worst case); "
+                     f"items and {mdd['seeds']} seeds per cell (median seed SD {number(mdd['seed_sd'])}; "
+                     f"{number(mdd['items_only'])} from the items alone, at a score of 50, the worst case); "
                      "smaller differences this recipe cannot see. "
                      "Any two evaluations, paired: `distill compare RUN_DIR MODEL_A MODEL_B`")
     blocks: list[tuple] = [("h", 1, f"Data-wall report: {sweep.name}"), ("h", 2, "Verdict"), ("p", text),
@@ -269,7 +254,7 @@ def _blocks(sweep: SweepRecords, result: Analysis, rows: list[dict], text: str, 
         for r in infeasible:
             by_arm.setdefault(r.arm, []).append(r.n)
         stopped = ("; "
-                   "".join(f"{arm}: N={', '.join(_n(n) for n in sorted(set(ns)))}"
+                   "".join(f"{arm}: N={', '.join(fmt_n(n) for n in sorted(set(ns)))}"
                            for arm, ns in by_arm.items()))
         blocks.append(("p", f"Infeasible (wall policy stop, more human data than the pool): {stopped}."))
     notes = ("Scores in points (accuracy %). N_sat: smallest N after which a doubling adds under "
@@ -283,8 +268,8 @@ def _blocks(sweep: SweepRecords, result: Analysis, rows: list[dict], text: str, 
                ("img", "mean score by mix", figs["heatmap"])]
     if result.crossovers:
         blocks += [("h", 2, "Crossovers"), ("list", [
-            (f"{c.leader} overtakes {c.trailer} at N≈{_n(c.n.estimate)} [{_n(c.n.lower)}, {_n(c.n.upper)}]; "
-             f"{_pct(c.share_crossing)} of replicates cross in range; per-N means "
+            (f"{c.leader} overtakes {c.trailer} at N≈{ci(c.n, fmt=fmt_n)}; "
+             f"{number(c.share_crossing, digits=0, suffix='%')} of replicates cross in range; per-N means "
              f"{'agree' if c.data_agrees else 'do not clearly agree'}") for c in result.crossovers])]
     blocks += [("h", 2, "Cost frontier"), *_frontier_blocks(front, cfg.costs.currency),
                ("img", "cost frontier", figs["frontier"])]
