@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evals.analysis.formatting import ci
 from evals.analysis.uncertainty import Interval, Replicates, clipped, interval
 
 
@@ -149,19 +150,16 @@ def gains(points: Mapping[str, list[Point]], reps: Replicates, level: float,
 
 def verdict(budget_rows: Sequence[Budget], gain_rows: Sequence[Gain], labels: Mapping[str, str]) -> str:
     """Sentences from the numbers: the best arm at each budget, the largest gain per expert hour."""
-    def pts(iv: Interval, unit: str = "") -> str:
-        return f"{100 * iv.estimate:.1f}{unit} [{100 * iv.lower:.1f}, {100 * iv.upper:.1f}]"
-
     said = []
     for b in budget_rows:
         text = (f"At {b.hours:g} expert hours per run, {labels.get(b.arm, b.arm)} is best "
-                f"({pts(b.point.score)} points")
+                f"({ci(b.point.score)} points")
         if b.lead is None:
             said.append(text + ").")
             continue
         noise = "within noise" if b.within_noise else "outside seed and item noise"
         said.append(text
-                    + f"), ahead of {labels.get(b.runner_up, b.runner_up)} by {pts(b.lead)} points "
+                    + f"), ahead of {labels.get(b.runner_up, b.runner_up)} by {ci(b.lead)} points "
                       f"({noise}).")
     first = {}
     for g in gain_rows:
@@ -172,6 +170,6 @@ def verdict(budget_rows: Sequence[Budget], gain_rows: Sequence[Gain], labels: Ma
         noise = "within noise of zero" if top.over_raw_within_noise else "outside noise"
         said.append(f"Per expert hour, {labels.get(top.arm, top.arm)} buys the most over the raw "
                     "teacher drafts: "
-                    f"{top.over_raw.estimate:+.1f} points per hour [{top.over_raw.lower:+.1f}, "
-                    f"{top.over_raw.upper:+.1f}] at N={top.n} ({noise}).")
+                    f"{ci(top.over_raw, scale=1.0, signed=True, unit=' points per hour')} "
+                    f"at N={top.n} ({noise}).")
     return " ".join(said) if said else "No arm spent expert time: nothing to compare per expert hour."

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from evals.analysis.formatting import ci
 from evals.analysis.records import GenerationRun
 from evals.analysis.uncertainty import Interval, cell, interval, resample
 
@@ -96,22 +97,14 @@ def analyze_generations(runs: Sequence[GenerationRun | Mapping[str, Any]], *, n_
     return out
 
 
-def pts(iv: Interval, scale: float = 100.0, digits: int = 1) -> str:
-    """An interval in points, ``estimate [lower, upper]`` (shared by the verdict and the report tables)."""
-    if not math.isfinite(iv.estimate):
-        return "–"
-    f = lambda v: f"{scale * v:.{digits}f}" if math.isfinite(v) else "–"
-    return f"{f(iv.estimate)} [{f(iv.lower)}, {f(iv.upper)}]"
-
-
 def _direction(iv: Interval, unit: str, scale: float = 100.0) -> str:
     if not (math.isfinite(iv.lower) and math.isfinite(iv.upper)):
         return "no interval (one seed and no item resampling?)"
     if iv.upper < 0:
-        return f"falls ({pts(iv, scale)} {unit}; the interval is below 0)"
+        return f"falls ({ci(iv, scale=scale)} {unit}; the interval is below 0)"
     if iv.lower > 0:
-        return f"rises ({pts(iv, scale)} {unit}; the interval is above 0)"
-    return f"flat within noise ({pts(iv, scale)} {unit}; the interval spans 0)"
+        return f"rises ({ci(iv, scale=scale)} {unit}; the interval is above 0)"
+    return f"flat within noise ({ci(iv, scale=scale)} {unit}; the interval spans 0)"
 
 
 def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
@@ -119,7 +112,7 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
     (replace degrades; accumulate stays bounded: Shumailov et al. 2024, Gerstgrasser et al. 2024)."""
     lines, facts = [], {}
     first = next(iter(curves.values())).score[0]
-    lines.append(f"Generation 0 (trained on the human pool) scores {pts(first)} points.")
+    lines.append(f"Generation 0 (trained on the human pool) scores {ci(first)} points.")
     if first.upper < FLOOR_WARNING:
         lines.append("That is near zero: the students learned little, so no policy can fall far and "
                      "the slopes "
@@ -131,7 +124,7 @@ def verdict(curves: Mapping[str, PolicyCurve]) -> tuple[str, dict]:
                   else "a gain beyond noise")
         lines.append(f"{c.policy}: the test score {_direction(c.slope, 'points per generation')} over "
                      f"generations {c.generations[0]}–{c.generations[-1]}; the last generation keeps "
-                     f"{pts(keep, 100, 0)}% of generation 0's score ({change}); distinct answers "
+                     f"{ci(keep, digits=0)}% of generation 0's score ({change}); distinct answers "
                      f"{_direction(c.diversity_slope['distinct_answers'], 'points per generation')}.")
     rep, acc = curves.get("replace"), curves.get("accumulate")
     if rep is not None and acc is not None:

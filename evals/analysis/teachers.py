@@ -19,11 +19,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
+from evals.analysis.formatting import ci
 from evals.analysis.records import ArmFit, BestMix, Crossing, Reference, Span, TeachersRecords
 from evals.analysis.uncertainty import Interval, interval
 
 
-def _iv(d: Mapping | None) -> Interval | None:
+def as_interval(d: Mapping | None) -> Interval | None:
+    """An interval as the teachers' records (and report.json) write it."""
     return None if d is None else Interval(d["estimate"], d["lower"], d["upper"], d.get("level", 0.9))
 
 
@@ -98,45 +100,30 @@ def asymptote_slope(rows: Sequence[Mapping], level: float = 0.9, n_sim: int = 40
     return interval(slope(sims), float(slope(est[None, :])[0]), level)
 
 
-def pts(d: Mapping | Interval | None, scale: float = 100.0) -> str:
-    """An interval in points, ``estimate [lower, upper]`` (shared by the verdict and the report table)."""
-    iv = _iv(d) if isinstance(d, Mapping) else d
-    if iv is None or not math.isfinite(iv.estimate):
-        return "–"
-    f = lambda v: f"{scale * v:.1f}" if math.isfinite(v) else ("∞" if v == math.inf else "–")
-    return f"{f(iv.estimate)} [{f(iv.lower)}, {f(iv.upper)}]"
-
-
-def n_range(d: Mapping) -> str:
-    """An interval of N (examples or tokens), ``estimate [lower, upper]``."""
-    f = lambda v: f"{v:,.0f}" if math.isfinite(v) else ("∞" if v > 0 else "–")
-    return f"{f(d['estimate'])} [{f(d['lower'])}, {f(d['upper'])}]"
-
-
 def _at_largest(r: Mapping) -> str:
     """The measured side of the gap: the synthetic-only mean at its largest N against the teacher."""
     at = r.get("synthetic_at_n")
     if not at:
         return ""
-    d = _iv(at["diff"])
+    d = as_interval(at["diff"])
     where = "below" if d.upper < 0 else "above" if d.lower > 0 else "within noise of"
-    return f" At its largest N ({at['n']:,.0f}) it scores {pts(d)} points against the teacher ({where} it)."
+    return f" At its largest N ({at['n']:,.0f}) it scores {ci(d)} points against the teacher ({where} it)."
 
 
 def _gap_sentence(r: Mapping) -> str:
-    gap = _iv(r["gap"])
+    gap = as_interval(r["gap"])
     if gap is None or not math.isfinite(gap.estimate):
         return f"{r['name']} ({100 * r['ceiling']:.1f}): no synthetic-only fit." + _at_largest(r)
-    y = _iv(r["synthetic_y_inf"])
+    y = as_interval(r["synthetic_y_inf"])
     if y is not None and y.upper - y.lower > 0.5:  # the interval spans most of the score range
-        return (f"{r['name']} (teacher {pts(r['ceiling_iv'])}): synthetic-only asymptote {pts(y)}, not "
+        return (f"{r['name']} (teacher {ci(r['ceiling_iv'])}): synthetic-only asymptote {ci(y)}, not "
                 "identified "
                 f"by these runs (its interval spans most of the score range)." + _at_largest(r))
     where = ("below the teacher" if gap.lower > 0 else "above the teacher" if gap.upper < 0
              else "at the teacher within noise")
-    return (f"{r['name']} (teacher {pts(r['ceiling_iv'])}): synthetic-only asymptote "
-            f"{pts(r['synthetic_y_inf'])}, "
-            f"{where} (teacher − y∞ = {pts(gap)} points)." + _at_largest(r))
+    return (f"{r['name']} (teacher {ci(r['ceiling_iv'])}): synthetic-only asymptote "
+            f"{ci(y)}, "
+            f"{where} (teacher − y∞ = {ci(gap)} points)." + _at_largest(r))
 
 
 def _crossover_sentence(rows: Sequence[Mapping]) -> str:
@@ -149,8 +136,10 @@ def _crossover_sentence(rows: Sequence[Mapping]) -> str:
             lead = r["best"]["arm"] if r["best"] else "?"
             parts.append(f"{r['name']}: no crossover in the measured range ({lead} best at the largest N)")
         else:
-            parts.append(f"{r['name']}: {c['leader']} overtakes {c['trailer']} at N≈{n_range(c['n'])}")
-            found.append((r, _iv(c["n"])))
+            n = as_interval(c["n"])
+            parts.append(f"{r['name']}: {c['leader']} overtakes {c['trailer']} at "
+                         f"N≈{ci(n, scale=1.0, digits=0, grouped=True)}")
+            found.append((r, n))
     text = ("Crossover of the human and synthetic-only arms, teachers from weakest to strongest: "
             + "; ".join(parts) + ".")
     if len(found) >= 2:
@@ -192,7 +181,7 @@ def verdict(rows: Sequence[Mapping], slope: Interval | None) -> str:
         which = ("teachers" if len(used) == len(rows) else
                  f"the {len(used)} teachers whose asymptote is identified "
                  f"({', '.join(r['name'] for r in used)})")
-        lines.append(f"Across {which} the synthetic asymptote rises {pts(slope, 1.0)} points per point "
+        lines.append(f"Across {which} the synthetic asymptote rises {ci(slope, scale=1.0)} points per point "
                      "of teacher "
                      f"accuracy ({kind}; approximate interval, see notes).")
     lines.append(_crossover_sentence(rows))

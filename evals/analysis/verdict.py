@@ -5,6 +5,7 @@ import math
 from collections.abc import Sequence
 
 from evals.analysis.checks import Claims, Convergence, TeacherComparison, Wall, outside
+from evals.analysis.formatting import ci
 from evals.analysis.uncertainty import ArmSummary, BestFraction, Crossover, Interval
 
 
@@ -23,7 +24,7 @@ def _label(arm: str, fraction: float) -> str:
 
 def _saturation_sentence(s: ArmSummary, with_gap: bool = True) -> str:
     lvl, est = round(100 * s.n_sat.level), s.n_sat.estimate
-    ci = f"{lvl}% CI {_fmt_n(s.n_sat.lower)}–{_fmt_n(s.n_sat.upper)}"
+    span = f"{lvl}% CI {_fmt_n(s.n_sat.lower)}–{_fmt_n(s.n_sat.upper)}"
     pts = 100 * s.eps
     if not s.fit.ok:
         return f"{s.arm}: no curve could be fitted ({s.fit.note})."
@@ -35,10 +36,10 @@ def _saturation_sentence(s: ArmSummary, with_gap: bool = True) -> str:
     elif est <= 1.0:
         text = f"{s.arm} gains under {pts:g} point per doubling at every N (flat)"
     elif est > s.n_range[1]:
-        text = (f"{s.arm} is projected to saturate at N≈{_fmt_n(est)} ({ci}), "
+        text = (f"{s.arm} is projected to saturate at N≈{_fmt_n(est)} ({span}), "
                 f"beyond the largest N measured ({_fmt_n(s.n_range[1], True)})")
     else:
-        text = f"{s.arm} saturates at N≈{_fmt_n(est)} ({ci})"
+        text = f"{s.arm} saturates at N≈{_fmt_n(est)} ({span})"
     if with_gap and s.teacher_gap is not None and math.isfinite(s.teacher_gap.estimate) \
             and s.identified("teacher_gap"):
         gap = 100 * s.teacher_gap.estimate
@@ -79,7 +80,7 @@ def _lead_sentence(best: Sequence[BestFraction]) -> str | None:
     clear = [b for b in sorted(best, key=lambda b: b.n) if not b.within_noise and b.diff is not None]
     if not clear:
         return None
-    parts = [f"{b.arm} leads {b.runner_up} by {_pts_ci(b.diff, True)} at N={_fmt_n(b.n, True)}"
+    parts = [f"{b.arm} leads {b.runner_up} by {ci(b.diff, signed=True)} at N={_fmt_n(b.n, True)}"
              for b in clear]
     return f"Outside seed noise: {'; '.join(parts)}."
 
@@ -94,21 +95,17 @@ def _noise_sentence(best: Sequence[BestFraction]) -> str | None:
     return f"{' and '.join(parts)}{more} {verb} within seed noise."
 
 
-def _pts_ci(iv: Interval, signed: bool = False) -> str:
-    sign = "+" if signed else ""
-    return f"{100 * iv.estimate:{sign}.1f} [{100 * iv.lower:{sign}.1f}, {100 * iv.upper:{sign}.1f}]"
-
-
 def _noise_tag(iv: Interval) -> str:
     return "outside seed noise" if outside(iv) else "within seed noise"
 
 
 def _teacher_sentence(c: TeacherComparison, s: ArmSummary) -> str:
     lvl = round(100 * c.diff.level)
-    where = (f"at N={_fmt_n(c.n, True)} it scores {_pts_ci(c.diff, True)} points against the teacher "
+    where = (f"at N={_fmt_n(c.n, True)} it scores {ci(c.diff, signed=True)} points against the teacher "
              f"({lvl}% CI, {_noise_tag(c.diff)})")
     if c.asymptote_gap is not None:
-        where += f"; its fitted asymptote is {_pts_ci(c.asymptote_gap, True)} ({_noise_tag(c.asymptote_gap)})"
+        where += (f"; its fitted asymptote is {ci(c.asymptote_gap, signed=True)} "
+                  f"({_noise_tag(c.asymptote_gap)})")
     meaning = {"at": "it plateaus at the teacher: the teacher, not the data size, is its ceiling",
                "below": "it plateaus below the teacher: the student's capacity or training limits it, "
                         "not the teacher",
@@ -120,8 +117,8 @@ def _teacher_sentence(c: TeacherComparison, s: ArmSummary) -> str:
 def _wall_sentence(w: Wall) -> str:
     verdict = ("the human pool binds: gains past it are smaller, outside seed noise" if w.binds
                else "the drop past the pool is within seed noise: the wall is not shown")
-    return (f"{w.arm} gains {_pts_ci(w.before, True)} points per doubling of N up to its pool of "
-            f"{_fmt_n(w.pool, True)} and {_pts_ci(w.after, True)} past it (repeats); {verdict}.")
+    return (f"{w.arm} gains {ci(w.before, signed=True)} points per doubling of N up to its pool of "
+            f"{_fmt_n(w.pool, True)} and {ci(w.after, signed=True)} past it (repeats); {verdict}.")
 
 
 def _convergence_sentence(checks: Sequence[Convergence]) -> str | None:

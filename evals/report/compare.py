@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from evals.analysis.cells import cross_coverage
+from evals.analysis.formatting import ci, number
 from evals.analysis.paired import mcnemar, min_detectable, paired_difference
 from evals.analysis.records import SweepRecords
 
@@ -64,23 +65,19 @@ def compare_text(run_dir: str | Path, a: str, b: str, level: float = 0.9) -> str
     mdd = min_detectable(len(xa), p=p, level=level)
     outside = "outside noise" if diff.lower > 0 or diff.upper < 0 else "within noise (the interval spans 0)"
     lines = [f"records: {path}",
-             (f"A = {name_a}: {_pts(sum(xa) / len(xa))} points; B = {name_b}: "
-              f"{_pts(sum(xb) / len(xb))} points; "
+             (f"A = {name_a}: {number(sum(xa) / len(xa))} points; B = {name_b}: "
+              f"{number(sum(xb) / len(xb))} points; "
              f"{len(xa)} paired test items"),
-             (f"A - B: {_pts(diff.estimate)} points [{_pts(diff.lower)}, {_pts(diff.upper)}] "
+             (f"A - B: {ci(diff, unit=' points')} "
              f"({100 * level:.0f}% paired bootstrap over items): {outside}"),
              (f"exact McNemar: {test.a_only} items only A gets right, {test.b_only} only B; "
              f"two-sided p = {test.p_value:.3g}"),
              (f"minimum detectable difference at {len(xa)} items ({100 * level:.0f}% two-sided, 80% power, "
-             f"one seed each, item noise only): {_pts(mdd)} points"),
+             f"one seed each, item noise only): {number(mdd)} points"),
              ("(one seed per model: a difference between two training runs also carries seed noise, "
               "which this "
              "comparison does not see; the report's per-cell intervals do)")]
     return "\n".join(lines)
-
-
-def _pts(x: float) -> str:
-    return f"{100 * x:.1f}"
 
 
 def seed_sets_text(run_a: str | Path, run_b: str | Path, level: float = 0.9) -> str:
@@ -98,7 +95,7 @@ def seed_sets_text(run_a: str | Path, run_b: str | Path, level: float = 0.9) -> 
               "in A  A in B")]
     for r in rows:
         arm, n = r["cell"]
-        lines.append(f"{arm + ':' + str(n):<18} {_iv(r['a']):<26} {_iv(r['b']):<24} "
+        lines.append(f"{arm + ':' + str(n):<18} {ci(r['a']):<26} {ci(r['b']):<24} "
                      f"{'yes' if r['b_in_a'] else 'NO':<7} {'yes' if r['a_in_b'] else 'NO'}")
     b_in_a, a_in_b = sum(r["b_in_a"] for r in rows), sum(r["a_in_b"] for r in rows)
     hits, k = b_in_a + a_in_b, 2 * len(rows)
@@ -121,5 +118,3 @@ def _cells(records: SweepRecords) -> dict:
     return cells
 
 
-def _iv(iv: tuple[float, float, float]) -> str:
-    return f"{_pts(iv[0])} [{_pts(iv[1])}, {_pts(iv[2])}]"

@@ -5,7 +5,6 @@ plot's path; ``evals.report.sweep`` adds it when any run spent expert time (``co
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from evals.analysis.effort import (
     gains,
     verdict,
 )
+from evals.analysis.formatting import ci, fmt_n
 from evals.analysis.frontier import Prices, expert_frontier, frontier
 from evals.analysis.records import ArmSource, ExpertWork
 from evals.analysis.uncertainty import Interval, Replicates
@@ -49,13 +49,6 @@ def _labels(points: Mapping[str, list[Point]], arms_meta: Mapping[str, ArmSource
     return out
 
 
-def _ci(iv: Interval | None, scale: float = 100.0, fmt: str = "{:.1f}") -> str:
-    if iv is None or not math.isfinite(iv.estimate):
-        return "–"
-    f = lambda x: fmt.format(scale * x)
-    return f"{f(iv.estimate)} [{f(iv.lower)}, {f(iv.upper)}]"
-
-
 def plot(path: Path, points: Mapping[str, list[Point]], labels: Mapping[str, str], ceiling: float | None,
          title: str) -> Path:
     """Score vs expert hours (log x), one line per arm that spent expert time; zero-hour arms and
@@ -73,7 +66,7 @@ def plot(path: Path, points: Mapping[str, list[Point]], labels: Mapping[str, str
         if arm not in expert_arms(points):
             best = max(pts, key=lambda p: p.score.estimate)
             ax.axhline(100 * best.score.estimate, color=colors[arm], ls=":", lw=1.4,
-                       label=f"{labels[arm]}: 0 expert hours (best N={plots.fmt_n(best.n)})")
+                       label=f"{labels[arm]}: 0 expert hours (best N={fmt_n(best.n)})")
     if ceiling is not None:
         ax.axhline(100 * ceiling, color="black", ls="--", lw=1.2,
                    label=f"teacher ceiling ({100 * ceiling:.1f})")
@@ -91,14 +84,15 @@ def plot(path: Path, points: Mapping[str, list[Point]], labels: Mapping[str, str
 
 
 def _tables(points, budget_rows: list[Budget], gain_rows: list[Gain], labels) -> list[tuple]:
-    curve = [[labels[a], plots.fmt_n(p.n), f"{p.hours:.3g}", _ci(p.score)]
+    curve = [[labels[a], fmt_n(p.n), f"{p.hours:.3g}", ci(p.score)]
              for a in points for p in points[a]]
-    budget = [[f"{b.hours:g}", labels[b.arm], f"N={plots.fmt_n(b.point.n)} ({b.point.hours:.3g} h)",
-               _ci(b.point.score),
-               labels.get(b.runner_up, "–") if b.runner_up else "–", _ci(b.lead),
+    budget = [[f"{b.hours:g}", labels[b.arm], f"N={fmt_n(b.point.n)} ({b.point.hours:.3g} h)",
+               ci(b.point.score),
+               labels.get(b.runner_up, "–") if b.runner_up else "–", ci(b.lead),
                "yes" if b.within_noise else "no"] for b in budget_rows]
-    gain = [[labels[g.arm], plots.fmt_n(g.n), f"{g.hours:.3g}", _ci(g.over_raw, 1.0, "{:+.1f}"),
-             _ci(g.marginal, 1.0, "{:+.1f}"), "yes" if g.over_raw_within_noise else "no"] for g in gain_rows]
+    gain = [[labels[g.arm], fmt_n(g.n), f"{g.hours:.3g}", ci(g.over_raw, scale=1.0, signed=True),
+             ci(g.marginal, scale=1.0, signed=True), "yes" if g.over_raw_within_noise else "no"]
+            for g in gain_rows]
     return [("h", 3, "Score vs expert hours per arm"),
             ("table", ["arm", "N", "expert hours per run", "score (points) [CI]"], curve),
             ("h", 3, "Best arm at a budget of expert hours"),
@@ -130,7 +124,7 @@ def section(reps: Replicates, *, level: float, arms_meta: Mapping[str, ArmSource
              "whose interval "
              f"includes 0 is within noise. {simulated}".strip())
     axis = expert_frontier(frontier(reps.runs, Prices()))
-    front = [[labels.get(m.arm, m.arm), plots.fmt_n(m.n), f"{m.human_hours:.3g}", f"{100 * m.score:.1f}"]
+    front = [[labels.get(m.arm, m.arm), fmt_n(m.n), f"{m.human_hours:.3g}", f"{100 * m.score:.1f}"]
              for m in axis]
     blocks = [("h", 2, "Human effort: score per expert hour"), ("p", text),
               ("img", "score vs expert hours", figure), *_tables(points, budget_rows, gain_rows, labels),

@@ -7,24 +7,15 @@ printed together; under 80% observed, the section calls the forecasts unreliable
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from evals.analysis.backtest import Backtest, backtest
+from evals.analysis.formatting import ci, number
 from evals.analysis.uncertainty import Analysis, Interval, clipped, curve_reps, interval
 from evals.report import worth_report
 
 FACTORS = (2, 10)
 UNRELIABLE = 0.8  # observed coverage below this: the forecasts are called unreliable
-
-
-def _pts(x: float) -> str:
-    return f"{100 * x:.1f}" if math.isfinite(x) else "–"
-
-
-def _ci(iv: Interval) -> str:
-    return f"{_pts(iv.estimate)} [{_pts(iv.lower)}, {_pts(iv.upper)}]"
 
 
 def forecasts(result: Analysis, bt: Backtest, level: float) -> list[dict]:
@@ -50,10 +41,10 @@ def section(result: Analysis, level: float, costs=None) -> tuple[list[tuple], di
                "trusted past "
                "its largest N; no forecast is made.")
         return [("h", 2, "Forecasts"), ("p", why)], None
-    rows = [[h.arm, f"top {h.dropped}", f"{h.n:g}", _pts(h.measured), _ci(h.forecast), _pts(h.error),
+    rows = [[h.arm, f"top {h.dropped}", f"{h.n:g}", number(h.measured), ci(h.forecast), number(h.error),
              "yes" if h.covered else "no"] for h in bt.held]
     verdict = (f"Backtest over {len(bt.held)} held-out rungs: mean absolute error "
-               f"{_pts(bt.mean_error)} points; "
+               f"{number(bt.mean_error)} points; "
                f"coverage {100 * bt.coverage:.0f}% observed at {100 * level:.0f}% nominal; decision "
                "(best arm at "
                f"the held-out top rung) right in {sum(f == m for *_, f, m in bt.decisions)} of "
@@ -65,8 +56,8 @@ def section(result: Analysis, level: float, costs=None) -> tuple[list[tuple], di
              f"; only {len(bt.held)} residuals, fewer than a {100 * level:.0f}% conformal rank needs, so the "
              "largest miss sets it and coverage is not guaranteed") + ").")
     fc = forecasts(result, bt, level)
-    frows = [[f["arm"], f"{f['factor']}× = {f['n']:g}", _ci(f["bootstrap"]),
-              _ci(f["widened"]) if f["forecastable"] else "not forecastable"] for f in fc]
+    frows = [[f["arm"], f"{f['factor']}× = {f['n']:g}", ci(f["bootstrap"]),
+              ci(f["widened"]) if f["forecastable"] else "not forecastable"] for f in fc]
     blocks = [("h", 2, "Forecasts and their backtest"), ("p", verdict),
               ("table", ["arm", "left out", "N", "measured", f"forecast [{100 * level:.0f}% CI]", "error",
                          "covered"], rows),

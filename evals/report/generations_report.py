@@ -9,7 +9,8 @@ from typing import Any
 
 from distill.artifacts import atomic_write_json, atomic_write_text
 from distill.recipe.schema import Report
-from evals.analysis.generations import PolicyCurve, analyze_generations, pts, verdict
+from evals.analysis.formatting import ci
+from evals.analysis.generations import PolicyCurve, analyze_generations, verdict
 from evals.analysis.records import GenerationsRecords
 from evals.analysis.uncertainty import Interval
 from evals.report import generations_plots
@@ -57,10 +58,10 @@ def _blocks(records: GenerationsRecords, curves: Mapping[str, PolicyCurve], text
             cfg: Report) -> list[tuple]:
     head = ["policy", "slope (points/generation) [CI]", "last / generation 0 (%) [CI]", "seeds",
             "distinct answers slope (points/gen) [CI]"]
-    summary = [[c.policy, pts(c.slope), pts(c.ratio, 100, 0), str(c.seeds),
-                pts(c.diversity_slope["distinct_answers"])] for c in curves.values()]
-    per_gen = [[c.policy, str(g), pts(c.score[k]), pts(c.diversity["distinct_ngrams"][k]),
-                pts(c.diversity["distinct_answers"][k])] for c in curves.values()
+    summary = [[c.policy, ci(c.slope), ci(c.ratio, digits=0), str(c.seeds),
+                ci(c.diversity_slope["distinct_answers"])] for c in curves.values()]
+    per_gen = [[c.policy, str(g), ci(c.score[k]), ci(c.diversity["distinct_ngrams"][k]),
+                ci(c.diversity["distinct_answers"][k])] for c in curves.values()
                 for k, g in enumerate(c.generations)]
     notes = ("Scores on the world's true (human-distribution) test split, in points; "
              f"{100 * cfg.confidence:.0f}% "

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+from evals.analysis.formatting import fmt_n
 from evals.analysis.frontier import Frontier
 from evals.analysis.records import RunRecord
 from evals.analysis.saturation import RunScore
@@ -27,14 +28,6 @@ _COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a
 
 def arm_colors(arms: Sequence[str]) -> dict[str, str]:
     return {arm: _COLORS[i % len(_COLORS)] for i, arm in enumerate(arms)}
-
-
-def fmt_n(n: float) -> str:
-    """1500 -> '1.5k', 2_000_000 -> '2M'."""
-    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.3g}{suffix}"
-    return f"{n:.0f}"
 
 
 def _log2_x(ax, ns: Sequence[float], unit: str) -> None:

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from evals.analysis.checks import Claims, claims, outside
+from evals.analysis.formatting import ci, fmt_n
 from evals.analysis.records import Reference, RunRecord, SweepRecords
 from evals.analysis.saturation import as_runs
-from evals.analysis.uncertainty import Analysis, Interval, analyze
+from evals.analysis.uncertainty import Analysis, analyze
 from evals.analysis.verdict import claims_verdict
 from evals.report import plots
 
@@ -49,9 +50,9 @@ def noise_blocks(found: Claims) -> list[tuple]:
     arms = list(dict.fromkeys(c.arm for c in cells))
     ns = sorted({c.n for c in cells})
     by = {(c.arm, c.n): c for c in cells}
-    rows = [[plots.fmt_n(n)] + [_sd(by[(a, n)].sd) if (a, n) in by else "" for a in arms] for n in ns]
+    rows = [[fmt_n(n)] + [_sd(by[(a, n)].sd) if (a, n) in by else "" for a in arms] for n in ns]
     worst = max((c for c in cells if math.isfinite(c.sd)), key=lambda c: c.sd, default=None)
-    largest = f"; largest: {_sd(worst.sd)} ({worst.arm}, N={plots.fmt_n(worst.n)})." if worst else "."
+    largest = f"; largest: {_sd(worst.sd)} ({worst.arm}, N={fmt_n(worst.n)})." if worst else "."
     text = (f"Seed-to-seed standard deviation of each cell (points, {EXACT}). Median over cells: "
             f"{_sd(found.median_sd)}{largest}")
     return [("h", 2, "Seed noise"), ("p", text), ("table", ["N"] + arms, rows)]
@@ -70,7 +71,7 @@ def convergence_blocks(found: Claims) -> list[tuple]:
                "and reuses every finished step): nothing here says the students are trained to their "
                "data limit.")
         return [("h", 2, "Convergence check"), ("p", why)]
-    rows = [[c.arm, plots.fmt_n(c.n), f"{c.factor:g}x", str(c.seeds), f"{100 * c.shift:+.1f}", _sd(c.seed_sd),
+    rows = [[c.arm, fmt_n(c.n), f"{c.factor:g}x", str(c.seeds), f"{100 * c.shift:+.1f}", _sd(c.seed_sd),
              _sd(c.item_se), _converged_cell(c)] for c in found.convergence]
     head = ["arm", "N", "budget", "seeds", "score change (points)", "seed SD", "item SE", "converged"]
     how = ("Each arm's largest N retrained with a larger budget on the same data and seed; "
@@ -81,26 +82,19 @@ def convergence_blocks(found: Claims) -> list[tuple]:
     return [("h", 2, "Convergence check"), ("p", how), ("table", head, rows)]
 
 
-def _ci(iv: Interval | None, signed: bool = True) -> str:
-    if iv is None or not math.isfinite(iv.estimate):
-        return "–"
-    f = "+.1f" if signed else ".1f"
-    return f"{100 * iv.estimate:{f}} [{100 * iv.lower:{f}}, {100 * iv.upper:{f}}]"
-
-
 def comparison_blocks(found: Claims) -> list[tuple]:
     """The teacher and wall comparisons the verdict quotes, as tables."""
     blocks: list[tuple] = []
     if found.teacher:
-        rows = [[c.arm, plots.fmt_n(c.n), _ci(c.diff), "yes" if outside(c.diff) else "no",
-                 _ci(c.asymptote_gap)
+        rows = [[c.arm, fmt_n(c.n), ci(c.diff, signed=True), "yes" if outside(c.diff) else "no",
+                 ci(c.asymptote_gap, signed=True)
                  if c.asymptote_gap else "not identified", c.plateau] for c in found.teacher]
         blocks += [("h", 2, "Against the teacher"),
                    ("table", ["arm", "largest N", "mean − teacher (points) [CI]", "outside noise",
                               "y∞ − teacher [CI]", "plateau"], rows)]
     if found.walls:
-        rows = [[w.arm, plots.fmt_n(w.pool), _ci(w.before), _ci(w.after), _ci(w.drop),
-                 "yes" if w.binds else "no"]
+        rows = [[w.arm, fmt_n(w.pool), ci(w.before, signed=True), ci(w.after, signed=True),
+                 ci(w.drop, signed=True), "yes" if w.binds else "no"]
                 for w in found.walls]
         blocks += [("h", 2, "The human data wall"),
                    ("table", ["arm", "pool", "gain/doubling up to pool", "gain/doubling past it", "drop [CI]",

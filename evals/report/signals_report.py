@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from evals.analysis.effort import budgets, curves
+from evals.analysis.formatting import ci, number
 from evals.analysis.signals import uses_at_budgets, versus
 from evals.analysis.uncertainty import Replicates
-
-
-def _pts(x: float) -> str:
-    return f"{100 * x:+.1f}"
 
 
 def _uses(points, reps: Replicates, level: float) -> tuple[list[tuple], list[dict]]:
@@ -20,11 +17,9 @@ def _uses(points, reps: Replicates, level: float) -> tuple[list[tuple], list[dic
         for rank, p in enumerate(pts):
             told = ""
             if rank == 0 and lead is not None:
-                told = f"{_pts(lead.estimate)} [{_pts(lead.lower)}, {_pts(lead.upper)}]" + \
-                    (" (within noise)" if lead.lower <= 0 <= lead.upper else "")
-            table.append([f"{hours:.3g}" if rank == 0 else "", p.arm, str(p.n), f"{p.hours:.3g}",
-                          (f"{100 * p.score.estimate:.1f} [{100 * p.score.lower:.1f}, "
-                           f"{100 * p.score.upper:.1f}]"), told])
+                told = ci(lead, signed=True) + (" (within noise)" if lead.lower <= 0 <= lead.upper else "")
+            table.append([f"{hours:.3g}" if rank == 0 else "", p.arm, str(p.n), f"{p.hours:.3g}", ci(p.score),
+                          told])
             summary.append({"budget_hours": hours, "rank": rank, "arm": p.arm, "n": p.n, "hours": p.hours,
                             "score": p.score.estimate, "lower": p.score.lower, "upper": p.score.upper})
     if not table:
@@ -42,7 +37,7 @@ def section(reps: Replicates, arms: Mapping[str, Mapping], level: float) -> tupl
     if not rows:
         return uses, {"uses": used, "versus": []}
     table = [[f"{v.arm} vs {v.baseline}", v.what, str(v.n), f"{v.hours:.3g} / {v.baseline_hours:.3g}",
-              _pts(v.diff.estimate), f"[{_pts(v.diff.lower)}, {_pts(v.diff.upper)}]",
+              number(v.diff.estimate, signed=True), ci(v.diff, signed=True, with_estimate=False),
               "within noise" if v.within_noise else "outside noise"] for v in rows]
     note = ("Same expert work, two uses: each row is the arm minus its baseline at the same N, in "
             "points, with a "

@@ -10,8 +10,9 @@ from typing import Any
 
 from distill.artifacts import atomic_write_json, atomic_write_text
 from distill.recipe.schema import Report
+from evals.analysis.formatting import ci
 from evals.analysis.records import TeachersRecords
-from evals.analysis.teachers import asymptote_slope, n_range, pts, teacher_rows, verdict
+from evals.analysis.teachers import as_interval, asymptote_slope, teacher_rows, verdict
 from evals.report.generations_plots import teachers_plot
 from evals.report.render import to_html, to_markdown
 
@@ -27,14 +28,7 @@ def write_teachers_report(records: TeachersRecords | Mapping, out_dir: str | Pat
     head = ["teacher", "accuracy [CI]", "synthetic y∞ [CI]", "teacher − y∞ [CI]",
             "synthetic − teacher at largest N [CI]", "human y∞ [CI]",
             "crossover N [CI] (leader)", "best f per N (*: within noise of the runner-up)"]
-    body = [[r["name"], pts(r["ceiling_iv"]), pts(r["synthetic_y_inf"]), pts(r["gap"]),
-             f"{pts(r['synthetic_at_n']['diff'])} (N={r['synthetic_at_n']['n']:,.0f})"
-             if r.get("synthetic_at_n") else "–",
-             pts(r["human_y_inf"]),
-             f"{n_range(r['crossover']['n'])} ({r['crossover']['leader']})" if r["crossover"]
-             else "none in range",
-             ", ".join(f"{n:g}: {f:g}{'*' if within else ''}" for n, f, within in r["best_f_per_n"]) or "–"]
-            for r in rows]
+    body = [_row(r) for r in rows]
     notes = (f"Points (accuracy %), {100 * cfg.confidence:.0f}% bootstrap intervals from each teacher's own "
              "data-wall report (linked below). The slope across teachers treats each asymptote's interval as "
              "normal (teachers' bootstraps are not paired), so its interval is approximate.")
@@ -54,3 +48,14 @@ def write_teachers_report(records: TeachersRecords | Mapping, out_dir: str | Pat
         tracker.log_images({"report/teachers": fig})
         tracker.summary({"verdict": text})
     return {**summary, "paths": {k: str(v) for k, v in {**paths, "plot": fig}.items()}}
+
+
+def _row(r: Mapping) -> list[str]:
+    """One teacher's row of the side-by-side table."""
+    at, cross = r.get("synthetic_at_n"), r["crossover"]
+    return [r["name"], ci(r["ceiling_iv"]), ci(as_interval(r["synthetic_y_inf"])), ci(as_interval(r["gap"])),
+            f"{ci(as_interval(at['diff']))} (N={at['n']:,.0f})" if at else "–",
+            ci(as_interval(r["human_y_inf"])),
+            (f"{ci(as_interval(cross['n']), scale=1.0, digits=0, grouped=True)} ({cross['leader']})" if cross
+             else "none in range"),
+            ", ".join(f"{n:g}: {f:g}{'*' if within else ''}" for n, f, within in r["best_f_per_n"]) or "–"]

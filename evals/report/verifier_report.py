@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from evals.analysis.formatting import ci, number
 from evals.analysis.paired import mcnemar, paired_difference
 
 NAMES = {"first": "first sample (no reranking)", "majority": "majority vote",
@@ -18,10 +19,6 @@ NAMES = {"first": "first sample (no reranking)", "majority": "majority vote",
          "oracle": "oracle (pass@n: any sample right)"}
 VERSUS = (("prm_min", "majority"), ("prm_product", "majority"), ("prm_min", "outcome_min"),
           ("majority", "first"))
-
-
-def _pts(x: float) -> str:
-    return f"{100 * x:+.1f}"
 
 
 def _against_no_mark(loc: Mapping, level: float, summary: dict) -> str:
@@ -36,7 +33,7 @@ def _against_no_mark(loc: Mapping, level: float, summary: dict) -> str:
             continue
         iv = paired_difference(loc["items"][name], loc["items"]["no_mark_baseline"], level=level)
         verdict = "within noise of" if iv.lower <= 0 <= iv.upper else ("below" if iv.upper < 0 else "above")
-        said.append(f"{label} {_pts(iv.estimate)} [{_pts(iv.lower)}, {_pts(iv.upper)}] points: {verdict} it")
+        said.append(f"{label} {ci(iv, signed=True)} points: {verdict} it")
         summary["localisation_vs_no_mark"] = {**summary.get("localisation_vs_no_mark", {}),
                                               name: {"estimate": iv.estimate, "lo": iv.lower, "hi": iv.upper,
                                                      "verdict": verdict}}
@@ -53,7 +50,8 @@ def section(verifier: Mapping, level: float) -> tuple[list[tuple], dict]:
     for a, b in VERSUS:
         iv, test = paired_difference(items[a], items[b], level=level), mcnemar(items[a], items[b])
         inside = iv.lower <= 0 <= iv.upper
-        diffs.append([f"{NAMES[a]} - {NAMES[b]}", _pts(iv.estimate), f"[{_pts(iv.lower)}, {_pts(iv.upper)}]",
+        diffs.append([f"{NAMES[a]} - {NAMES[b]}", number(iv.estimate, signed=True),
+                      ci(iv, signed=True, with_estimate=False),
                       f"{test.p_value:.3g}", "within noise" if inside else "outside noise"])
         summary["differences"][f"{a}-{b}"] = {"estimate": iv.estimate, "lo": iv.lower, "hi": iv.upper,
                                               "p_value": test.p_value, "within_noise": inside}

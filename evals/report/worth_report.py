@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from evals.analysis.formatting import ci
 from evals.analysis.uncertainty import Analysis
 
 
@@ -63,13 +64,10 @@ def blocks(result: Analysis, forecasts: list[dict], costs) -> tuple[list[tuple],
     found = rows(result, forecasts, costs)
     cur = costs.currency
 
-    def pts(g: tuple) -> str:
-        return "–" if not math.isfinite(g[0]) else f"{100 * g[0]:+.1f} [{100 * g[1]:+.1f}, {100 * g[2]:+.1f}]"
-
     table = [[r["arm"], f"{r['factor']}× = {r['n']:g}",
-              pts(r["gain"]) if r["forecastable"] else "not forecastable",
+              ci(r["gain"], signed=True) if r["forecastable"] else "not forecastable",
               f"{r['price']:,.2f}",
-              pts(tuple(100 * x for x in r["per_dollar"])) if r["forecastable"] else "–"]
+              ci(tuple(100 * x for x in r["per_dollar"]), signed=True) if r["forecastable"] else "–"]
              for r in found]
     texts = [verdict(found, k, cur) for k in (2, 10)]
     out = [("h", 2, "Is more worth it?"), ("p", " ".join(texts)),
