@@ -122,11 +122,6 @@ def row_meta(base: dict, expert, action: Action, draft_id: str, **extra) -> dict
             "draft_id": draft_id, "human_s": float(action.seconds), **known, **extra}
 
 
-def row_of(primitive: str, drafts: Sequence[dict], meta: dict, action: Action, expert) -> dict | None:
-    """The row an expert's action on one prompt's drafts makes (None: a pick of neither)."""
-    return primitive_of(primitive).row(drafts, meta, action, expert)
-
-
 def simulate(primitive: str, groups: dict[str, list[dict]], expert, meta_of, limit: int) -> Work:
     """The simulated (or model) expert's work on the drafts of the first ``limit`` prompts."""
     kind = primitive_of(primitive)

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 import torch
 
-from distill.recipe.schema import Arch
-
 SEP = ";"
 
 
@@ -41,19 +39,6 @@ def step_ends(tokenizer, prompt: str, completion: str) -> tuple[list[int], list[
         ends.append(max(i for i, (_, stop) in enumerate(enc["offset_mapping"]) if stop <= pos))
         pos += len(SEP)
     return list(enc["input_ids"]), ends
-
-
-def build_prm(arch: Arch, tokenizer, seed: int = 0):
-    from transformers import LlamaConfig, LlamaForTokenClassification
-
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=arch.hidden_size,
-                         intermediate_size=arch.intermediate_size or 4 * arch.hidden_size,
-                         num_hidden_layers=arch.num_layers, num_attention_heads=arch.num_heads,
-                         num_key_value_heads=arch.num_heads,
-                         max_position_embeddings=arch.max_position_embeddings,
-                         pad_token_id=tokenizer.pad_token_id, num_labels=1)
-    torch.manual_seed(seed)
-    return LlamaForTokenClassification(config)
 
 
 def _batch(tokenizer, items: Sequence[tuple[str, str, Sequence[int | None]]]):
