@@ -6,6 +6,9 @@ step keeps its own check as a last guard, this one makes it before the first GPU
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from distill.recipe.loading import RecipeError
 from distill.recipe.schema import ArithmeticWorld, DatasetWorld, ReasoningGymWorld, Recipe
 from distill.registry import TASK_ADAPTERS, did_you_mean
@@ -86,9 +89,6 @@ def _work_elsewhere(recipe: Recipe, worked: list[str]) -> str | None:
 def work_folder_problem(folder: str, primitives: list[str]) -> str | None:
     """Why ``folder`` is not one primitive's finished work in an expert step's layout (``source/``,
     ``work.json``), or None. The expert step checks the same before it reads it."""
-    import json
-    from pathlib import Path
-
     root = Path(folder).expanduser()
     if not (root / "source" / "data" / "dataset_info.json").exists():
         return (f"experts.source={folder!r}: no source/ with a datasets folder inside (an expert step's "
