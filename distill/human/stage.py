@@ -24,6 +24,7 @@ from distill.human.annotation import AnnotationsPending, tasks_for
 from distill.human.pairs import preference_pairs, save_pairs
 from distill.human.primitives import Work, drafts_by_prompt, primitive_of, simulate
 from distill.recipe.schema import Experts
+from distill.recipe.settings import work_folder_problem
 from distill.sources import load_source, meta_of, save_source
 
 WAITING_FILE = "waiting.json"
@@ -79,8 +80,6 @@ def round_trip(kind: str, tasks, experts: Experts, folder: Path) -> Work:
 
 def work_elsewhere(folder: str, primitive: str) -> Work:
     """experts.kind=source: the rows of work people did elsewhere (an expert step's layout), as they are."""
-    from distill.recipe.settings import work_folder_problem
-
     if problem := work_folder_problem(folder, [primitive]):
         raise ValueError(f"expert step: {problem}")
     root = Path(folder).expanduser()
