@@ -1,7 +1,7 @@
 """CHAMP's first-error marks as an arm's data (``experts.kind: source``), through the CLI: the expert
 step takes the folder's rows as they are (no drafts shown, nothing simulated), and the arm's students
 train on them with CHAMP's marks masking what follows each first wrong step.
-Run: pytest tests/smoke/test_expert_source.py -q"""
+Run: pytest tests/smoke/test_champ_arm.py -q"""
 from __future__ import annotations
 
 import json
