@@ -94,7 +94,8 @@ def run_expert(ctx) -> dict:
     if experts.kind == "source":  # done elsewhere: no drafts of this run were shown
         work = work_elsewhere(experts.source, primitive)
         save_source(work.rows, ctx.folder / "source")
-        summary = {**work.summary(), "expert": experts.kind, "simulated": False, "from": experts.source}
+        simulated = any(bool(r["meta"].get("simulated")) for r in work.rows)  # as its rows say
+        summary = {**work.summary(), "expert": experts.kind, "simulated": simulated, "from": experts.source}
         atomic_write_json(ctx.folder / "work.json", summary)
         return summary
     drafts = [dict(r) for r in load_source(ctx.dep("merge") / "synthetic")]

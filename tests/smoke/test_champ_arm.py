@@ -35,7 +35,7 @@ def test_champ_marks_train_an_arm(tmp_path, monkeypatch):
 
     run = tmp_path / "runs" / "tiny" / "steps"
     work = json.loads((run / expert.id / "work.json").read_text())
-    assert work["expert"] == "source" and work["from"] == str(tmp_path / "champ")
+    assert work["expert"] == "source" and work["from"] == str(tmp_path / "champ") and not work["simulated"]
     assert work["rows"] == 540 and work["human_s"] == pytest.approx(540 * 9.0)
     rows = list(load_source(run / expert.id / "source"))
     assert {r["origin"] for r in rows} == {"first_error"}
