@@ -250,8 +250,12 @@ def _expert_steps(recipe: Recipe, world: dict, merge: Step) -> dict[tuple[str, s
     marks = {("first_error", None)} if recipe.verifier is not None else set()  # what the verifier learns from
     worked = sorted({(a.human, a.allocator) for a in recipe.mixes.arms if a.human != "human"} | marks,
                     key=lambda k: (k[0], k[1] or ""))
-    # the hours budget is an allocation's (below); an expert step without one keeps its id
-    experts = recipe.experts.model_dump(mode="json", exclude={"hours"}) if worked else None
+    # the hours budget is an allocation's (below); an expert step without one keeps its id, and so does
+    # one whose experts work on this run's drafts (no source folder)
+    experts = None
+    if worked:
+        unset = {"hours"} | ({"source"} if recipe.experts.source is None else set())
+        experts = recipe.experts.model_dump(mode="json", exclude=unset)
     out = {}
     for p, allocator in worked:
         allocation = {"allocation": {"policy": allocator, "hours": recipe.experts.hours}} if allocator else {}

@@ -66,3 +66,14 @@ def test_a_folder_without_an_expert_steps_layout_is_refused(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1 and f"experts.source='{tmp_path / 'rows'}'" in err, err
     with pytest.raises(ValueError, match="^expert step: experts.source="):
         work_elsewhere(str(tmp_path / "rows"), "first_error")
+
+
+def test_expert_steps_without_a_source_keep_their_ids():
+    """``experts.source`` enters an expert step's config (and id) only when set: adding the field left
+    every shipped recipe's expert steps as they were."""
+    from distill.pipeline.plan import plan
+    from distill.recipe import load_recipe
+
+    recipe = str(Path(TINY).with_name("human-effort.yaml"))
+    experts = [s.config["experts"] for s in plan(load_recipe(recipe, [])) if s.kind == "expert"]
+    assert experts and all("source" not in e and "hours" not in e for e in experts)
