@@ -298,13 +298,12 @@ def cluster_stage(work: Path) -> dict:
     codes[exact[exact[:, 1] >= 0, 1]] = EXACT  # the later copy; references (g < 0) are never removed
     near = np.concatenate([np.zeros((0, 2), np.int64), *found[settings["exact_partitions"]:]])
     near = near[near[:, 1] >= 0]
-    report = _greedy_near(near, codes, settings)
-    if settings["references"]:  # what the reference index (the human pool) removed: rows copying its rows
+    report, near_by_reference = _greedy_near(near, codes, settings)
+    if settings["references"]:  # what the reference sources (human pool, earlier generations) removed
         copied = exact[(exact[:, 0] < 0) & (exact[:, 1] >= 0), 1]
         report["references"] = {"sources": len(settings["references"]), "rows": int((~mine).sum()),
                                 "exact_removed": int(np.unique(copied).size),
-                                "near_removed": report.pop("removed_by_reference")}
-    report.pop("removed_by_reference", None)
+                                "near_removed": near_by_reference}
     tmp = out.with_name(".codes.tmp")
     codes.tofile(tmp)
     tmp.rename(out)
@@ -312,8 +311,9 @@ def cluster_stage(work: Path) -> dict:
     return report
 
 
-def _greedy_near(pairs: np.ndarray, codes: np.ndarray, settings: dict) -> dict:
-    """In prompt order, a row pairing with an earlier kept row is a near duplicate of the first such row."""
+def _greedy_near(pairs: np.ndarray, codes: np.ndarray, settings: dict) -> tuple[dict, int]:
+    """In prompt order, a row pairing with an earlier kept row is a near duplicate of the first such row.
+    Returns the near-dedup report and how many rows a reference row (g < 0) removed."""
     if len(pairs):
         pairs = np.unique(pairs, axis=0)
         pairs = pairs[np.lexsort((pairs[:, 0], pairs[:, 1]))]
@@ -330,14 +330,14 @@ def _greedy_near(pairs: np.ndarray, codes: np.ndarray, settings: dict) -> dict:
     bands, rows = settings["bands"], settings["rows"]
     from distill.generation.minhash import candidate_probability
 
-    return {"threshold": settings["threshold"], "bins": settings["bins"], "bands": bands,
-            "rows_per_band": rows,
-            "p_candidate": {str(j): round(float(candidate_probability(j, bands, rows)), 4)
-                            for j in (0.5, 0.7, 0.8, 0.9)},
-            "largest_clusters": [{"kept": k, "removed": len(v), "example_removed": min(v)}
-                                 for k, v in largest],
-            "example_rows": sorted({g for k, v in largest for g in (k, min(v))}),
-            "removed_by_reference": sum(len(v) for k, v in members.items() if k < 0)}
+    report = {"threshold": settings["threshold"], "bins": settings["bins"], "bands": bands,
+              "rows_per_band": rows,
+              "p_candidate": {str(j): round(float(candidate_probability(j, bands, rows)), 4)
+                              for j in (0.5, 0.7, 0.8, 0.9)},
+              "largest_clusters": [{"kept": k, "removed": len(v), "example_removed": min(v)}
+                                   for k, v in largest],
+              "example_rows": sorted({g for k, v in largest for g in (k, min(v))})}
+    return report, sum(len(v) for k, v in members.items() if k < 0)
 
 
 def write_settings(work: Path, shards: list[str], samples: int, rows_expected: int, **options) -> dict:

@@ -197,7 +197,7 @@ def prepare_merge(shard_dirs: Sequence[str | Path], out_dir: str | Path, filters
              if filters.decontaminate_ngram else None)
     expected = sum(s.plan["prompts"] for s in stores) * plan["samples_per_prompt"]
     dedup.write_settings(work, [str(s.folder) for s in stores], plan["samples_per_prompt"], expected,
-                   **_dedup_settings(filters, decon, references))
+                         **_dedup_settings(filters, decon, references))
     index = work / "contamination.json"
     if decon and test_prompts and not index.exists():
         ContaminationIndex.from_prompts(test_prompts, filters.decontaminate_ngram).save(index)

@@ -142,7 +142,10 @@ def dataset_card(meta: dict) -> str:
         *[f"| {name} | {v['in']} | {v['removed']} | {v['out']} |" for name, v in steps], "",
     ]
     if refs := report.get("references"):
-        lines += [(f"Deduplicated against the human pool ({refs['rows']} rows, not published here): "
+        # the human pool is the first reference; an accumulating lineage adds its earlier generations
+        earlier = refs["sources"] - 1
+        also = f" and {earlier} earlier generation(s)' data" if earlier else ""
+        lines += [(f"Deduplicated against the human pool{also} ({refs['rows']} rows, not published here): "
                    f"{refs['exact_removed']} exact and {refs['near_removed']} near copies removed "
                    "(counted in the steps above)."), ""]
     if report.get("verify"):
